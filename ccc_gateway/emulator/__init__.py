@@ -1,0 +1,1 @@
+"""Alibaba Cloud emulator (OAuth/OIDC and CCC OpenAPI) for the demo and tests."""

@@ -1,0 +1,1 @@
+"""A minimal sample CRM: login, customers, SQLite."""

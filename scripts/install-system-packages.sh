@@ -1,0 +1,15 @@
+#!/bin/sh
+# System packages the test suite and benchmarks need, from Debian. Idempotent; needs root.
+set -eu
+PACKAGES="chromium"
+missing=""
+for p in $PACKAGES; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "Missing Debian packages:$missing (run: sudo apt-get install$missing)" >&2
+    exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
