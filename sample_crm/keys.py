@@ -1,0 +1,16 @@
+"""Typed application and request state, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .db import Database
+from .sessions import CurrentUser
+
+DB_PATH = web.AppKey("crm_db_path", str)
+DB = web.AppKey("crm_db", Database)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("crm_clock")
+# Set by the auth middleware only when a session is valid; read with ``request.get(USER)``.
+USER = web.RequestKey("crm_user", CurrentUser)
