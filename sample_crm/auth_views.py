@@ -58,6 +58,14 @@ def _return_path(request: web.Request) -> str | None:
     return None
 
 
+async def _read_form(request: web.Request) -> Mapping[str, object]:
+    """The posted form; a body that is not a form is the client's error (400), not ours."""
+    try:
+        return await request.post()
+    except ValueError as exc:  # e.g. multipart without a (matching) boundary
+        raise web.HTTPBadRequest(reason="Malformed form") from exc
+
+
 def _field(form: Mapping[str, object], name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
@@ -108,7 +116,7 @@ async def authenticate(db: Database, username: str, password: str) -> User | Non
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     """POST /login: check CSRF and credentials, then start a fresh session."""
-    form = await request.post()
+    form = await _read_form(request)
     next_path = safe_next(_field(form, "next"))
     username = _field(form, "username").strip().lower()
     if not login_csrf_ok(request, _field(form, CSRF_FIELD)):
@@ -130,7 +138,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
     if user is None:  # require_login already redirects; this keeps the type checker honest
         raise web.HTTPSeeOther("/login")
-    form = await request.post()
+    form = await _read_form(request)
     if not tokens_match(user.csrf, _field(form, CSRF_FIELD)):
         return error_response(request, 403, "Sign-out refused",
                               "The sign-out form was stale or sent from another site.")

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _MESSAGES = {
-    400: "The request could not be understood.",
+    400: "The request could not be understood. Please go back and try again.",
     404: "There is no page at this address.",
     405: "This address does not accept that kind of request.",
     413: "The request was too large.",

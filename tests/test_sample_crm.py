@@ -469,6 +469,14 @@ async def test_oversized_login_input_is_rejected_cleanly(crm: Client) -> None:
     assert resp.status == 401
 
 
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=z"])
+async def test_malformed_form_body_is_a_400_page(crm: Client, content_type: str) -> None:
+    """A login post that is not a parseable form gets a 400 page, not a crash."""
+    resp = await crm.post("/login", data=b"garbage", headers={"Content-Type": content_type})
+    assert resp.status == 400
+    assert "<!doctype html>" in await resp.text()
+
+
 # --- whoami and health -----------------------------------------------------------------------
 
 
