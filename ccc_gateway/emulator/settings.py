@@ -68,14 +68,16 @@ DEMO_AGENTS: tuple[Agent, ...] = (
 class EmulatorSettings:
     """Knobs of the emulator. Mutable on purpose: `/_emulator/settings` changes them at run time."""
 
-    public_url: str  # where browsers and the gateway reach the emulator, e.g. https://127.0.0.1:9443
+    # Where browsers and the gateway reach the emulator, e.g. https://127.0.0.1:9443.
+    public_url: str
     clients: tuple[OAuthClient, ...]
     agents: tuple[Agent, ...] = DEMO_AGENTS
     issuer: str | None = None  # id_token `iss`; None means public_url
     account_id: str = DEMO_ACCOUNT_ID
     instance_id: str = DEMO_INSTANCE_ID
     region: str = "cn-shanghai"
-    token_format: str = "bearer"  # "bearer" (opaque, token_type Bearer) | "sts" (token_type AliyunSTS)
+    # "bearer" (opaque, token_type Bearer) | "sts" (token_type AliyunSTS); not a secret.
+    token_format: str = "bearer"  # noqa: S105
     expires_in_as_string: bool = False  # the seed's sample sends "3599"
     access_token_ttl: float = 3600.0
     refresh_token_ttl: float = 30 * 86400.0
