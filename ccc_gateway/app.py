@@ -1,0 +1,82 @@
+"""The application factory: wiring only.
+
+`create_app(config)` is used by the CLI and by the tests alike; it never reads argv or the
+environment. Each feature module registers its own routes with a `setup(app)` function; the
+CRM proxy is the catch-all route registered last, so every path the gateway does not own
+goes to the CRM.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from . import health
+from .config import Config
+from .errors import NotFound
+from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
+from .middleware import request_context, response_headers
+from .proxy import CrmProxy, create_upstream_client
+from .routing import GATEWAY_PREFIX, is_gateway_path
+from .tls import client_context
+
+PROXY = web.AppKey("proxy", CrmProxy)
+GATEWAY_COOKIE_PREFIX = "__Host-ccc-"
+
+
+def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context],
+        # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.
+        client_max_size=max(config.ccc.max_request_size, 64 * 1024),
+    )
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    app.cleanup_ctx.append(_outbound_clients)
+    app.on_response_prepare.append(response_headers(config.listen.hsts_max_age))
+    health.setup(app)
+    app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
+    app.router.add_route("*", "/{tail:.*}", _to_crm)
+    return app
+
+
+def is_gateway_cookie(name: str) -> bool:
+    return name.startswith(GATEWAY_COOKIE_PREFIX)
+
+
+async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    upstream = create_upstream_client(config.upstream)
+    aliyun = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=100, ssl=client_context(config.aliyun.ca_file), keepalive_timeout=30
+        ),
+        timeout=aiohttp.ClientTimeout(total=config.aliyun.timeout, connect=5),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+    app[UPSTREAM_CLIENT] = upstream
+    app[ALIYUN_CLIENT] = aliyun
+    app[PROXY] = CrmProxy(
+        config.upstream,
+        upstream,
+        trusted_proxies=config.listen.trusted_proxies,
+        is_gateway_cookie=is_gateway_cookie,
+    )
+    yield
+    await upstream.close()
+    await aliyun.close()
+
+
+async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:
+    raise NotFound(f"No gateway route {request.method} {request.path}.")
+
+
+async def _to_crm(request: web.Request) -> web.StreamResponse:
+    # Disguised spellings of the gateway's own prefix (/ALIYUN/, /aliyun%2F…, /x/../aliyun/)
+    # are neither served as gateway routes nor handed to the CRM.
+    if is_gateway_path(request):
+        raise NotFound(f"No gateway route {request.method} {request.path}.")
+    return await request.app[PROXY].handle(request)

@@ -1,0 +1,223 @@
+"""The `ccc-gateway` command: demo, run, check-config, keygen, emulator.
+
+An operator's mistake (missing config file, busy port, bad certificate) is one clear line on
+stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from .config import Config, ConfigError, load_config
+from .log import setup_logging
+from .serve import Listener, StartupError, https_redirect_app, serve
+from .tls import TlsError, server_context
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID_CONFIG = 0, 1, 2
+
+log = logging.getLogger("ccc_gateway")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args))
+    except (StartupError, TlsError) as exc:
+        print(f"ccc-gateway: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccc-gateway",
+        description="HTTPS sidecar that puts Alibaba Cloud Call Center into any web CRM.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run gateway + sample CRM + Alibaba emulator on one machine",
+        description="Run the whole system on embedded defaults (no cloud account needed).",
+    )
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address for all three (default 127.0.0.1)"
+    )
+    demo.add_argument("--port", type=int, default=8443, help="gateway HTTPS port (default 8443)")
+    demo.add_argument("--crm-port", type=int, default=8080, help="sample CRM port (default 8080)")
+    demo.add_argument(
+        "--emulator-port", type=int, default=9443, help="emulator HTTPS port (default 9443)"
+    )
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("demo-data"),
+        help="certificate, session key and CRM database (default ./demo-data)",
+    )
+    demo.set_defaults(command=_demo)
+
+    run = commands.add_parser("run", help="run the gateway in front of a CRM (production)")
+    run.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check-config", help="validate a configuration file (exit 0 or 2)")
+    check.add_argument("file", type=Path)
+    check.set_defaults(command=_check_config)
+
+    keygen = commands.add_parser("keygen", help="print a fresh session key for session.keys")
+    keygen.set_defaults(command=_keygen)
+
+    emulator = commands.add_parser("emulator", help="run the Alibaba Cloud emulator alone")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=9443)
+    emulator.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("demo-data"),
+        help="where its self-signed certificate lives (default ./demo-data)",
+    )
+    emulator.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=None,
+        help="a registered redirect URI of the demo client (repeatable; "
+        "default https://127.0.0.1:8443/aliyun/auth/callback)",
+    )
+    emulator.set_defaults(command=_emulator)
+    return parser
+
+
+def _load(path: Path) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"ccc-gateway: {exc}", file=sys.stderr)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    if config is None:
+        return EXIT_INVALID_CONFIG
+    if config.tls is not None:
+        try:
+            server_context(config.tls.cert, config.tls.key)
+        except TlsError as exc:
+            print(f"ccc-gateway: {args.file} has 1 problem(s):\n  tls: {exc}", file=sys.stderr)
+            return EXIT_INVALID_CONFIG
+    print(f"{args.file}: configuration OK")
+    return EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    print(Fernet.generate_key().decode("ascii"))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID_CONFIG
+    setup_logging(config.log.level, config.log.format)
+    asyncio.run(_serve_gateway(config))
+    return EXIT_OK
+
+
+def gateway_listeners(config: Config) -> list[Listener]:
+    from .app import create_app
+
+    if config.tls is None:
+        raise StartupError("tls: a certificate and key are required to serve HTTPS")
+    listen = config.listen
+    listeners = [
+        Listener(
+            "gateway",
+            create_app(config),
+            listen.host,
+            listen.port,
+            server_context(config.tls.cert, config.tls.key),
+            reuse_port=listen.workers > 1,
+        )
+    ]
+    if listen.http_redirect_port:
+        listeners.append(
+            Listener(
+                "HTTP redirect",
+                https_redirect_app(listen.port),
+                listen.host,
+                listen.http_redirect_port,
+            )
+        )
+    return listeners
+
+
+async def _serve_gateway(config: Config) -> None:
+    listeners = gateway_listeners(config)
+    await serve(
+        listeners,
+        shutdown_timeout=config.listen.shutdown_timeout,
+        on_started=lambda: log.info("ccc-gateway listening on %s", listeners[0].url),
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sample_crm.app import create_app as create_crm_app
+
+    from .demo import DEMO_ACCOUNTS, prepare
+    from .emulator.app import create_emulator_app
+
+    setup = prepare(args.host, args.port, args.crm_port, args.emulator_port, args.data_dir)
+    setup_logging(setup.config.log.level, setup.config.log.format)
+    assert setup.config.tls is not None  # the demo configuration always names its certificate
+    tls = server_context(setup.config.tls.cert, setup.config.tls.key)
+    listeners = [
+        Listener("sample CRM", create_crm_app(setup.crm_db), "127.0.0.1", setup.crm_port),
+        Listener(
+            "emulator", create_emulator_app(setup.emulator), args.host, setup.emulator_port, tls
+        ),
+        *gateway_listeners(setup.config),
+    ]
+
+    def started() -> None:
+        print(
+            f"\nccc-gateway demo is running: open {listeners[2].url}/ (self-signed certificate)\n"
+            f"  Alibaba emulator: {listeners[1].url}/   sample CRM (direct): {listeners[0].url}/\n"
+            f"{DEMO_ACCOUNTS}\nPress Ctrl-C to stop.\n",
+            flush=True,
+        )
+
+    asyncio.run(serve(listeners, shutdown_timeout=5.0, on_started=started))
+    return EXIT_OK
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from .emulator.app import create_emulator_app
+    from .emulator.settings import demo_settings
+    from .tls import ensure_self_signed
+
+    setup_logging("INFO", "text")
+    cert, key = ensure_self_signed(args.data_dir.resolve())
+    url = f"https://{args.host}:{args.port}"
+    redirect_uris = tuple(args.redirect_uri or ["https://127.0.0.1:8443/aliyun/auth/callback"])
+    app = create_emulator_app(demo_settings(url, redirect_uris))
+    listener = Listener("emulator", app, args.host, args.port, server_context(cert, key))
+    asyncio.run(
+        serve(
+            [listener],
+            shutdown_timeout=5.0,
+            on_started=lambda: print(f"Alibaba Cloud emulator on {url}/", flush=True),
+        )
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Logging: text or JSON lines, one access line per request, and a redaction filter.
+
+The gateway handles bearer tokens, OAuth codes, client secrets and phone numbers. Code is
+written never to log them; the `RedactingFilter` is the second line of defence, scrubbing
+anything that looks like one from every record before it is formatted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+ACCESS_LOGGER = "ccc_gateway.access"
+AUDIT_LOGGER = "ccc_gateway.audit"
+
+# key=value / "key": "value" pairs whose value is a credential.
+_SECRET_PAIR = re.compile(
+    r"""(?ix)
+    ((?<![\w-])["']?(?:access_token|refresh_token|id_token|client_secret|code_verifier|code|token|
+    bearertoken|securitytoken|accesskeysecret|signature|password|authorization|cookie|
+    set-cookie|session)["']?\s*[=:]\s*["']?)
+    ([^"'&\s,;}]+)
+    """
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# Phone numbers: keep the first 3 and last 2 digits, enough to tell calls apart in a log.
+_PHONE = re.compile(r"(?<![\w.])(\+?\d{3})(\d{4,10})(\d{2})(?![\w.])")
+
+
+def redact(text: str) -> str:
+    text = _SECRET_PAIR.sub(lambda m: m.group(1) + "[redacted]", text)
+    text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+    return mask_phone_numbers(text)
+
+
+def mask_phone_numbers(text: str) -> str:
+    return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message (and string extras) with secrets and phones masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any `extra={"fields": …}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update({k: _scrub(v) for k, v in fields.items()})
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict) and fields:
+            line += " " + " ".join(f"{k}={_scrub(v)}" for k, v in fields.items())
+        return line
+
+
+def _scrub(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Configure the root logger once: one handler on stderr, redaction on every record."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # aiohttp's own access logger is replaced by ours (which carries the request id).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

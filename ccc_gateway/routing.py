@@ -1,0 +1,31 @@
+"""Which paths belong to the gateway, however a client spells them.
+
+The gateway owns `/aliyun/…`. A request for `/ALIYUN/ccc/api`, `/aliyun%2fccc/api`,
+`//aliyun/…` or `/x/../aliyun/…` must neither reach a gateway route by a side door nor be
+handed to the CRM (where a CRM route of that name could be confused with ours), so the
+catch-all proxy asks `is_gateway_path` first.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import unquote
+
+from aiohttp import web
+
+GATEWAY_PREFIX = "/aliyun/"
+
+
+def normalise_path(raw_path: str) -> str:
+    """Decode (twice, for double encoding), unify slashes, resolve dot segments, lower-case."""
+    path = raw_path.split("?", 1)[0]
+    for _ in range(2):
+        path = unquote(path)
+    path = path.replace("\\", "/")
+    path = posixpath.normpath("/" + path.lstrip("/"))
+    return path.lower()
+
+
+def is_gateway_path(request: web.Request) -> bool:
+    path = normalise_path(request.raw_path)
+    return path == GATEWAY_PREFIX.rstrip("/") or path.startswith(GATEWAY_PREFIX)

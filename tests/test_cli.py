@@ -1,0 +1,107 @@
+"""The `ccc-gateway` command: help, keygen, check-config, and operator errors without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from ccc_gateway.tls import ensure_self_signed
+
+COMMANDS = ["demo", "run", "check-config", "keygen", "emulator"]
+
+
+def ccc(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ccc_gateway", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def write_config(
+    directory: Path, *, port: int = 8443, cert: Path | None = None, key: Path | None = None
+) -> Path:
+    if cert is None or key is None:
+        cert, key = ensure_self_signed(directory / "tls")
+    path = directory / "gateway.yaml"
+    path.write_text(f"""
+listen: {{host: 127.0.0.1, port: {port}}}
+tls: {{cert: "{cert}", key: "{key}"}}
+aliyun: {{client_id: "1", client_secret: "${{SECRET}}", redirect_uri: "https://127.0.0.1:{port}/aliyun/auth/callback"}}
+ccc: {{instance_id: i}}
+session: {{keys: ["{Fernet.generate_key().decode()}"]}}
+""")
+    return path
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    """Each subcommand explains itself with --help and exits 0."""
+    result = ccc(command, "--help")
+    assert result.returncode == 0
+    assert f"ccc-gateway {command}" in result.stdout
+
+
+def test_keygen_prints_a_usable_session_key():
+    """keygen prints a fresh Fernet key each time."""
+    first, second = ccc("keygen").stdout.strip(), ccc("keygen").stdout.strip()
+    assert first != second
+    Fernet(first.encode())
+
+
+def test_check_config_valid_and_invalid(tmp_path):
+    """check-config exits 0 for a valid file and 2 listing every problem otherwise."""
+    path = write_config(tmp_path)
+    ok = ccc("check-config", str(path), env={"SECRET": "s"})
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration OK" in ok.stdout
+    bad = ccc("check-config", str(path), env={"SECRET": ""})
+    assert bad.returncode == 2
+    assert "aliyun.client_secret: environment variable SECRET is not set" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_check_config_reports_a_mismatched_certificate(tmp_path):
+    """A key that does not belong to the certificate fails check-config with a clear line."""
+    cert, _ = ensure_self_signed(tmp_path / "a")
+    _, key = ensure_self_signed(tmp_path / "b")
+    result = ccc(
+        "check-config", str(write_config(tmp_path, cert=cert, key=key)), env={"SECRET": "s"}
+    )
+    assert result.returncode == 2
+    assert "does not belong to the certificate" in result.stderr
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    """run and check-config name a missing file without a traceback."""
+    for args in (
+        ["run", "--config", str(tmp_path / "none.yaml")],
+        ["check-config", str(tmp_path / "none.yaml")],
+    ):
+        result = ccc(*args)
+        assert result.returncode == 2
+        assert "none.yaml" in result.stderr and "file not found" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_explained(tmp_path):
+    """run on a port that is taken says which port and what to do, and exits 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = ccc("run", "--config", str(write_config(tmp_path, port=port)), env={"SECRET": "s"})
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr

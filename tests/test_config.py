@@ -1,0 +1,221 @@
+"""Configuration loading: typed values, env expansion, and every problem reported by key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from yarl import URL
+
+from ccc_gateway.config import ConfigError, load_config, parse_config
+from ccc_gateway.config_values import Secret, expand_env, parse_duration, parse_size
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("cert")
+    key.write_text("key")
+    return cert, key
+
+
+def minimal(tls_files: tuple[Path, Path], extra: str = "") -> str:
+    cert, key = tls_files
+    return f"""
+tls: {{cert: "{cert}", key: "{key}"}}
+aliyun:
+  client_id: "123"
+  client_secret: "${{SECRET}}"
+  redirect_uri: https://crm.example.com/aliyun/auth/callback
+ccc: {{instance_id: inst-1}}
+session: {{keys: ["{KEY}"]}}
+{extra}"""
+
+
+def problems_of(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env if env is not None else {"SECRET": "s"})
+    return info.value.problems
+
+
+def test_minimal_config_gets_documented_defaults(tls_files):
+    """A minimal file fills every other key with its default."""
+    config = parse_config(minimal(tls_files), {"SECRET": "s3cret"})
+    assert config.listen.port == 8443
+    assert config.upstream.url == URL("http://127.0.0.1:8080")
+    assert config.upstream.whoami_path == "/api/me"
+    assert config.aliyun.endpoints.token_url == "https://oauth.aliyun.com/v1/token"
+    assert config.aliyun.client_secret.reveal() == "s3cret"
+    assert config.ccc.endpoint == URL("https://ccc.cn-shanghai.aliyuncs.com/")
+    assert config.session.max_age == 30 * 86400
+    assert (
+        config.ccc.allowed_actions is not None and "RequestLoginInfo" in config.ccc.allowed_actions
+    )
+
+
+def test_every_problem_is_reported_at_once_by_key_path(tls_files):
+    """Several mistakes in one file all appear in one error, each with its key path."""
+    text = minimal(
+        tls_files,
+        """
+listen: {port: 70000, workers: 0, trusted_proxies: [not-an-ip]}
+upstream: {url: "ftp://x", read_timeout: soon, max_body_size: lots, colour: blue}
+log: {format: xml}
+""",
+    ).replace("inst-1", "")
+    found = problems_of(text)
+    expected = [
+        "listen.port: expected a port from 1 to 65535, not 70000",
+        "listen.workers: expected a number of at least 1, not 0",
+        "listen.trusted_proxies: item 1: expected an IP address or CIDR network, not 'not-an-ip'",
+        "upstream.url: expected an http(s) URL with a host, not 'ftp://x'",
+        "upstream.read_timeout: expected a duration like 90s, 15m, 30d, not 'soon'",
+        "upstream.max_body_size: expected a size like 64KiB or 10MB, not 'lots'",
+        "upstream.colour: unknown key (a typo?)",
+        "log.format: expected one of text, json, not 'xml'",
+        "ccc.instance_id: required",
+    ]
+    for line in expected:
+        assert line in found
+    assert len(found) == len(expected)
+
+
+def test_missing_files_are_reported(tmp_path):
+    """A certificate path that does not exist is named in the problem."""
+    found = problems_of(minimal((tmp_path / "nope.crt", tmp_path / "nope.key")))
+    assert f"tls.cert: file not found: {tmp_path / 'nope.crt'}" in found
+    assert f"tls.key: file not found: {tmp_path / 'nope.key'}" in found
+
+
+def test_unset_environment_variable_is_a_problem(tls_files):
+    """`${NAME}` without a default must be set."""
+    expected = ["aliyun.client_secret: environment variable SECRET is not set"]
+    assert problems_of(minimal(tls_files), env={}) == expected
+    assert problems_of(minimal(tls_files), env={"SECRET": ""}) == expected
+
+
+def test_environment_defaults_and_expansion():
+    """`${NAME:-default}` falls back; set variables win; unset ones are listed."""
+    assert expand_env("a${X}b${Y:-dflt}c${Z}", {"X": "1"}) == ("a1bdfltc", ["Z"])
+    assert expand_env("${Y:-dflt}", {"Y": "set"}) == ("set", [])
+    assert expand_env("${Y:-dflt}", {"Y": ""}) == ("dflt", [])
+
+
+def test_unknown_top_level_section_and_wrong_shapes(tls_files):
+    """A typo in a section name and a section that is not a mapping are both caught."""
+    found = problems_of(minimal(tls_files, "sesion: {}\nsoftphone: [1, 2]\n"))
+    assert "sesion: unknown key (a typo?)" in found
+    assert "softphone: expected a mapping, not a list" in found
+
+
+def test_not_yaml_and_not_a_mapping():
+    """Broken YAML and a top level that is not a mapping give one clear problem."""
+    assert problems_of("a: [b")[0].startswith("not valid YAML")
+    assert problems_of("- 1\n- 2\n")[0] == "(top level): expected a mapping, not a list"
+
+
+def test_session_keys_must_be_keygen_keys(tls_files):
+    """A session key that is not 32 url-safe base64 bytes is rejected."""
+    found = problems_of(minimal(tls_files).replace(KEY, "short"))
+    assert found == ["session.keys: item 1: not a session key: make one with `ccc-gateway keygen`"]
+    found = problems_of(minimal(tls_files).replace(f'["{KEY}"]', "[]"))
+    assert found == ["session.keys: at least one key is needed"]
+
+
+def test_allowed_actions_star_and_list(tls_files):
+    """`"*"` alone allows everything; a list is taken literally; `*` inside a list is an error."""
+    star = parse_config(
+        minimal(tls_files, 'ccc: {instance_id: i, allowed_actions: "*"}').replace(
+            "ccc: {instance_id: inst-1}\n", ""
+        ),
+        {"SECRET": "s"},
+    )
+    assert star.ccc.allowed_actions is None
+    listed = parse_config(
+        minimal(tls_files).replace(
+            "{instance_id: inst-1}", "{instance_id: i, allowed_actions: [GetUser]}"
+        ),
+        {"SECRET": "s"},
+    )
+    assert listed.ccc.allowed_actions == frozenset({"GetUser"})
+    found = problems_of(
+        minimal(tls_files).replace(
+            "{instance_id: inst-1}", '{instance_id: i, allowed_actions: ["*", GetUser]}'
+        )
+    )
+    assert found == ['ccc.allowed_actions: write "*" alone (not in a list) to allow every action']
+
+
+def test_whoami_null_turns_binding_lookup_off(tls_files):
+    """An explicit null whoami_path means the CRM has no whoami endpoint."""
+    config = parse_config(minimal(tls_files, "upstream: {whoami_path: null}"), {"SECRET": "s"})
+    assert config.upstream.whoami_path is None
+
+
+def test_redirect_uri_must_be_the_callback_route(tls_files):
+    """The registered redirect URI must point at the gateway's callback route."""
+    found = problems_of(minimal(tls_files).replace("/aliyun/auth/callback", "/cb"))
+    assert found == ["aliyun.redirect_uri: its path must be /aliyun/auth/callback"]
+
+
+def test_site_international_changes_default_endpoints(tls_files):
+    """`site: international` picks the alibabacloud.com endpoints; overrides still win."""
+    text = minimal(tls_files).replace(
+        "aliyun:\n", "aliyun:\n  site: international\n  revoke_url: http://127.0.0.1:1/v1/revoke\n"
+    )
+    config = parse_config(text, {"SECRET": "s"})
+    assert config.aliyun.endpoints.token_url == "https://oauth.alibabacloud.com/v1/token"
+    assert config.aliyun.endpoints.revoke_url == "http://127.0.0.1:1/v1/revoke"
+
+
+def test_durations_and_sizes():
+    """Durations and sizes accept units and plain numbers, and reject nonsense."""
+    assert parse_duration("90s") == 90
+    assert parse_duration("15m") == 900
+    assert parse_duration("30d") == 30 * 86400
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration(12) == 12
+    assert parse_size("64KiB") == 65536
+    assert parse_size("10MB") == 10_000_000
+    for bad in ("-1s", "1w", True):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    with pytest.raises(ValueError):
+        parse_size("1TB")
+
+
+def test_secrets_are_masked_in_reprs(tls_files):
+    """Neither the config's repr nor a Secret's str shows the secret or the session key."""
+    config = parse_config(minimal(tls_files), {"SECRET": "hunter2-very-secret"})
+    text = repr(config) + str(config.aliyun.client_secret)
+    assert "hunter2-very-secret" not in text
+    assert KEY not in text
+    assert Secret("x") == Secret("x")
+
+
+def test_load_config_missing_file(tmp_path):
+    """A missing configuration file is one problem naming the file."""
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.yaml")
+    assert info.value.problems == ["file not found"]
+    assert str(tmp_path / "absent.yaml") in str(info.value)
+
+
+def test_root_gateway_yaml_is_valid_with_its_environment(tls_files, monkeypatch):
+    """The documented example at the repository root loads with exactly its four variables."""
+    cert, key = tls_files
+    env = {
+        "ALIYUN_CLIENT_ID": "1",
+        "ALIYUN_CLIENT_SECRET": "s",
+        "SESSION_KEY": KEY,
+        "CCC_INSTANCE_ID": "i",
+        "TLS_CERT": str(cert),
+        "TLS_KEY": str(key),
+    }
+    config = load_config(ROOT / "gateway.yaml", env)
+    assert config.aliyun.client_id == "1"
+    assert config.session.keys == (Secret(KEY),)
