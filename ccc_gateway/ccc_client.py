@@ -1,0 +1,232 @@
+"""The outbound CCC OpenAPI caller (aliyun-protocol.md §3 "Calling the CCC OpenAPI").
+
+Framework-free apart from the injected `aiohttp.ClientSession`: builds the common
+parameters, authenticates them (Bearer or STS signature v1.0, both from `pop`), POSTs them as
+an `application/x-www-form-urlencoded` body — what the official Python SDKs do, and it keeps
+tokens and signatures out of URLs and so out of access logs — and reads the JSON answer
+under a size cap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import hdrs
+
+from .ccc_actions import is_read_only, valid_action_name
+from .pop import (
+    RequestShapeError,
+    bearer_params,
+    common_params,
+    merge_params,
+    percent_encode,
+    sts_signed_params,
+)
+from .tokens import StsCredentials
+
+__all__ = ["BearerCredentials", "PopClient", "PopResult", "PopUnavailable"]
+
+log = logging.getLogger(__name__)
+
+_FORM = "application/x-www-form-urlencoded"
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BearerCredentials:
+    """An OAuth access token that authenticates POP calls by itself (Bearer mode)."""
+
+    access_token: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "BearerCredentials(access_token='***')"
+
+
+@dataclass(frozen=True)
+class PopResult:
+    """A JSON answer from the CCC OpenAPI, whatever its HTTP status."""
+
+    status: int
+    body: dict[str, Any]
+    request_id: str | None
+    code: str | None
+    duration: float
+
+
+class PopUnavailable(Exception):
+    """No usable answer: connection failure, timeout, non-JSON or oversized body."""
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class _ConnectFailed(Exception):
+    """The connection failed before any response: a read-only call may be sent again."""
+
+
+class PopClient:
+    """Calls CCC OpenAPI actions for a signed-in agent."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        endpoint: str,
+        version: str,
+        region_id: str,
+        timeout: float = 10.0,
+        max_response_bytes: int = 2 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+        nonce_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._endpoint = endpoint
+        self._version = version
+        self._region_id = region_id
+        self._timeout = timeout
+        self._max_bytes = max_response_bytes
+        self._clock = clock
+        self._nonce = nonce_factory
+        self._monotonic = monotonic
+
+    async def call(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        credentials: BearerCredentials | StsCredentials,
+    ) -> PopResult:
+        """Call `action` with flat POP `params`; HTTP error answers come back as results.
+
+        Raises RequestShapeError for a malformed action name or a reserved parameter name,
+        PopUnavailable when no JSON answer could be had.
+        """
+        if not valid_action_name(action):
+            raise RequestShapeError("the action name is not valid")
+        # Only reads are replayed: a write may have reached Alibaba before the failure.
+        attempts = 2 if is_read_only(action) else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send(action, self._form(action, params, credentials))
+            except _ConnectFailed as exc:
+                if attempt == attempts:
+                    raise PopUnavailable(f"CCC OpenAPI unreachable ({action}): {exc}") from exc
+                log.warning("CCC OpenAPI unreachable (%s), retrying once: %s", action, exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _form(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        credentials: BearerCredentials | StsCredentials,
+    ) -> bytes:
+        """The signed form body; a fresh nonce and timestamp for every attempt."""
+        common = common_params(
+            action,
+            version=self._version,
+            region_id=self._region_id,
+            now=self._clock(),
+            nonce=self._nonce(),
+        )
+        base = merge_params(common, params)
+        if isinstance(credentials, BearerCredentials):
+            signed = bearer_params(base, credentials.access_token)
+        else:
+            signed = sts_signed_params(
+                base,
+                access_key_id=credentials.access_key_id,
+                access_key_secret=credentials.access_key_secret,
+                security_token=credentials.security_token,
+                method="POST",
+            )
+        pairs = (f"{percent_encode(k)}={percent_encode(v)}" for k, v in signed.items())
+        return "&".join(pairs).encode("ascii")
+
+    async def _send(self, action: str, body: bytes) -> PopResult:
+        started = self._monotonic()
+        try:
+            async with self._session.post(
+                self._endpoint,
+                data=body,
+                headers={hdrs.CONTENT_TYPE: _FORM, hdrs.ACCEPT: "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as resp:
+                raw = await self._read_capped(action, resp)
+                status = resp.status
+        # TimeoutError first: aiohttp's timeouts are also ClientConnectionErrors.
+        except TimeoutError as exc:
+            raise PopUnavailable(
+                f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
+            ) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise _ConnectFailed(type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise PopUnavailable(
+                f"CCC OpenAPI call failed ({action}): {type(exc).__name__}"
+            ) from exc
+        return self._result(action, status, raw, self._monotonic() - started)
+
+    async def _read_capped(self, action: str, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, refusing it as soon as it exceeds the cap (never buffered whole)."""
+        if resp.content_length is not None and resp.content_length > self._max_bytes:
+            raise PopUnavailable(self._too_big(action))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise PopUnavailable(self._too_big(action))
+                chunks.append(chunk)
+        except TimeoutError as exc:
+            raise PopUnavailable(
+                f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            # The request was sent and answered: never a connect failure, never replayed.
+            raise PopUnavailable(
+                f"CCC OpenAPI answer broken off ({action}): {type(exc).__name__}"
+            ) from exc
+        return b"".join(chunks)
+
+    def _too_big(self, action: str) -> str:
+        return f"CCC OpenAPI answer over {self._max_bytes} bytes ({action})"
+
+    def _result(self, action: str, status: int, raw: bytes, duration: float) -> PopResult:
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise PopUnavailable(
+                f"CCC OpenAPI answered HTTP {status} without JSON ({action})"
+            ) from None
+        if not isinstance(body, dict):
+            raise PopUnavailable(f"CCC OpenAPI answered HTTP {status} with a non-object ({action})")
+        result = PopResult(
+            status=status,
+            body=body,
+            request_id=_text(body.get("RequestId")),
+            code=_text(body.get("Code")),
+            duration=max(duration, 0.0),
+        )
+        log.debug(
+            "CCC %s: HTTP %s code=%s requestId=%s in %.3fs",
+            action, status, result.code, result.request_id, duration,
+        )
+        return result
+
+
+def _text(value: Any) -> str | None:
+    """A POP string field (documented as a string; a bare number is tolerated, not relied on)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None

@@ -1,0 +1,327 @@
+"""The CCC OpenAPI (POP, RPC style) wire format: reshaping and signature v1.0, pure.
+
+Implements /work/shared/reference/aliyun-protocol.md §3:
+
+* "Request reshaping" (browser → POP): `flatten_request` turns the softphone's lowerCamel JSON
+  into flat POP parameters (`Key.1`, `Key.Sub`, …) the way `alibabacloud-tea-openapi` does;
+  `unflatten` is its inverse (tests and diagnostics).
+* "Response reshaping" (POP → browser): `reshape_response` is the demo's `copyObject`
+  (rules 1–3).
+* "Authentication": `common_params`, then `bearer_params` (Bearer mode) or
+  `sts_signed_params` (STS signature v1.0 over `canonical_query` / `string_to_sign`).
+
+Parameter-name grammar accepted from the browser (after trimming), for top-level keys and
+for the keys of nested objects alike::
+
+    key     = name *( "." segment )
+    segment = name / index
+    name    = ALPHA *( ALPHA / DIGIT / "_" / "-" )
+    index   = %x31-39 *DIGIT          ; 1-based, no leading zero
+
+Every `name` segment gets its first letter upper-cased (`skillGroupId.1` → `SkillGroupId.1`,
+`{"a": {"b": 1}}` and `{"a.b": 1}` both → `A.B`), so two spellings of one POP key collide
+and are rejected instead of one silently winning. Only ASCII is allowed because these names
+go, unescaped in meaning, into a signed canonical string that Alibaba parses.
+
+No aiohttp here: everything is a pure function of its arguments (clock and nonce are passed
+in), so it can be tested against fixed vectors and the official SDK's composer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
+_INDEX = r"[1-9][0-9]*"
+_KEY_RE = re.compile(rf"{_NAME}(?:\.(?:{_NAME}|{_INDEX}))*")
+_INDEX_RE = re.compile(_INDEX)
+# Longer names are never real POP parameters; the cap keeps error messages and bodies small.
+MAX_KEY_LENGTH = 255
+
+# Names the gateway alone sets: a browser that sends one is trying to steer authentication.
+RESERVED_PARAMS = frozenset({
+    "Action", "Version", "Format", "Timestamp", "SignatureNonce", "AccessKeyId",
+    "SecurityToken", "SignatureMethod", "SignatureVersion", "SignatureType", "Signature",
+    "BearerToken",
+})
+
+
+class RequestShapeError(ValueError):
+    """The browser's parameters cannot be turned into POP parameters (answer 400)."""
+
+
+@dataclass
+class _Limits:
+    max_depth: int
+    max_items: int
+
+
+def flatten_request(
+    params: Mapping[str, Any], *, max_depth: int = 5, max_items: int = 1000
+) -> dict[str, str]:
+    """Flatten the softphone's JSON object into POP parameters (§3 "Request reshaping").
+
+    `max_depth` counts the lists/objects nested below the top-level object; `max_items`
+    caps the number of parameters produced. None values (also list items) are dropped; list
+    items are numbered 1..n over the items that remain, as POP repeat lists have no gaps.
+    """
+    if not isinstance(params, Mapping):
+        raise RequestShapeError("the request must be a JSON object")
+    out: dict[str, str] = {}
+    _flatten_mapping(params, "", 0, out, _Limits(max_depth, max_items))
+    return out
+
+
+def _flatten_mapping(
+    obj: Mapping[Any, Any], prefix: str, depth: int, out: dict[str, str], limits: _Limits
+) -> None:
+    for raw_key, value in obj.items():
+        key = _pop_key(raw_key)
+        if key:
+            _flatten_value(prefix + key, value, depth, out, limits)
+
+
+def _flatten_value(
+    key: str, value: Any, depth: int, out: dict[str, str], limits: _Limits
+) -> None:
+    if len(key) > MAX_KEY_LENGTH:
+        raise RequestShapeError(f"parameter name {key[:40]!r}… is longer than {MAX_KEY_LENGTH}")
+    if value is None:
+        return
+    if isinstance(value, Mapping | list | tuple):
+        if depth + 1 > limits.max_depth:
+            raise RequestShapeError(f"parameter {key!r} nests deeper than {limits.max_depth}")
+        if isinstance(value, Mapping):
+            _flatten_mapping(value, key + ".", depth + 1, out, limits)
+            return
+        items = [item for item in value if item is not None]
+        for index, item in enumerate(items, start=1):
+            _flatten_value(f"{key}.{index}", item, depth + 1, out, limits)
+        return
+    if key in out:
+        raise RequestShapeError(f"two parameters both become {key!r}")
+    if len(out) >= limits.max_items:
+        raise RequestShapeError(f"more than {limits.max_items} parameters")
+    out[key] = _scalar_text(key, value)
+
+
+def _pop_key(raw: Any) -> str:
+    """Trimmed, checked, capitalised key; "" when the key is empty and must be dropped."""
+    if not isinstance(raw, str):
+        raise RequestShapeError(f"parameter name {raw!r} is not a string")
+    key = raw.strip()
+    if not key:
+        return ""
+    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key):
+        raise RequestShapeError(
+            f"parameter name {key[:40]!r} is not allowed: use letters, digits, '_' and '-', "
+            "in '.'-separated segments that start with a letter or are indexes from 1"
+        )
+    return ".".join(part[0].upper() + part[1:] for part in key.split("."))
+
+
+def _scalar_text(key: str, value: Any) -> str:
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:  # beyond Python's int-to-str digit limit
+            raise RequestShapeError(f"parameter {key!r} is a number too long") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RequestShapeError(f"parameter {key!r} is not a finite number")
+        # repr is the shortest round-tripping form; Decimal's "f" drops the exponent.
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes in the JSON
+            raise RequestShapeError(f"parameter {key!r} is not valid Unicode text") from None
+        return value
+    raise RequestShapeError(f"parameter {key!r} has an unsupported type")
+
+
+def unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
+    """Rebuild the nested structure from POP parameters (`Key.1.Sub` → lists and objects).
+
+    Raises ValueError when the keys contradict each other (`A=1` with `A.B=2`, or
+    `A.1` with `A.X`, or indexes that are not exactly 1..n).
+    """
+    root: dict[Any, Any] = {}
+    for key, value in flat.items():
+        parts = [int(p) if _INDEX_RE.fullmatch(p) else p for p in key.split(".")]
+        if isinstance(parts[0], int):
+            raise ValueError(f"parameter {key!r} starts with an index")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"parameter {key!r} is below a plain value")
+        if parts[-1] in node:
+            raise ValueError(f"parameter {key!r} is given twice")
+        node[parts[-1]] = value
+    return {key: _listify(value) for key, value in root.items()}
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    keys = list(node)
+    if keys and all(isinstance(k, int) for k in keys):
+        if sorted(keys) != list(range(1, len(keys) + 1)):
+            raise ValueError("list indexes are not exactly 1..n")
+        return [_listify(node[i]) for i in range(1, len(keys) + 1)]
+    if any(isinstance(k, int) for k in keys):
+        raise ValueError("an object mixes list indexes and names")
+    return {key: _listify(value) for key, value in node.items()}
+
+
+def reshape_response(obj: Any) -> Any:
+    """POP JSON → the shape the workbench SDK reads (§3 "Response reshaping", rules 1–3).
+
+    Keys are trimmed, empty ones dropped, the first character lower-cased; a member whose
+    value is a one-entry object holding a list becomes that list. The collapse applies to
+    object members only: never to the root, and not to list items (they are entries, not
+    wrappers). When two keys meet after lower-casing, the later one wins, as in the demo.
+    Iterative, so any depth the JSON parser accepted is reshaped without recursion limits.
+    """
+    root = _empty_like(obj)
+    stack: list[tuple[Any, Any]] = [(obj, root)] if root is not obj else []
+    while stack:
+        src, dst = stack.pop()
+        if isinstance(src, dict):
+            for raw_key, raw_value in src.items():
+                key = _browser_key(raw_key)
+                if key:
+                    value = _unwrap(raw_value)
+                    dst[key] = _empty_like(value)
+                    if dst[key] is not value:
+                        stack.append((value, dst[key]))
+        else:
+            for item in src:
+                dst.append(_empty_like(item))
+                if dst[-1] is not item:
+                    stack.append((item, dst[-1]))
+    return root
+
+
+def _empty_like(value: Any) -> Any:
+    """A fresh container to fill, or the scalar itself (kept with its JSON type)."""
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        (inner,) = value.values()
+        if isinstance(inner, list):
+            return inner
+    return value
+
+
+def _browser_key(raw: Any) -> str:
+    if not isinstance(raw, str):
+        return ""
+    key = raw.strip()
+    return key[:1].lower() + key[1:]
+
+
+def percent_encode(s: str) -> str:
+    """RFC 3986 encoding of UTF-8 as POP wants it: only `A-Z a-z 0-9 - _ . ~` stay as is."""
+    # quote() always keeps letters, digits and "_.-~"; safe="" makes it encode "/" too.
+    return quote(s, safe="", encoding="utf-8", errors="strict")
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    """Every parameter but `Signature`, sorted by name, encoded and joined as `k=v&…`."""
+    return "&".join(
+        f"{percent_encode(k)}={percent_encode(params[k])}"
+        for k in sorted(params)
+        if k != "Signature"
+    )
+
+
+def string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """`METHOD&%2F&enc(canonical query)`."""
+    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical_query(params))}"
+
+
+def sign_v1(method: str, params: Mapping[str, str], access_key_secret: str) -> str:
+    """Signature v1.0: base64(HMAC-SHA1(secret + "&", string_to_sign))."""
+    key = (access_key_secret + "&").encode("utf-8")
+    digest = hmac.new(key, string_to_sign(method, params).encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def common_params(
+    action: str, *, version: str, region_id: str, now: float, nonce: str
+) -> dict[str, str]:
+    """The parameters every RPC call carries, whichever way it authenticates."""
+    return {
+        "Action": action,
+        "Version": version,
+        "Format": "JSON",
+        "RegionId": region_id,
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "SignatureNonce": nonce,
+    }
+
+
+def merge_params(common: Mapping[str, str], business: Mapping[str, str]) -> dict[str, str]:
+    """Business parameters plus the common ones; the gateway's values always win.
+
+    A reserved name among the business parameters is refused (RequestShapeError); a
+    `RegionId` from the browser is overridden, because the endpoint is pinned to one region.
+    """
+    clash = sorted(RESERVED_PARAMS.intersection(business))
+    if clash:
+        raise RequestShapeError(f"parameter {clash[0]!r} is set by the gateway only")
+    return {**business, **common}
+
+
+def bearer_params(base: Mapping[str, str], access_token: str) -> dict[str, str]:
+    """Bearer mode: the OAuth access token itself authenticates the call; nothing is signed."""
+    params = {k: v for k, v in base.items() if k not in _SIGNATURE_FIELDS}
+    params["BearerToken"] = access_token
+    params["SignatureType"] = "BEARERTOKEN"
+    return params
+
+
+_SIGNATURE_FIELDS = frozenset({
+    "AccessKeyId", "SecurityToken", "SignatureMethod", "SignatureVersion", "Signature",
+    "SignatureType", "BearerToken",
+})
+
+
+def sts_signed_params(
+    base: Mapping[str, str],
+    *,
+    access_key_id: str,
+    access_key_secret: str,
+    security_token: str,
+    method: str,
+) -> dict[str, str]:
+    """STS mode: add the temporary key's fields and sign everything with signature v1.0."""
+    params = {k: v for k, v in base.items() if k not in _SIGNATURE_FIELDS}
+    params.update({
+        "AccessKeyId": access_key_id,
+        "SecurityToken": security_token,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+    })
+    params["Signature"] = sign_v1(method, params, access_key_secret)
+    return params

@@ -1,0 +1,112 @@
+"""Property tests for ccc_gateway.pop, including a cross-check against the official SDK signer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from aliyunsdkcore.auth.algorithm import sha_hmac1
+from aliyunsdkcore.auth.composer import rpc_signature_composer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccc_gateway.pop import (
+    RequestShapeError,
+    flatten_request,
+    reshape_response,
+    sign_v1,
+    string_to_sign,
+    unflatten,
+)
+
+# Module-level "__" names are not mangled; getattr keeps the intent (a private helper) visible.
+sdk_string_to_sign: Callable[[str, dict[str, str]], str] = getattr(
+    rpc_signature_composer, "__compose_string_to_sign"
+)
+
+# No timing assertions: a loaded CI machine must not fail a property on speed.
+relaxed = settings(deadline=None)
+
+utf8_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+any_json = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=30,
+)
+# "Signature" itself is never signed; the SDK removes it before composing, so leave it out.
+sign_inputs = st.dictionaries(utf8_text.filter(lambda k: k != "Signature"), utf8_text, max_size=8)
+pop_names = st.from_regex(r"[A-Z][A-Za-z0-9_-]{0,8}", fullmatch=True)
+nested_capitalised = st.recursive(
+    utf8_text,
+    lambda inner: st.lists(inner, min_size=1, max_size=3)
+    | st.dictionaries(pop_names, inner, min_size=1, max_size=3),
+    max_leaves=15,
+)
+
+
+def _walk_keys(obj: Any) -> list[str]:
+    """Every object key in a structure, collected without recursion."""
+    keys: list[str] = []
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return keys
+
+
+@relaxed
+@given(sign_inputs, st.sampled_from(["GET", "POST"]))
+def test_string_to_sign_matches_sdk(params: dict[str, str], method: str) -> None:
+    """Our string to sign equals aliyunsdkcore's for identical parameters."""
+    assert string_to_sign(method, params) == sdk_string_to_sign(method, dict(params))
+
+
+@relaxed
+@given(sign_inputs, utf8_text)
+def test_signature_matches_sdk(params: dict[str, str], secret: str) -> None:
+    """Our signature equals the SDK's HMAC-SHA1 over the SDK's string to sign."""
+    expected = sha_hmac1.get_sign_string(sdk_string_to_sign("POST", dict(params)), secret + "&")
+    assert sign_v1("POST", params, secret) == expected
+
+
+@relaxed
+@given(any_json)
+def test_reshape_never_raises_and_lowers_keys(obj: Any) -> None:
+    """Any JSON reshapes without error; every key starts lower-case and is non-empty."""
+    for key in _walk_keys(reshape_response(obj)):
+        assert key and key[0] == key[0].lower() and key == key.strip()
+
+
+@relaxed
+@given(st.dictionaries(pop_names, nested_capitalised, max_size=4))
+def test_flatten_unflatten_round_trip(params: dict[str, Any]) -> None:
+    """unflatten inverts flatten_request for capitalised, non-empty nested inputs."""
+    assert unflatten(flatten_request(params, max_depth=100)) == params
+
+
+@relaxed
+@given(st.dictionaries(st.text(max_size=8), any_json, max_size=6))
+def test_flatten_only_raises_request_shape_error(params: dict[str, Any]) -> None:
+    """Arbitrary input either flattens to string pairs or raises RequestShapeError."""
+    try:
+        flat = flatten_request(params, max_items=20)
+    except RequestShapeError:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in flat.items())
+    assert all(k[0].isupper() for k in flat)
+
+
+@relaxed
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_float_text_is_plain_and_exact(value: float) -> None:
+    """Floats become plain decimals that parse back to the same number."""
+    text = flatten_request({"x": value})["X"]
+    assert "e" not in text.lower() and float(text) == value
+    assert math.copysign(1, float(text)) == math.copysign(1, value)
