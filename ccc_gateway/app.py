@@ -14,13 +14,19 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from . import health
+from . import auth_views, health
 from .config import Config
+from .crm_identity import CrmIdentity
 from .errors import NotFound
 from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
+from .login_state import LoginStates
 from .middleware import request_context, response_headers
+from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
 from .routing import GATEWAY_PREFIX, is_gateway_path
+from .session import SESSION_COOKIE, SessionManager
+from .session_codec import SessionCodec
+from .session_cookies import CookieSession
 from .tls import client_context
 
 PROXY = web.AppKey("proxy", CrmProxy)
@@ -37,7 +43,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     app[CLOCK] = clock
     app.cleanup_ctx.append(_outbound_clients)
     app.on_response_prepare.append(response_headers(config.listen.hsts_max_age))
+    app.on_response_prepare.append(_write_session_cookie)
     health.setup(app)
+    health.add_readiness_check(app, "jwks", _jwks_loaded)
+    auth_views.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
     app.router.add_route("*", "/{tail:.*}", _to_crm)
     return app
@@ -59,6 +68,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     )
     app[UPSTREAM_CLIENT] = upstream
     app[ALIYUN_CLIENT] = aliyun
+    _sign_in_machinery(app, config, upstream, aliyun)
     app[PROXY] = CrmProxy(
         config.upstream,
         upstream,
@@ -68,6 +78,55 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     yield
     await upstream.close()
     await aliyun.close()
+
+
+def _sign_in_machinery(
+    app: web.Application,
+    config: Config,
+    upstream: aiohttp.ClientSession,
+    aliyun: aiohttp.ClientSession,
+) -> None:
+    clock = app[CLOCK]
+    codec = SessionCodec([key.reveal() for key in config.session.keys])
+    oauth = AlibabaOAuthClient(
+        aliyun,
+        config.aliyun.endpoints,
+        config.aliyun.client_id,
+        config.aliyun.client_secret.reveal(),
+        str(config.aliyun.redirect_uri),
+        scope=config.aliyun.scope,
+        clock=clock,
+        timeout=config.aliyun.timeout,
+    )
+    crm = None
+    if config.session.crm_binding and config.upstream.whoami_path is not None:
+        crm = CrmIdentity(
+            upstream,
+            config.upstream,
+            is_gateway_cookie=is_gateway_cookie,
+            ttl=config.session.whoami_cache_ttl,
+        )
+    cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=config.session.max_age)
+    app[auth_views.OAUTH] = oauth
+    app[auth_views.SESSIONS] = SessionManager(config.session, cookies, oauth, crm, clock=clock)
+    app[auth_views.LOGIN_STATES] = LoginStates(codec, ttl=config.session.login_state_ttl)
+
+
+async def _write_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    sessions = request.app.get(auth_views.SESSIONS)
+    if sessions is not None:
+        await sessions.write_cookie(request, response)
+
+
+async def _jwks_loaded(app: web.Application) -> str | None:
+    oauth = app[auth_views.OAUTH]
+    if oauth.jwks_loaded:
+        return None
+    try:
+        await oauth.load_jwks()
+    except Exception as exc:
+        return f"cannot load JWKS: {type(exc).__name__}"
+    return None
 
 
 async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:

@@ -14,3 +14,6 @@ CLOCK = web.AppKey("clock", Callable[[], float])
 # One pooled client for the CRM and one for Alibaba (OAuth + OpenAPI), never one per request.
 UPSTREAM_CLIENT = web.AppKey("upstream_client", aiohttp.ClientSession)
 ALIYUN_CLIENT = web.AppKey("aliyun_client", aiohttp.ClientSession)
+
+# Per-request state.
+REQUEST_ID = web.RequestKey("request_id", str)

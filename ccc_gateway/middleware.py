@@ -16,21 +16,20 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from .errors import GatewayError
+from .keys import REQUEST_ID
 from .log import ACCESS_LOGGER
 from .pages import page
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger(ACCESS_LOGGER)
 
-REQUEST_ID = "request_id"  # key of the request id in `request`
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def request_id_of(request: web.Request) -> str:
-    value = request.get(REQUEST_ID)
-    return value if isinstance(value, str) else ""
+    return request.get(REQUEST_ID, "")
 
 
 def wants_html(request: web.Request) -> bool:

@@ -45,3 +45,8 @@ def page(
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = _CSP
     return response
+
+
+def redirect(location: str, status: int = 302) -> web.Response:
+    """A redirect we can still add cookies to (aiohttp wants HTTPException raised, not returned)."""
+    return web.Response(status=status, headers={"Location": location, "Cache-Control": "no-store"})

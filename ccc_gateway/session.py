@@ -1,0 +1,202 @@
+"""The signed-in agent of a request: load, bind to the CRM user, refresh, save, forget.
+
+Every `/aliyun/*` use goes through `SessionManager.require`:
+1. the sign-in from the encrypted cookie (absolute lifetime, idle timeout, revocation list);
+2. the CRM binding: the CRM user logged in now must be the one who signed in;
+3. a refresh when the access token is within `refresh_leeway` of expiry — one per sign-in at a
+   time in this process: concurrent requests wait for it and reuse its result, and requests
+   still carrying the previous cookie within a grace window reuse it too (a provider that
+   rotates refresh tokens would otherwise sign the loser out);
+4. the updated sign-in is written back by an `on_response_prepare` hook, so it reaches the
+   browser whatever kind of response the handler produced.
+
+Only `invalid_grant`/`invalid_client` end a sign-in; a network error or a 5xx keeps it and
+answers 502/504 (proxy-pitfalls.md, "Refresh").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from aiohttp import hdrs, web
+
+from .config import SessionConfig
+from .crm_identity import CrmIdentity
+from .errors import BadGateway, Forbidden, GatewayTimeout, NotAuthenticated
+from .oauth import AlibabaOAuthClient
+from .oauth_errors import OAuthError, OAuthProviderError, OAuthUnavailable
+from .session_cookies import CookieSession
+from .signin import SignIn
+
+log = logging.getLogger(__name__)
+
+LOGIN_URL: Final = "/aliyun/auth"
+SESSION_COOKIE: Final = "__Host-ccc-session"
+REFRESH_GRACE = 60.0  # how long a refresh result serves requests still carrying the old cookie
+_CLEAR: Final = "clear"
+# The sign-in to write into the response's cookie, or _CLEAR to delete it.
+_UPDATE = web.RequestKey("signin_update", object)
+
+
+class SessionManager:
+    def __init__(
+        self,
+        config: SessionConfig,
+        cookies: CookieSession,
+        oauth: AlibabaOAuthClient,
+        crm: CrmIdentity | None,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        self._config = config
+        self._cookies = cookies
+        self._oauth = oauth
+        self.crm = crm  # None: CRM binding is off
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshed: dict[str, tuple[float, SignIn]] = {}  # sid -> (until, newer sign-in)
+        self._revoked: dict[str, float] = {}  # sid -> until
+
+    # Reading
+
+    def load(self, request: web.Request) -> SignIn | None:
+        """The usable sign-in of this request (after any update earlier in the same request)."""
+        pending = request.get(_UPDATE)
+        if isinstance(pending, SignIn):
+            return pending
+        if pending == _CLEAR:
+            return None
+        now = self._clock()
+        payload = self._cookies.load(request, now=now)
+        signin = SignIn.from_payload(payload) if payload is not None else None
+        if signin is None or not self._alive(signin, now):
+            return None
+        return signin
+
+    def _alive(self, signin: SignIn, now: float) -> bool:
+        return (
+            now - signin.created_at < self._config.max_age
+            and now - signin.last_used < self._config.idle_timeout
+            and signin.sid not in self._revoked
+        )
+
+    async def current_crm_user(self, request: web.Request) -> str | None:
+        return await self.crm.current_user(request) if self.crm is not None else None
+
+    async def require(self, request: web.Request) -> SignIn:
+        """The sign-in, bound and fresh, or 401 NotAuthenticated / 403 CrmUserMismatch."""
+        signin = self.load(request)
+        if signin is None:
+            raise NotAuthenticated(login=LOGIN_URL)
+        await self.check_binding(request, signin)
+        now = self._clock()
+        if signin.tokens.expires_within(now, self._config.refresh_leeway):
+            signin = await self.refresh(request, signin)
+        elif now - signin.last_used > min(self._config.idle_timeout / 20, 3600.0):
+            self.save(request, signin.touched(now))
+        return signin
+
+    async def check_binding(self, request: web.Request, signin: SignIn) -> None:
+        if self.crm is None:
+            return
+        crm_user = await self.crm.current_user(request)
+        if crm_user is None or crm_user != signin.crm_user:
+            raise Forbidden(
+                "This Alibaba sign-in belongs to another CRM user; sign in to Alibaba again.",
+                error_code="CrmUserMismatch",
+                login=LOGIN_URL,
+            )
+
+    # Refreshing
+
+    async def refresh(self, request: web.Request, signin: SignIn) -> SignIn:
+        """Refresh once per sign-in at a time; a waiter reuses the result it waited for."""
+        lock = self._locks.setdefault(signin.sid, asyncio.Lock())
+        try:
+            async with lock:
+                newer = self._recent_refresh(signin)
+                if newer is None:
+                    newer = await self._refresh_now(request, signin)
+        finally:
+            if not lock.locked() and self._locks.get(signin.sid) is lock:
+                del self._locks[signin.sid]
+        self.save(request, newer)
+        return newer
+
+    def _recent_refresh(self, signin: SignIn) -> SignIn | None:
+        now = self._clock()
+        for sid in [s for s, (until, _) in self._refreshed.items() if until <= now]:
+            del self._refreshed[sid]
+        entry = self._refreshed.get(signin.sid)
+        if entry is not None and entry[1].tokens.expires_at > signin.tokens.expires_at:
+            return entry[1]
+        return None
+
+    async def _refresh_now(self, request: web.Request, signin: SignIn) -> SignIn:
+        now = self._clock()
+        refresh_token = signin.tokens.refresh_token
+        if refresh_token is None:
+            if signin.tokens.expires_within(now):
+                self.clear(request)
+                raise NotAuthenticated("The Alibaba sign-in has expired.", login=LOGIN_URL)
+            return signin  # nothing to refresh with; the token is still valid for now
+        try:
+            tokens = await self._oauth.refresh(refresh_token)
+        except OAuthError as error:
+            raise self._refresh_failure(request, signin, error) from None
+        newer = signin.with_tokens(tokens, now)
+        self._refreshed[signin.sid] = (now + REFRESH_GRACE, newer)
+        log.info("refreshed the Alibaba token", extra={"fields": {"agent": signin.agent.upn}})
+        return newer
+
+    def _refresh_failure(
+        self, request: web.Request, signin: SignIn, error: OAuthError
+    ) -> Exception:
+        agent = {"fields": {"agent": signin.agent.upn, "error": type(error).__name__}}
+        if isinstance(error, OAuthProviderError) and error.fatal:
+            log.info("refresh refused by Alibaba (%s): signing out", error.error, extra=agent)
+            self.forget(request, signin)
+            return NotAuthenticated(
+                "The Alibaba sign-in has ended; sign in again.", login=LOGIN_URL
+            )
+        log.warning("refresh failed, keeping the sign-in", extra=agent)
+        if isinstance(error, OAuthUnavailable) and error.timeout:
+            return GatewayTimeout("Alibaba Cloud did not answer the token refresh in time.")
+        return BadGateway("Alibaba Cloud could not refresh the token right now; try again.")
+
+    # Writing
+
+    def save(self, request: web.Request, signin: SignIn) -> None:
+        request[_UPDATE] = signin
+
+    def clear(self, request: web.Request) -> None:
+        request[_UPDATE] = _CLEAR
+
+    def forget(self, request: web.Request, signin: SignIn) -> None:
+        """Sign out: the cookie goes, and this process refuses copies of it from now on."""
+        now = self._clock()
+        for sid in [s for s, until in self._revoked.items() if until <= now]:
+            del self._revoked[sid]
+        self._revoked[signin.sid] = signin.created_at + self._config.max_age
+        self._refreshed.pop(signin.sid, None)
+        self.clear(request)
+
+    async def write_cookie(self, request: web.Request, response: web.StreamResponse) -> None:
+        """on_response_prepare: put a pending update into Set-Cookie headers.
+
+        aiohttp has already turned `response.cookies` into headers when this hook runs, so the
+        cookies are composed on a scratch response and their headers appended.
+        """
+        pending = request.get(_UPDATE)
+        if pending is None:
+            return
+        scratch = web.StreamResponse()
+        if isinstance(pending, SignIn):
+            self._cookies.save(scratch, request, pending.to_payload(), now=self._clock())
+        else:
+            self._cookies.clear(scratch, request)
+        for morsel in scratch.cookies.values():
+            response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])
