@@ -23,6 +23,7 @@ from .knobs import add_knob_routes
 from .oauth_server import add_oauth_routes
 from .request_log import RequestLog, request_log_middleware
 from .settings import EmulatorSettings
+from .softphone_server import add_softphone_routes
 from .store import EmulatorStore
 
 
@@ -47,6 +48,7 @@ def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     add_oauth_routes(app)
     add_knob_routes(app)
     _add_pop_routes(app, store)
+    add_softphone_routes(app, store)
     return app
 
 

@@ -24,6 +24,8 @@ _LOGIN_SIGNING_KEY = b"ccc-emulator-login-signing-key"
 _TURN_SECRET = b"ccc-emulator-turn-secret"
 TURN_CREDENTIAL_TTL = 86400  # seconds a TURN password stays valid (TURN REST API convention)
 TURN_PORT = 3478
+LOGIN_TOKEN_TTL = 600.0  # seconds a SignData/Signature pair may be used to register
+LOGIN_TOKEN_SLACK = 60.0  # seconds a token may seem to come from the future (clock skew)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,36 @@ def login_token(settings: EmulatorSettings, agent: Agent, now: float) -> dict[st
     )
     digest = hmac.new(_LOGIN_SIGNING_KEY, data.encode(), hashlib.sha256).digest()
     return {"SignData": data, "Signature": base64.b64encode(digest).decode("ascii")}
+
+
+def verify_login_token(
+    settings: EmulatorSettings, sign_data: str, signature: str, now: float
+) -> Agent | None:
+    """The agent a `login_token` names, if it is ours, for this instance and fresh enough.
+
+    Accepts tokens issued up to LOGIN_TOKEN_TTL seconds ago (a little clock slack ahead).
+    """
+    expected = hmac.new(_LOGIN_SIGNING_KEY, sign_data.encode(), hashlib.sha256).digest()
+    try:
+        given = base64.b64decode(signature.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    # Constant time, so a forger learns nothing from how fast a wrong signature is refused.
+    if not hmac.compare_digest(expected, given):
+        return None
+    try:
+        claims = json.loads(sign_data)
+    except ValueError:
+        return None
+    if not isinstance(claims, dict) or claims.get("tenantId") != settings.instance_id:
+        return None
+    issued = claims.get("ts")
+    if isinstance(issued, bool) or not isinstance(issued, int):
+        return None
+    age = now - issued / 1000
+    if age > LOGIN_TOKEN_TTL or age < -LOGIN_TOKEN_SLACK:
+        return None
+    return next((a for a in settings.agents if user_name(a) == claims.get("user")), None)
 
 
 def turn_server_list(settings: EmulatorSettings) -> str:
