@@ -174,7 +174,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_ACCOUNTS, prepare
     from .emulator.app import create_emulator_app
 
-    setup = prepare(args.host, args.port, args.crm_port, args.emulator_port, args.data_dir)
+    try:
+        setup = prepare(args.host, args.port, args.crm_port, args.emulator_port, args.data_dir)
+    except (ConfigError, OSError) as exc:
+        print(f"ccc-gateway: demo: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     setup_logging(setup.config.log.level, setup.config.log.format)
     assert setup.config.tls is not None  # the demo configuration always names its certificate
     tls = server_context(setup.config.tls.cert, setup.config.tls.key)

@@ -25,7 +25,7 @@ from .emulator.settings import (
 from .tls import ensure_self_signed
 
 DEMO_CONFIG = """
-listen: {host: "${HOST}", port: ${PORT}, hsts_max_age: 0}
+listen: {host: "${HOST}", port: "${PORT}", hsts_max_age: 0}
 tls: {cert: "${DATA}/tls.crt", key: "${DATA}/tls.key"}
 upstream: {url: "http://127.0.0.1:${CRM_PORT}", whoami_path: /api/me, login_path: /login}
 aliyun:

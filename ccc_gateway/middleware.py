@@ -119,7 +119,10 @@ def _log_access(request: web.Request, response: web.StreamResponse | None, durat
     if not access_log.isEnabledFor(logging.INFO):
         return
     status = response.status if response is not None else 499
-    size = response.body_length if response is not None else 0
+    # A plain Response is written after this middleware returns: its length is known already.
+    size = 0
+    if response is not None:
+        size = response.body_length if response.prepared else (response.content_length or 0)
     access_log.info(
         "%s %s %d",
         request.method,

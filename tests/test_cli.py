@@ -105,3 +105,70 @@ def test_busy_port_is_explained(tmp_path):
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
+    """`demo` serves gateway, CRM and emulator, signs a CRM user in through the gateway, stops on SIGTERM."""
+    import asyncio
+    import signal
+
+    import aiohttp
+
+    ports = [free_port() for _ in range(3)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccc_gateway",
+        "demo",
+        "--port",
+        str(ports[0]),
+        "--crm-port",
+        str(ports[1]),
+        "--emulator-port",
+        str(ports[2]),
+        "--data-dir",
+        str(tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = ""
+        while "Press Ctrl-C" not in banner:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, "demo exited early"
+            banner += line.decode()
+        assert f"https://127.0.0.1:{ports[0]}/" in banner and "edward / 1234" in banner
+        assert (tmp_path / "data" / "tls.crt").is_file()
+        assert (tmp_path / "data" / "session.key").stat().st_mode & 0o077 == 0
+        base = f"https://127.0.0.1:{ports[0]}"
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(
+            cookie_jar=jar, connector=aiohttp.TCPConnector(ssl=False)
+        ) as client:
+            async with client.get(f"{base}/aliyun/readyz") as ready:
+                assert ready.status == 200, await ready.text()
+            async with client.get(f"{base}/login") as page:
+                html = await page.text()
+            token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            form = {
+                "username": "edward",
+                "password": "1234",
+                "csrf_token": token,
+                "next": "/customers",
+            }
+            async with client.post(f"{base}/login", data=form) as logged_in:
+                assert logged_in.status == 200
+                assert "135012345678" in await logged_in.text()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 20)
+        await process.communicate()
+    assert code == 0
