@@ -114,7 +114,7 @@ def free_port() -> int:
 
 
 async def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
-    """`demo` serves gateway, CRM and emulator, signs a CRM user in through the gateway, stops on SIGTERM."""
+    """`demo` serves gateway, CRM and emulator, logs a CRM user in through it, stops on SIGTERM."""
     import asyncio
     import signal
 
