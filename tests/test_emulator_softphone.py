@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from ccc_gateway.emulator import ccc_data, softphone_server
@@ -437,3 +438,201 @@ async def test_shutdown_closes_softphones_and_timers(
         assert await closed_code(ws) is not None  # aiohttp may drop it before on_shutdown runs
     assert app[SOFTPHONE_KEY].line_of(AGENT1.upn) is None
     assert app[SOFTPHONE_KEY].calls._timers == {}
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGE_JS = """
+window.sdkEvents = [];
+const log = (name) => (...args) => { window.sdkEvents.push([name, ...args]); };
+window.sdk = new WorkbenchSdk({
+  dom: 'phone', instanceId: 'ccc-demo-instance', ajaxPath: '/api',
+  ajaxOtherParams: { extra: 'x' }, ajaxHeaders: { 'X-Test': '1' }, header: true,
+  onInit: log('init'), onRegister: log('register'), onLogIn: log('logIn'), onReady: log('ready'),
+  onStatusChange: log('status'), onCallDialing: log('dialing'), onCallEstablish: log('establish'),
+  onCallComing: log('coming'), onCallRelease: log('release'), onHangUp: log('hangUp'),
+  onErrorNotify: log('error'),
+});
+"""
+
+
+class FakeCrm:
+    """The page hosting the SDK and a fake `/api` answering like the gateway (reshaped)."""
+
+    def __init__(self, settings: EmulatorSettings, emulator: str) -> None:
+        self.settings = settings
+        self.emulator = emulator  # http://127.0.0.1:port
+        self.signed_in = False
+        self.seen: list[dict[str, Any]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.page)
+        app.router.add_get("/page.js", self.script)
+        app.router.add_route("*", "/api", self.api)
+        return app
+
+    async def page(self, request: web.Request) -> web.Response:
+        sdk = f"{self.emulator}/_emulator/sdk"
+        ws_origin = self.emulator.replace("http://", "ws://")
+        csp = (
+            f"default-src 'none'; script-src 'self' {self.emulator}; "
+            f"style-src 'self' {self.emulator}; connect-src 'self' {ws_origin}; "
+            "require-trusted-types-for 'script'"
+        )
+        html = (
+            '<!doctype html><html><head><meta charset="utf-8"><title>softphone</title>'
+            f'<link rel="stylesheet" href="{sdk}/workbenchSdk.css">'
+            f'<script src="{sdk}/workbenchSdk.js"></script>'
+            '<script src="/page.js" defer></script></head>'
+            '<body><div id="phone"></div></body></html>'
+        )
+        return web.Response(
+            text=html, content_type="text/html", headers={"Content-Security-Policy": csp}
+        )
+
+    async def script(self, request: web.Request) -> web.Response:
+        return web.Response(text=PAGE_JS, content_type="text/javascript")
+
+    async def api(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        action = request.query.get("action", "")
+        self.seen.append(
+            {
+                "action": action,
+                "method": request.method,
+                "contentType": request.content_type,
+                "form": {k: str(v) for k, v in form.items()},
+                "xTest": request.headers.get("X-Test"),
+            }
+        )
+        if not self.signed_in:
+            body = {"requestId": "r0", "errorCode": "NotAuthenticated", "message": "sign in"}
+            return web.json_response({**body, "login": "/aliyun/auth"}, status=401)
+        return web.json_response({"requestId": "r1", "success": True, **self._answer(action)})
+
+    def _answer(self, action: str) -> dict[str, Any]:
+        t = ccc_data.login_token(self.settings, AGENT1, self.settings.clock())
+        token = {"signData": t["SignData"], "signature": t["Signature"]}
+        ws_url = self.emulator.replace("http://", "ws://") + "/webrtc"
+        if action == "RequestLoginInfo":
+            info = {"userName": "agent1", "displayName": AGENT1.display_name, "webRtcUrl": ws_url}
+            return {"loginInfo": {**info, **token}}
+        if action == "ListSkillGroupsOfUser":
+            skill = {"skillGroupId": "sales@ccc-demo-instance", "skillGroupName": "Sales"}
+            return {"skillLevels": [{"level": 5, "skill": skill}]}
+        if action == "ListOutboundPhoneNumberOfUser":
+            return {"numberList": ["02160001001"], "outboundPhoneNumbers": []}
+        return {"token": token}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs /usr/bin/chromium")
+async def test_sdk_in_chromium_registers_calls_and_answers(
+    aiohttp_server: Any, settings: EmulatorSettings
+) -> None:
+    """Under a strict CSP the SDK recovers from a 401, reaches Ready, calls out and answers."""
+    from playwright.async_api import async_playwright
+
+    emulator_app = create_emulator_app(settings)
+    emulator_app[SOFTPHONE_KEY].calls.timings = CallTimings(answer_after=0.1, hangup_after=60)
+    emulator = await aiohttp_server(emulator_app)
+    emulator_url = str(emulator.make_url("")).rstrip("/")
+    crm = FakeCrm(settings, emulator_url)
+    page_server = await aiohttp_server(crm.app())
+    async with aiohttp.ClientSession() as http, async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            await page.goto(str(page_server.make_url("/")))
+            await _drive(page, crm, http, emulator_url)
+            await _lose_and_regain(page, crm, emulator_app, settings)
+            assert [p for p in problems if "401" not in p] == []  # the 401 was on purpose
+        finally:
+            await chromium.close()
+
+
+async def _drive(page: Any, crm: FakeCrm, http: aiohttp.ClientSession, emulator: str) -> None:
+    phone = "#phone"
+    await page.get_by_role("button", name="Reconnect").wait_for()
+    errors = [e for e in await page.evaluate("window.sdkEvents") if e[0] == "error"]
+    assert errors[0][1]["errorCode"] == "NotAuthenticated"
+    assert await page.get_attribute(phone, "data-status") == "-1"
+
+    crm.signed_in = True
+    await page.get_by_role("button", name="Reconnect").click()
+    await page.wait_for_selector('#phone[data-status="3"]')
+    names = [e[0] for e in await page.evaluate("window.sdkEvents")]
+    assert names[0] == "init"
+    assert {"register", "logIn", "ready"} <= set(names)
+    first = crm.seen[-3]
+    assert [s["action"] for s in crm.seen[-3:]] == [
+        "RequestLoginInfo",
+        "ListSkillGroupsOfUser",
+        "ListOutboundPhoneNumberOfUser",
+    ]
+    assert (first["method"], first["contentType"]) == ("POST", "application/x-www-form-urlencoded")
+    assert json.loads(first["form"]["request"]) == {"instanceId": "ccc-demo-instance"}
+    assert (first["form"]["extra"], first["xTest"]) == ("x", "1")
+
+    await page.get_by_label("Number to call").fill(CALLER)
+    await page.get_by_role("button", name="Call").click()
+    await page.wait_for_selector('#phone[data-status="10"]')
+    listed = (await (await http.get(f"{emulator}/_emulator/calls")).json())["calls"]
+    assert [(c["direction"], c["number"], c["state"]) for c in listed] == [
+        ("outbound", CALLER, "talking")
+    ]
+    await page.get_by_role("button", name="Hang up").click()
+    await page.wait_for_selector('#phone[data-status="3"]')
+
+    body = {"agent": AGENT1.upn, "caller": "135012345679"}
+    assert (await http.post(f"{emulator}/_emulator/calls", json=body)).status == 201
+    await page.wait_for_selector('#phone[data-status="6"]')
+    assert "135012345679" in await page.inner_text(".wbsdk-ringing")
+    await page.get_by_role("button", name="Answer").click()
+    await page.wait_for_selector('#phone[data-status="9"]')
+    await page.get_by_role("button", name="Hang up").click()
+    await page.wait_for_selector('#phone[data-status="3"]')
+    names = [e[0] for e in await page.evaluate("window.sdkEvents")]
+    for name in ("dialing", "establish", "coming", "release", "hangUp"):
+        assert name in names
+    states = [
+        c["state"] for c in (await (await http.get(f"{emulator}/_emulator/calls")).json())["calls"]
+    ]
+    assert states == ["ended", "ended"]
+
+
+async def _lose_and_regain(
+    page: Any, crm: FakeCrm, emulator_app: web.Application, settings: EmulatorSettings
+) -> None:
+    """A dropped socket comes back by itself (RefreshToken first); a replaced one on request."""
+    line = emulator_app[SOFTPHONE_KEY].line_of(AGENT1.upn)
+    assert line is not None
+    await line.ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
+    await page.wait_for_selector('#phone[data-status="-1"]')
+    await page.wait_for_selector('#phone[data-status="3"]')
+    assert crm.seen[-1]["action"] == "RefreshToken"
+
+    async with aiohttp.ClientSession() as session:
+        other = await session.ws_connect(crm.emulator.replace("http://", "ws://") + "/webrtc")
+        t = token(settings)
+        register = {"type": "register", "signData": t["SignData"], "signature": t["Signature"]}
+        await other.send_json(register)
+        await receive(other)
+        await page.wait_for_selector('#phone[data-status="-1"]')
+        assert "another window" in await page.inner_text(".wbsdk-note")
+        await page.get_by_role("button", name="Reconnect").click()
+        await page.wait_for_selector('#phone[data-status="3"]')
+        assert (await receive(other))["type"] == "replaced"
+        await other.close()
