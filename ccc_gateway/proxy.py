@@ -1,0 +1,347 @@
+"""The reverse proxy to the CRM: every request not under /aliyun/ goes through `CrmProxy`.
+
+Bodies stream both ways, chunk by chunk, so a 1 GB download costs the gateway no more memory
+than a small page. Only an HTML page the response filter wants (the softphone widget) is read
+whole, up to a cap, decoded, transformed and sent with a fresh Content-Length. Header rules
+live in `proxy_headers`, body limits and decoding in `proxy_body`, the websocket relay in
+`proxy_ws`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from . import proxy_headers as rules
+from .errors import BadGateway, BadRequest, GatewayError, GatewayTimeout, PayloadTooLarge
+from .keys import REQUEST_ID
+from .proxy_body import RequestBody, decode_body, describe_new_body, too_large_message
+from .proxy_ws import relay
+
+if TYPE_CHECKING:
+    from .config import UpstreamConfig
+    from .config_values import IpNetwork
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+UPSTREAM_MAX_FIELD_SIZE = 32 * 1024
+FILTER_MAX_BODY = 5 * MiB  # larger pages are passed through without the widget
+
+# The client must forward the browser's headers, not invent its own: no default Accept,
+# Accept-Encoding, User-Agent or Content-Type.
+_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+# Nothing to transform in these: no body, or only a part of one.
+_UNFILTERED_STATUSES = frozenset({204, 206, 304})
+
+
+class ResponseFilter(Protocol):
+    """Rewrites whole response bodies (the softphone widget injection)."""
+
+    def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
+        """Whether to transform this response, judged from its status and upstream headers."""
+
+    def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
+        """The new body from the decoded one; `headers` (outgoing) may be edited, e.g. CSP."""
+
+
+def create_upstream_client(upstream: UpstreamConfig) -> aiohttp.ClientSession:
+    """The one connection pool to the CRM, shared by every request (call inside the loop)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=upstream.max_connections),  # keep-alive on
+        # No total: a long download is fine as long as bytes keep coming (sock_read).
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=upstream.connect_timeout,
+            sock_connect=upstream.connect_timeout,
+            sock_read=upstream.read_timeout,
+        ),
+        auto_decompress=False,  # bodies pass through exactly as the CRM encoded them
+        cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would hand user A's cookies to B
+        skip_auto_headers=_SKIP_AUTO_HEADERS,
+        trust_env=False,  # an HTTP(S)_PROXY in the environment must not divert CRM traffic
+        # CRMs send long Content-Security-Policy and Set-Cookie lines; aiohttp's 8 KiB
+        # default would turn such a page into a 502.
+        max_field_size=UPSTREAM_MAX_FIELD_SIZE,
+    )
+
+
+def _client_gone(request: web.Request) -> web.Response:
+    """What to hand aiohttp once the browser has left: nothing will be sent (nginx's 499)."""
+    log.debug("client left before the CRM's answer was relayed: %s", request.path)
+    return web.Response(status=499, reason="Client Closed Request")
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception for the log: never its repr or str, which may hold the request headers."""
+    # aiohttp's ClientResponseError carries the RequestInfo, cookies and all.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"{type(exc).__name__} ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__} ({exc.status})"
+    return type(exc).__name__
+
+
+def _abort(request: web.Request) -> None:
+    # Closing without the final chunk (or short of Content-Length) tells the browser the
+    # body is incomplete; a normal end would make a truncated page look whole.
+    if request.transport is not None:
+        request.transport.abort()
+
+
+class CrmProxy:
+    """Forwards a request to the CRM and streams its answer back (the catch-all handler)."""
+
+    def __init__(
+        self,
+        upstream: UpstreamConfig,
+        client: aiohttp.ClientSession,
+        *,
+        trusted_proxies: tuple[IpNetwork, ...] = (),
+        is_gateway_cookie: Callable[[str], bool] = lambda name: False,
+        identity_headers: Callable[[web.Request], Mapping[str, str]] | None = None,
+        response_filter: ResponseFilter | None = None,
+        filter_max_body: int = FILTER_MAX_BODY,
+    ) -> None:
+        self._client = client
+        self._origin = upstream.url.origin()
+        self._origin_text = str(self._origin)
+        # Host and port are all an error message may tell a client about the CRM.
+        self._where = f"{upstream.url.host_subcomponent}:{upstream.url.port}"
+        self._max_body = upstream.max_body_size
+        self._trusted = trusted_proxies
+        self._is_gateway_cookie = is_gateway_cookie
+        self._identity = identity_headers
+        self._filter = response_filter
+        self._filter_max_body = filter_max_body
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The catch-all route: proxy `request` to the CRM."""
+        if request.method == hdrs.METH_GET and rules.is_websocket_upgrade(request.headers):
+            return await self._websocket(request)
+        declared = request.content_length
+        if self._max_body and declared is not None and declared > self._max_body:
+            raise PayloadTooLarge(too_large_message(self._max_body))
+        request_id = self._request_id(request)
+        headers = self._headers(request, request_id, websocket=False)
+        body = RequestBody(request.content, self._max_body) if request.body_exists else None
+        try:
+            upstream = await self._client.request(
+                request.method,
+                self._url(request),
+                headers=headers,
+                data=body.chunks() if body is not None else None,
+                allow_redirects=False,
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if body is not None and body.client_failed:
+                return _client_gone(request)
+            raise self._failure(exc, body) from None
+        try:
+            return await self._respond(request, upstream, request_id)
+        finally:
+            upstream.release()  # back to the pool, or closed if the body was not read out
+
+    def _url(self, request: web.Request) -> URL:
+        # The raw target as the client sent it: `%2F` must stay `%2F` for the CRM.
+        target = request.raw_path
+        if not target.startswith("/"):  # absolute-form request target
+            target = request.rel_url.raw_path_qs
+        return URL(self._origin_text + target, encoded=True)
+
+    def _request_id(self, request: web.Request) -> str:
+        given: str | None = request.get(REQUEST_ID)  # set by the request-context middleware
+        if given:
+            return given
+        incoming = request.headers.get(rules.X_REQUEST_ID)
+        if incoming is not None and rules.is_sane_request_id(incoming):
+            return incoming
+        return uuid.uuid4().hex
+
+    def _peer(self, request: web.Request) -> rules.Peer:
+        # Trust is decided on the socket's peer, never on a value a middleware derived from
+        # headers (request.remote may have been rewritten by one).
+        transport = request.transport
+        peername = transport.get_extra_info("peername") if transport is not None else None
+        address = peername[0] if isinstance(peername, tuple) and peername else request.remote
+        return rules.Peer(address, rules.is_trusted(address, self._trusted), request.secure)
+
+    def _headers(
+        self, request: web.Request, request_id: str, *, websocket: bool
+    ) -> CIMultiDict[str]:
+        # A page the filter may rewrite must come in an encoding we can decode (no br).
+        decodable_only = (
+            self._filter is not None
+            and request.method == hdrs.METH_GET
+            and "text/html" in request.headers.get(hdrs.ACCEPT, "")
+        )
+        return rules.request_headers(
+            request.headers,
+            self._peer(request),
+            request_id=request_id,
+            is_gateway_cookie=self._is_gateway_cookie,
+            identity=self._identity(request) if self._identity is not None else None,
+            websocket=websocket,
+            decodable_only=decodable_only,
+        )
+
+    def _failure(self, exc: BaseException, body: RequestBody | None) -> GatewayError:
+        """The error to show for a CRM request that failed before its answer began."""
+        if body is not None and body.too_large:
+            return PayloadTooLarge(too_large_message(self._max_body))
+        if isinstance(exc, TimeoutError):  # connect and read timeouts alike
+            return GatewayTimeout(f"The CRM at {self._where} did not answer in time.")
+        log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return BadGateway(f"The CRM at {self._where} is not reachable.")
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            return BadGateway(f"The CRM at {self._where} refused the websocket ({exc.status}).")
+        return BadGateway(f"The CRM at {self._where} failed to answer.")
+
+    async def _respond(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, request_id: str
+    ) -> web.StreamResponse:
+        headers = rules.response_headers(
+            upstream.headers,
+            origin=self._origin,
+            request_id=request_id,
+            is_gateway_cookie=self._is_gateway_cookie,
+        )
+        if self._filter is not None and self._filterable(request, upstream, self._filter):
+            return await self._filtered(request, upstream, headers, self._filter)
+        return await self._stream(request, upstream, headers)
+
+    @staticmethod
+    def _filterable(
+        request: web.Request, upstream: aiohttp.ClientResponse, response_filter: ResponseFilter
+    ) -> bool:
+        status = upstream.status
+        coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+        return (
+            request.method == hdrs.METH_GET
+            and status >= 200
+            and status not in _UNFILTERED_STATUSES
+            and (not coding or coding in rules.DECODABLE_CODINGS)
+            and response_filter.wants(request, status, upstream.headers)
+        )
+
+    async def _stream(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        already_read: Iterable[bytes] = (),
+    ) -> web.StreamResponse:
+        """Send the status and headers now, then the body as it arrives."""
+        response = web.StreamResponse(
+            status=upstream.status, reason=upstream.reason, headers=headers
+        )
+        try:
+            await response.prepare(request)
+            for chunk in already_read:
+                await response.write(chunk)
+        except ConnectionError:
+            return _client_gone(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                try:
+                    await response.write(chunk)
+                except ConnectionError:
+                    upstream.close()  # stop reading a body nobody will receive
+                    log.debug("client left during the download of %s", request.path)
+                    return response
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The status line is gone already: the only honest signal left is an abort.
+            log.warning(
+                "CRM response broke off after %d bytes: %s", response.body_length, _describe(exc)
+            )
+            upstream.close()
+            _abort(request)
+            return response
+        await response.write_eof()
+        return response
+
+    async def _filtered(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        response_filter: ResponseFilter,
+    ) -> web.StreamResponse:
+        """Read the page whole (up to the cap), decode, transform, send with a new length."""
+        length = upstream.content_length
+        if length is not None and length > self._filter_max_body:
+            return await self._stream(request, upstream, headers)
+        chunks, complete = await self._read_capped(upstream)
+        if not complete:
+            return await self._stream(request, upstream, headers, chunks)
+        body = b"".join(chunks)
+        coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "")
+        decoded = decode_body(body, coding, self._filter_max_body)
+        if decoded is None:
+            return await self._stream(request, upstream, headers, (body,))
+        edited = headers.copy()  # the original headers stay valid for the fallback below
+        edited.popall(hdrs.CONTENT_ENCODING, None)
+        try:
+            new_body = response_filter.transform(request, decoded, edited)
+        except Exception:
+            # The CRM page matters more than the widget: send it as the CRM made it.
+            log.exception("response filter failed on %s; page passed through", request.path)
+            return await self._stream(request, upstream, headers, (body,))
+        describe_new_body(edited, len(new_body))
+        return web.Response(
+            status=upstream.status, reason=upstream.reason, body=new_body, headers=edited
+        )
+
+    async def _read_capped(self, upstream: aiohttp.ClientResponse) -> tuple[list[bytes], bool]:
+        """The body's chunks; False when it passed the cap (the rest is still unread)."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in upstream.content.iter_any():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self._filter_max_body:
+                    return chunks, False
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._failure(exc, None) from None  # nothing sent yet: a 502/504 page
+        return chunks, True
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            # Checked before the CRM is contacted: a broken handshake costs it nothing.
+            raise BadRequest("This is not a valid websocket handshake.")
+        request_id = self._request_id(request)
+        protocols = [
+            p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")
+        ]
+        try:
+            crm = await self._client.ws_connect(
+                self._url(request),
+                headers=self._headers(request, request_id, websocket=True),
+                protocols=[p for p in protocols if p],
+                autoclose=False,  # close frames are relayed, not answered by aiohttp
+                autoping=False,  # pings too: the browser and the CRM keep their own liveness
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._failure(exc, None) from None
+        browser = web.WebSocketResponse(
+            protocols=(crm.protocol,) if crm.protocol else (), autoclose=False, autoping=False
+        )
+        browser.headers[rules.X_REQUEST_ID] = request_id
+        try:
+            await browser.prepare(request)
+        except BaseException:
+            await crm.close()
+            raise
+        await relay(browser, crm)
+        return browser
+

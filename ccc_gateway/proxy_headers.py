@@ -1,0 +1,276 @@
+"""Header rules of the reverse proxy: pure functions, no aiohttp.web.
+
+What goes to the CRM and what comes back is decided here, so that every rule can be tested
+from a table: hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway, forwarding
+headers are only believed from trusted proxies, client-sent identity headers never reach the
+CRM, the gateway's own cookies stay with the gateway, and redirects to the CRM's private
+origin are turned back into paths on the gateway's origin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import hdrs
+from multidict import CIMultiDict, MultiMapping
+from yarl import URL
+
+from .config_values import IpNetwork
+
+CookiePredicate = Callable[[str], bool]
+
+X_FORWARDED_FOR = "X-Forwarded-For"
+X_FORWARDED_HOST = "X-Forwarded-Host"
+X_FORWARDED_PROTO = "X-Forwarded-Proto"
+X_REAL_IP = "X-Real-IP"
+X_REQUEST_ID = "X-Request-Id"
+IDENTITY_PREFIX = "x-ccc-"  # every X-Ccc-* header is the gateway's to set, never the client's
+
+
+def _lower(*names: str) -> frozenset[str]:
+    return frozenset(name.lower() for name in names)
+
+
+# Hop-by-hop: meaningful for one connection only (RFC 9110 §7.6.1, RFC 9112 §9.6).
+HOP_BY_HOP = _lower(
+    hdrs.CONNECTION,
+    hdrs.KEEP_ALIVE,
+    hdrs.PROXY_AUTHENTICATE,
+    hdrs.PROXY_AUTHORIZATION,
+    "Proxy-Connection",
+    hdrs.TE,
+    hdrs.TRAILER,
+    hdrs.TRANSFER_ENCODING,
+    hdrs.UPGRADE,
+)
+
+# Request headers the proxy never copies: the hop-by-hop ones; Host (the client sets the
+# upstream's); the forwarding headers (recomputed from the peer, see `forwarding_headers`);
+# Expect (aiohttp has already answered 100-continue to the client); our request id (set anew).
+_REQUEST_DROP = HOP_BY_HOP | _lower(
+    hdrs.HOST,
+    hdrs.FORWARDED,
+    X_FORWARDED_FOR,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+    X_REAL_IP,
+    hdrs.EXPECT,
+    X_REQUEST_ID,
+)
+
+# The websocket handshake is redone by the client towards the CRM with its own key, version
+# and extensions; the subprotocols are passed to ws_connect separately.
+_WEBSOCKET_DROP = _REQUEST_DROP | _lower(
+    hdrs.SEC_WEBSOCKET_KEY,
+    hdrs.SEC_WEBSOCKET_KEY1,
+    hdrs.SEC_WEBSOCKET_VERSION,
+    hdrs.SEC_WEBSOCKET_EXTENSIONS,
+    hdrs.SEC_WEBSOCKET_PROTOCOL,
+    hdrs.SEC_WEBSOCKET_ACCEPT,
+)
+
+_RESPONSE_DROP = HOP_BY_HOP | _lower(X_REQUEST_ID)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+# Content codings the response filter can decode with the standard library.
+DECODABLE_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+
+
+def _tokens(values: Iterable[str]) -> frozenset[str]:
+    """Lower-cased tokens of comma-separated header values (several headers allowed)."""
+    return frozenset(
+        token.strip().lower() for value in values for token in value.split(",") if token.strip()
+    )
+
+
+def connection_tokens(headers: MultiMapping[str]) -> frozenset[str]:
+    """Header names listed in `Connection`: hop-by-hop for this connection only."""
+    return _tokens(headers.getall(hdrs.CONNECTION, ()))
+
+
+def is_websocket_upgrade(headers: MultiMapping[str]) -> bool:
+    """Both `Connection: upgrade` and `Upgrade: websocket` are present (any case, any list)."""
+    return "upgrade" in connection_tokens(headers) and "websocket" in _tokens(
+        headers.getall(hdrs.UPGRADE, ())
+    )
+
+
+def strip_cookies(value: str, is_gateway_cookie: CookiePredicate) -> str | None:
+    """The `Cookie` value without the gateway's cookies; the others stay byte-exact, in order.
+
+    None when nothing is left, so that the caller drops the header.
+    """
+    pairs = value.split(";")
+    kept = [pair for pair in pairs if not is_gateway_cookie(pair.split("=", 1)[0].strip())]
+    if len(kept) == len(pairs):
+        return value
+    # Each kept pair carries its own leading space; only the first one may need trimming.
+    joined = ";".join(kept).strip()
+    return joined or None
+
+
+def is_sane_request_id(value: str) -> bool:
+    """A request id a client may choose: at most 128 of `[A-Za-z0-9._-]`, safe to log."""
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def is_trusted(peer: str | None, trusted_proxies: tuple[IpNetwork, ...]) -> bool:
+    """The direct peer is one of our own proxies (load balancer, ingress)."""
+    if not peer or not trusted_proxies:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in trusted_proxies)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """What the gateway knows about the connection a request came on."""
+
+    address: str | None  # the direct peer's IP; None on a Unix socket
+    trusted: bool  # the peer is a trusted proxy: its X-Forwarded-* are believed
+    secure: bool  # the gateway itself served TLS on this connection
+
+
+def forwarding_headers(incoming: MultiMapping[str], peer: Peer) -> dict[str, str]:
+    """X-Forwarded-For/-Host/-Proto for the CRM.
+
+    Only a trusted proxy may speak for the client: its chain is extended with its own address
+    and its -Host/-Proto are kept. Anyone else's values are lies until proven otherwise, so
+    they are replaced with what the gateway saw itself.
+    """
+    address = peer.address or "unknown"
+    proto = "https" if peer.secure else "http"
+    host = incoming.get(hdrs.HOST)
+    result: dict[str, str] = {}
+    if peer.trusted:
+        chain = ", ".join(incoming.getall(X_FORWARDED_FOR, ()))
+        result[X_FORWARDED_FOR] = f"{chain}, {address}" if chain else address
+        proto = incoming.get(X_FORWARDED_PROTO, proto)
+        host = incoming.get(X_FORWARDED_HOST, host)
+        if X_REAL_IP in incoming:
+            result[X_REAL_IP] = incoming[X_REAL_IP]
+    else:
+        result[X_FORWARDED_FOR] = address
+    result[X_FORWARDED_PROTO] = proto
+    if host:
+        result[X_FORWARDED_HOST] = host
+    return result
+
+
+def decodable_accept_encoding(value: str) -> str | None:
+    """`Accept-Encoding` limited to codings the response filter can decode (no br, zstd).
+
+    The client's own order and q-values are kept, so an answer the filter passes through
+    untouched is still one the client accepted. None: ask for identity (drop the header).
+    """
+    kept = [
+        item.strip()
+        for item in value.split(",")
+        if item.split(";", 1)[0].strip().lower() in DECODABLE_CODINGS
+    ]
+    return ", ".join(kept) or None
+
+
+def request_headers(
+    incoming: MultiMapping[str],
+    peer: Peer,
+    *,
+    request_id: str,
+    is_gateway_cookie: CookiePredicate,
+    identity: Mapping[str, str] | None = None,
+    websocket: bool = False,
+    decodable_only: bool = False,
+) -> CIMultiDict[str]:
+    """The headers to send to the CRM for a client request with `incoming` headers.
+
+    `decodable_only` limits Accept-Encoding to what the response filter can decode.
+    """
+    drop = _WEBSOCKET_DROP if websocket else _REQUEST_DROP
+    if named := connection_tokens(incoming):
+        drop = drop | named
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in incoming.items():
+        lower = name.lower()
+        if lower in drop or lower.startswith(IDENTITY_PREFIX):
+            continue
+        if lower == "cookie":
+            stripped = strip_cookies(value, is_gateway_cookie)
+            if stripped is not None:
+                out.add(name, stripped)
+        elif decodable_only and lower == "accept-encoding":
+            narrowed = decodable_accept_encoding(value)
+            if narrowed is not None:
+                out.add(name, narrowed)
+        else:
+            out.add(name, value)
+    out.update(forwarding_headers(incoming, peer))
+    out[X_REQUEST_ID] = request_id
+    if identity:
+        out.update(identity)
+    return out
+
+
+def rewrite_location(value: str, origin: URL) -> str:
+    """A redirect to the CRM's own origin becomes a path, so it stays on the gateway.
+
+    `origin` is the upstream's scheme://host:port. Other Locations are returned unchanged;
+    the kept path and query are the CRM's bytes exactly (no re-encoding, no normalising).
+    """
+    prefix = f"{origin.scheme}://"
+    if value[: len(prefix)].lower() != prefix:
+        return value  # relative already, another scheme, or protocol-relative
+    try:
+        url = URL(value)
+    except ValueError:
+        return value
+    if (url.host, url.port) != (origin.host, origin.port):
+        return value
+    ends = [i for i in map(value.find, "/?#", (len(prefix),) * 3) if i != -1]
+    rest = value[min(ends) :] if ends else ""
+    if rest.startswith(("//", "/\\")):
+        # Relative, this would be read as another host (an open redirect): leave it alone.
+        return value
+    return rest if rest.startswith("/") else "/" + rest
+
+
+def set_cookie_name(value: str) -> str:
+    return value.split("=", 1)[0].strip()
+
+
+def response_headers(
+    upstream: MultiMapping[str],
+    *,
+    origin: URL,
+    request_id: str,
+    is_gateway_cookie: CookiePredicate,
+) -> CIMultiDict[str]:
+    """The headers to send to the client for a CRM response with `upstream` headers.
+
+    Several Set-Cookie headers stay several. A CRM cookie named like one of the gateway's is
+    dropped: the CRM must not be able to overwrite or delete the gateway's session.
+    """
+    drop = _RESPONSE_DROP
+    if named := connection_tokens(upstream):
+        drop = drop | named
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in drop:
+            continue
+        if lower == "location":
+            value = rewrite_location(value, origin)
+        elif lower == "set-cookie" and is_gateway_cookie(set_cookie_name(value)):
+            continue
+        out.add(name, value)
+    out[X_REQUEST_ID] = request_id
+    return out
