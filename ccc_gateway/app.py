@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from . import auth_views, health
+from . import auth_views, health, softphone
 from .config import Config
 from .crm_identity import CrmIdentity
 from .errors import NotFound
+from .inject import WidgetInjector
 from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
 from .login_state import LoginStates
 from .middleware import request_context, response_headers
@@ -47,6 +48,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     health.setup(app)
     health.add_readiness_check(app, "jwks", _jwks_loaded)
     auth_views.setup(app)
+    softphone.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
     app.router.add_route("*", "/{tail:.*}", _to_crm)
     return app
@@ -74,6 +76,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         upstream,
         trusted_proxies=config.listen.trusted_proxies,
         is_gateway_cookie=is_gateway_cookie,
+        response_filter=WidgetInjector() if config.softphone.inject else None,
     )
     yield
     await upstream.close()

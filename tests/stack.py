@@ -77,19 +77,23 @@ class Stack:
 
     @property
     def emulator_url(self) -> URL:
-        return URL(f"http://127.0.0.1:{self.emulator.port}")
+        return URL(self.emulator_settings.public_url)  # https with start_stack(emulator_tls=True)
 
     def browser(self) -> Browser:
         return Browser(self)
 
+    def emulator_client(self) -> aiohttp.ClientSession:
+        """A client for the emulator's test routes (trusts the stack's certificate)."""
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(self.cert)))
+
     async def emulator_requests(self, path: str | None = None) -> list[dict[str, Any]]:
-        async with aiohttp.ClientSession() as client:
+        async with self.emulator_client() as client:
             async with client.get(self.emulator_url / "_emulator/requests") as response:
                 entries: list[dict[str, Any]] = (await response.json())["requests"]
         return [e for e in entries if path is None or e["path"] == path]
 
     async def emulator_knob(self, method: str, path: str, body: Any = None) -> Any:
-        async with aiohttp.ClientSession() as client:
+        async with self.emulator_client() as client:
             async with client.request(method, self.emulator_url / path, json=body) as response:
                 assert response.status < 300, await response.text()
                 return await response.json()
@@ -140,8 +144,15 @@ async def start_stack(
     port_factory: Callable[[], int],
     *,
     emulator_changes: dict[str, Any] | None = None,
+    emulator_tls: bool = False,
     **config_sections: Any,
 ) -> Stack:
+    """Start CRM, emulator and gateway.
+
+    `emulator_tls=True` serves the emulator over https with the gateway's certificate (a
+    browser refuses an http script on the https softphone page). String values in the
+    `softphone` section may say `{emulator}`: it becomes the emulator's base URL.
+    """
     from ccc_gateway.tls import ensure_self_signed
 
     cert, key = ensure_self_signed(tmp_path / "tls")
@@ -161,10 +172,17 @@ async def start_stack(
         clock=clock,
         **(emulator_changes or {}),
     )
-    emulator = TestServer(create_emulator_app(settings), host="127.0.0.1")
-    await emulator.start_server()
-    settings.public_url = f"http://127.0.0.1:{emulator.port}"
+    scheme = "https" if emulator_tls else "http"
+    emulator = TestServer(create_emulator_app(settings), host="127.0.0.1", scheme=scheme)
+    await emulator.start_server(ssl=server_context(cert, key) if emulator_tls else None)
+    settings.public_url = f"{scheme}://127.0.0.1:{emulator.port}"
     settings.issuer = settings.public_url
+    if emulator_tls:
+        config_sections["aliyun"] = {"ca_file": cert, **config_sections.get("aliyun", {})}
+    if "softphone" in config_sections:
+        config_sections["softphone"] = _with_emulator(
+            config_sections["softphone"], settings.public_url
+        )
     config = gateway_config(
         port=gateway_port,
         crm_port=crm.port,
@@ -177,6 +195,17 @@ async def start_stack(
     gateway = TestServer(app, host="127.0.0.1", port=gateway_port, scheme="https")
     await gateway.start_server(ssl=server_context(cert, key))
     return Stack(gateway, crm, emulator, settings, config, cert, clock, app)
+
+
+def _with_emulator(changes: dict[str, Any], base: str) -> dict[str, Any]:
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{emulator}", base)
+        if isinstance(value, tuple):
+            return tuple(sub(v) for v in value)
+        return value
+
+    return {key: sub(value) for key, value in changes.items()}
 
 
 async def stop_stack(stack: Stack) -> None:

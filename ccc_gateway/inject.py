@@ -1,0 +1,193 @@
+"""Puts the softphone widget into the CRM's HTML pages (the proxy's `ResponseFilter`).
+
+Only a person's page navigation gets the widget: a 200 `text/html` answer to a GET that is not
+XHR/fetch, not a download and not a byte range. The CRM's Content-Security-Policy is kept and
+changed only where it would block the widget: a same-origin script and stylesheet, and a
+same-origin iframe (the softphone). Nothing else is loosened; `'unsafe-inline'` is never added,
+because the widget has no inline code. The CSP helpers are pure functions over header text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+log = logging.getLogger(__name__)
+
+WIDGET_SCRIPT = "/aliyun/softphone/widget.js"
+WIDGET_STYLE = "/aliyun/softphone/widget.css"
+CSP = "Content-Security-Policy"
+SELF = "'self'"
+
+# The fallback chains of CSP Level 3: the first directive present governs.
+SCRIPT_CHAIN = ("script-src-elem", "script-src", "default-src")
+STYLE_CHAIN = ("style-src-elem", "style-src", "default-src")
+FRAME_CHAIN = ("frame-src", "child-src", "default-src")
+
+_NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})
+_SINGLE_BYTE_UNSAFE = re.compile(r"charset\s*=\s*\"?(utf-?16|utf-?32)", re.IGNORECASE)
+_NONCE = re.compile(r"^'nonce-([A-Za-z0-9+/_=-]+)'$")
+
+Policy = list[tuple[str, list[str]]]
+
+
+# ---------------------------------------------------------------- CSP, pure functions
+
+
+def parse_policy(text: str) -> Policy:
+    """Directives in order, names lower-cased; a repeated directive is ignored (as browsers do)."""
+    policy: Policy = []
+    seen: set[str] = set()
+    for part in text.split(";"):
+        tokens = part.split()
+        if not tokens:
+            continue
+        name = tokens[0].lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        policy.append((name, tokens[1:]))
+    return policy
+
+
+def format_policy(policy: Policy) -> str:
+    return "; ".join(" ".join([name, *sources]) for name, sources in policy)
+
+
+def _governing(policy: Policy, chain: Iterable[str]) -> tuple[str, list[str]] | None:
+    directives = dict(policy)
+    for name in chain:
+        if name in directives:
+            return name, directives[name]
+    return None
+
+
+def allows_same_origin(sources: list[str], *, secure: bool = True) -> bool:
+    """Whether a source list admits a same-origin URL (without a nonce or hash).
+
+    With `'strict-dynamic'` host and `'self'` sources are ignored, so only a nonce would do.
+    """
+    lowered = [s.lower() for s in sources]
+    if "'strict-dynamic'" in lowered:
+        return False
+    # `*` and `https:` match our own https origin too; `http:` does as well (it upgrades).
+    return any(s in (SELF, "*", "https:") or (s == "http:" and not secure) for s in lowered)
+
+
+def nonce_of(sources: list[str]) -> str | None:
+    for source in sources:
+        match = _NONCE.match(source)
+        if match:
+            return match.group(1)
+    return None
+
+
+def admit_self(policy: Policy, chain: tuple[str, ...], add_as: str) -> tuple[Policy, bool]:
+    """Make the directive governing `chain[0]` admit same-origin; (new policy, changed).
+
+    When a fallback that also governs other things (`default-src`, `child-src` for workers)
+    decides, a new `add_as` directive is added as a copy of it plus `'self'` instead, so
+    nothing else that falls back to it is loosened.
+    """
+    governing = _governing(policy, chain)
+    if governing is None or allows_same_origin(governing[1]):
+        return policy, False
+    name, sources = governing
+    if "'strict-dynamic'" in (s.lower() for s in sources):
+        return policy, False  # 'self' would be ignored; the caller uses the nonce instead
+    kept = [s for s in sources if s.lower() != "'none'"]  # 'none' next to a source is invalid
+    widened = [*kept, SELF]
+    if name in (chain[0], add_as):
+        return [(n, widened if n == name else s) for n, s in policy], True
+    return [*policy, (add_as, widened)], True
+
+
+def rewrite_policy(text: str) -> tuple[str, str | None]:
+    """The CRM policy made to admit the widget, and the nonce to put on its tags, if needed."""
+    policy = parse_policy(text)
+    nonce = None
+    for chain in (SCRIPT_CHAIN, STYLE_CHAIN):
+        governing = _governing(policy, chain)
+        if governing is not None and "'strict-dynamic'" in (s.lower() for s in governing[1]):
+            nonce = nonce or nonce_of(governing[1])
+    changed = False
+    for chain, add_as in (
+        (SCRIPT_CHAIN, "script-src"),
+        (STYLE_CHAIN, "style-src"),
+        (FRAME_CHAIN, "frame-src"),
+    ):
+        policy, did = admit_self(policy, chain, add_as)
+        changed = changed or did
+    return (format_policy(policy) if changed else text), nonce
+
+
+# ---------------------------------------------------------------- which answers
+
+
+def is_page_navigation(request: web.Request) -> bool:
+    """A browser loading a page (top-level or framed), not a script fetching data."""
+    headers = request.headers
+    if request.method != hdrs.METH_GET or "X-Requested-With" in headers:
+        return False
+    if hdrs.RANGE in headers:
+        return False
+    dest = headers.get("Sec-Fetch-Dest")
+    if dest is not None:
+        return dest.strip().lower() in _NAVIGATION_DESTS
+    return "text/html" in headers.get(hdrs.ACCEPT, "").lower()
+
+
+def is_injectable(status: int, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> bool:
+    """A whole HTML page: 200, `text/html`, not an attachment, in an ASCII-compatible charset."""
+    if status != 200:
+        return False
+    content_type = headers.get(hdrs.CONTENT_TYPE, "")
+    if content_type.split(";")[0].strip().lower() != "text/html":
+        return False
+    if _SINGLE_BYTE_UNSAFE.search(content_type):
+        return False  # the tags below are ASCII bytes; they would corrupt UTF-16 text
+    disposition = headers.get(hdrs.CONTENT_DISPOSITION, "")
+    return not disposition.strip().lower().startswith("attachment")
+
+
+def widget_tags(nonce: str | None = None) -> bytes:
+    attribute = f' nonce="{nonce}"' if nonce else ""
+    return (
+        f'<link rel="stylesheet" href="{WIDGET_STYLE}"{attribute}>'
+        f'<script src="{WIDGET_SCRIPT}" defer{attribute}></script>'
+    ).encode("ascii")
+
+
+def insert_before_body_end(body: bytes, tags: bytes) -> bytes:
+    """`tags` before the last `</body>` (any case), or at the end when there is none."""
+    at = body.lower().rfind(b"</body")
+    if at < 0:
+        return body + tags
+    return body[:at] + tags + body[at:]
+
+
+class WidgetInjector:
+    """The `ResponseFilter` the proxy calls for every CRM answer."""
+
+    def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
+        return is_page_navigation(request) and is_injectable(status, headers)
+
+    def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
+        if WIDGET_SCRIPT.encode() in body:
+            return body  # the CRM (or a second gateway) already carries it
+        nonce = None
+        policies = headers.getall(CSP, [])
+        if policies:
+            rewritten = []
+            for text in policies:
+                new_text, policy_nonce = rewrite_policy(text)
+                rewritten.append(new_text)
+                nonce = nonce or policy_nonce
+            headers.popall(CSP)
+            for text in rewritten:
+                headers.add(CSP, text)
+        return insert_before_body_end(body, widget_tags(nonce))

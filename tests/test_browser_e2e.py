@@ -1,0 +1,264 @@
+"""The whole product in headless Chromium: CRM login, widget, popup sign-in, click-to-call,
+screen pop and sign-out, against the emulator's stand-in workbench SDK served over https."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, FrameLocator, Page, Route, async_playwright, expect
+from stack import AGENT1, Stack
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()  # checked once, at import: CI installs it, dev boxes may not
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WAIT_S = 15.0  # bound for polling the emulator; never an assertion about speed
+READY = "3"  # the SDK's status code for "ready"
+SDK = {
+    "sdk_scripts": ("{emulator}/_emulator/sdk/workbenchSdk.js",),
+    "sdk_styles": ("{emulator}/_emulator/sdk/workbenchSdk.css",),
+}
+MakeStack = Callable[..., Awaitable[Stack]]
+
+expect.set_options(timeout=15_000)  # a bound on waiting, not a speed requirement
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.skip("/usr/bin/chromium is absent (make browser or apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(chromium: Browser) -> AsyncIterator[Page]:
+    context = await chromium.new_context(ignore_https_errors=True)
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
+@asynccontextmanager
+async def screenshot_on_failure(page: Page, name: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        raise
+
+
+async def crm_login(page: Page, base: str) -> None:
+    await page.goto(base + "/login")
+    await page.fill("#username", "edward")
+    await page.fill("#password", "1234")
+    await page.click("form[action='/login'] button[type=submit]")
+    await expect(page.locator("main h1")).to_contain_text("Welcome")
+
+
+def softphone(page: Page) -> FrameLocator:
+    return page.frame_locator("#ccc-softphone-frame")
+
+
+async def sign_in_through_popup(page: Page) -> None:
+    async with page.expect_popup() as opened:
+        await softphone(page).locator("#ccc-signin").click()
+    popup = await opened.value
+    await popup.fill("#username", AGENT1[0])
+    await popup.fill("#password", AGENT1[1])
+    async with popup.expect_event("close"):
+        await popup.click("button[value=signin]")
+
+
+async def emulator_calls(stack: Stack) -> list[dict[str, Any]]:
+    async with stack.emulator_client() as client:
+        async with client.get(stack.emulator_url / "_emulator/calls") as response:
+            calls: list[dict[str, Any]] = (await response.json())["calls"]
+    return calls
+
+
+async def wait_for_call(stack: Stack, direction: str, number: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for call in await emulator_calls(stack):
+            if call["direction"] == direction and call["number"] == number:
+                return call
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no {direction} call to {number}: {await emulator_calls(stack)}")
+
+
+async def push_incoming(stack: Stack, agent: str, caller: str) -> dict[str, Any]:
+    """POST /_emulator/calls, retried while the softphone is not connected yet (409)."""
+    deadline = time.monotonic() + WAIT_S
+    async with stack.emulator_client() as client:
+        while True:
+            async with client.post(
+                stack.emulator_url / "_emulator/calls", json={"agent": agent, "caller": caller}
+            ) as response:
+                if response.status == 201:
+                    call: dict[str, Any] = await response.json()
+                    return call
+                assert response.status == 409, await response.text()
+            assert time.monotonic() < deadline, "the softphone never connected"
+            await asyncio.sleep(0.2)
+
+
+async def test_click_to_call_screen_pop_and_sign_out(make_stack: MakeStack, page: Page) -> None:
+    """Sign in via popup, dial Mr Lu from /customers, pop Miss Lu's page, sign out."""
+    stack = await make_stack(emulator_tls=True, softphone=SDK)
+    base = str(stack.url)
+    async with screenshot_on_failure(page, "click_to_call_screen_pop"):
+        await crm_login(page, base)
+        button = page.locator("#ccc-softphone-button")
+        await expect(button).to_be_visible()
+        await button.click()
+        frame = page.locator("#ccc-softphone-frame")
+        await expect(frame).to_be_visible()
+        await expect(frame).to_have_attribute("allow", "microphone")
+        await expect(softphone(page).locator("#ccc-agent")).to_have_text(
+            "Signed out of Alibaba Cloud"
+        )
+        await sign_in_through_popup(page)
+        await expect(softphone(page).locator("#ccc-agent")).to_contain_text(AGENT1[0])
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
+
+        await page.goto(base + "/customers")
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
+        await page.locator("a[href^='tel:']", has_text="135012345678").click()
+        await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Calling 135012345678")
+        outbound = await wait_for_call(stack, "outbound", "135012345678")
+        assert outbound["agent"] == AGENT1[0]
+        assert page.url == base + "/customers"  # the tel: link itself was not followed
+
+        await push_incoming(stack, AGENT1[0], "135012345679")
+        await expect(page).to_have_url(base + "/customer/phoneNumber/135012345679")
+        await expect(page.locator("main h1")).to_have_text("Miss Lu")
+
+        await expect(softphone(page).locator("#ccc-signout")).to_be_visible()
+        await softphone(page).locator("#ccc-signout").click()
+        await expect(softphone(page).locator("#ccc-signin")).to_be_visible()
+        await expect(softphone(page).locator("#ccc-agent")).to_have_text(
+            "Signed out of Alibaba Cloud"
+        )
+        session = await (await page.request.get(base + "/aliyun/session")).json()
+        assert session["signedIn"] is False
+
+
+async def test_signed_out_click_opens_sign_in(make_stack: MakeStack, page: Page) -> None:
+    """A tel: click while signed out opens the panel on the Sign in button with a message."""
+    stack = await make_stack(emulator_tls=True, softphone=SDK)
+    base = str(stack.url)
+    async with screenshot_on_failure(page, "signed_out_click"):
+        await crm_login(page, base)
+        await page.goto(base + "/customers")
+        await expect(page.locator("#ccc-softphone-panel")).to_be_hidden()
+        await page.locator("a[href^='tel:']", has_text="135012345678").click()
+        await expect(page.locator("#ccc-softphone-panel")).to_be_visible()
+        await expect(softphone(page).locator("#ccc-signin")).to_be_visible()
+        await expect(softphone(page).locator("#ccc-message")).to_contain_text(
+            "Sign in to Alibaba Cloud to call 135012345678"
+        )
+        await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Sign in")
+        assert page.url == base + "/customers"
+        assert await emulator_calls(stack) == []
+
+
+async def test_401_offers_re_sign_in_without_reloading(make_stack: MakeStack, page: Page) -> None:
+    """An API 401 shows "Sign in again"; the popup sign-in restarts the SDK in place."""
+    stack = await make_stack(emulator_tls=True, softphone=SDK)
+    base = str(stack.url)
+    unauthenticated = {
+        "requestId": "test",
+        "errorCode": "NotAuthenticated",
+        "message": "Sign in to Alibaba Cloud.",
+        "login": "/aliyun/auth",
+    }
+
+    async def answer_401(route: Route) -> None:
+        await route.fulfill(status=401, json=unauthenticated)
+
+    async with screenshot_on_failure(page, "re_sign_in"):
+        await crm_login(page, base)
+        await page.evaluate("window.cccMarker = 'the same CRM page'")
+        # The gateway's answer when the Alibaba sign-in ended behind the softphone's back.
+        await page.route("**/aliyun/ccc/api?action=RequestLoginInfo", answer_401)
+        await page.locator("#ccc-softphone-button").click()
+        await sign_in_through_popup(page)
+        again = softphone(page).locator("#ccc-resignin")
+        await expect(again).to_be_visible()
+        await expect(softphone(page).locator("#ccc-message")).to_contain_text("sign in again")
+        await page.unroute("**/aliyun/ccc/api?action=RequestLoginInfo", answer_401)
+
+        async with page.expect_popup() as opened:
+            await again.click()
+        popup = await opened.value
+        await popup.fill("#username", AGENT1[0])
+        await popup.fill("#password", AGENT1[1])
+        async with popup.expect_event("close"):
+            await popup.click("button[value=signin]")
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
+        await expect(again).to_be_hidden()
+        assert await page.evaluate("window.cccMarker") == "the same CRM page"
+
+
+async def test_second_tab_forwards_click_to_call(make_stack: MakeStack, page: Page) -> None:
+    """A second tab shows "open in another tab" and its tel: click dials in the first tab."""
+    stack = await make_stack(emulator_tls=True, softphone=SDK)
+    base = str(stack.url)
+    async with screenshot_on_failure(page, "second_tab"):
+        await crm_login(page, base)
+        await page.locator("#ccc-softphone-button").click()
+        await sign_in_through_popup(page)
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
+
+        other = await page.context.new_page()
+        await other.goto(base + "/customers")
+        await expect(other.locator("#ccc-softphone-button")).to_have_text(
+            "Softphone open in another tab"
+        )
+        await expect(other.locator("#ccc-softphone-frame")).to_have_count(0)
+        await other.locator("a[href^='tel:']", has_text="135012345678").click()
+        await expect(other.locator("#ccc-softphone-toast")).to_contain_text("other tab")
+        await wait_for_call(stack, "outbound", "135012345678")
+        await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Calling 135012345678")
+
+
+async def test_unreachable_sdk_degrades_softphone_only(make_stack: MakeStack, page: Page) -> None:
+    """With Alibaba's CDN unreachable the CRM works and the softphone says what is wrong."""
+    closed = "https://127.0.0.1:9/workbenchSdk.js"  # discard port: nothing listens
+    stack = await make_stack(softphone={"sdk_scripts": (closed,), "sdk_styles": ()})
+    base = str(stack.url)
+    async with screenshot_on_failure(page, "unreachable_sdk"):
+        await crm_login(page, base)
+        await page.goto(base + "/customers")
+        await expect(page.locator("main h1")).to_have_text("Customers")
+        await page.locator("#ccc-softphone-button").click()
+        await sign_in_through_popup(page)
+        await expect(softphone(page).locator("#ccc-message")).to_contain_text("could not be loaded")
+        await expect(softphone(page).locator("#ccc-signout")).to_be_visible()

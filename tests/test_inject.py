@@ -1,0 +1,328 @@
+"""Widget injection: CSP rewriting (pure), which answers qualify, and the real proxy end to end."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer, make_mocked_request
+from multidict import CIMultiDict
+from stack import Stack
+from yarl import URL
+
+from ccc_gateway.inject import (
+    WIDGET_SCRIPT,
+    WidgetInjector,
+    insert_before_body_end,
+    is_injectable,
+    is_page_navigation,
+    parse_policy,
+    rewrite_policy,
+    widget_tags,
+)
+
+MakeStack = Callable[..., Awaitable[Stack]]
+AiohttpServer = Callable[..., Awaitable[TestServer]]
+PAGE = b"<!doctype html><html><head><title>CRM</title></head><body><h1>Hi</h1></body></html>"
+TAGS = widget_tags()
+NAVIGATE = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Dest": "document"}
+
+# ---------------------------------------------------------------- CSP table
+
+CSP_CASES = [
+    # (CRM policy, expected policy after rewriting)
+    ("default-src 'self'", "default-src 'self'"),
+    ("default-src 'self'; frame-ancestors 'none'", "default-src 'self'; frame-ancestors 'none'"),
+    ("script-src *; frame-src https:", "script-src *; frame-src https:"),
+    ("script-src 'none'", "script-src 'self'"),
+    (
+        "default-src 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; frame-src 'self'",
+    ),
+    (
+        "default-src https://cdn.example; img-src data:",
+        "default-src https://cdn.example; img-src data:; script-src https://cdn.example 'self'; "
+        "style-src https://cdn.example 'self'; frame-src https://cdn.example 'self'",
+    ),
+    (
+        "script-src 'self' 'unsafe-inline'; frame-src 'none'",
+        "script-src 'self' 'unsafe-inline'; frame-src 'self'",
+    ),
+    ("script-src https://cdn.example", "script-src https://cdn.example 'self'"),
+    ("child-src 'none'", "child-src 'none'; frame-src 'self'"),
+    ("script-src-elem 'none'; script-src 'self'", "script-src-elem 'self'; script-src 'self'"),
+    ("style-src 'sha256-abc='", "style-src 'sha256-abc=' 'self'"),
+    ("SCRIPT-SRC 'NONE'", "script-src 'self'"),
+    ("script-src 'self';; ;", "script-src 'self';; ;"),  # unchanged text stays byte-identical
+]
+
+
+@pytest.mark.parametrize(("policy", "expected"), CSP_CASES)
+def test_rewrite_policy_table(policy: str, expected: str) -> None:
+    """Each CRM policy admits the widget with the smallest change, or none when it already does."""
+    rewritten, nonce = rewrite_policy(policy)
+    assert rewritten == expected
+    assert nonce is None
+
+
+@pytest.mark.parametrize(("policy", "_"), CSP_CASES)
+def test_rewrite_never_loosens_anything_else(policy: str, _: str) -> None:
+    """No unsafe-* source appears, and directives other than script/style/frame are identical."""
+    before = dict(parse_policy(policy))
+    after = dict(parse_policy(rewrite_policy(policy)[0]))
+    widget_families = {"script-src", "script-src-elem", "style-src", "style-src-elem"}
+    for name, sources in after.items():
+        added = set(sources) - set(before.get(name, before.get("default-src", [])))
+        assert not {s for s in added if s.startswith("'unsafe")}
+        if name not in widget_families | {"frame-src"}:
+            assert sources == before[name]
+        assert added <= {"'self'"} or name not in before
+
+
+def test_strict_dynamic_uses_the_crm_nonce() -> None:
+    """Under 'strict-dynamic' 'self' is ignored, so the widget carries the page's nonce instead."""
+    policy = "script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'"
+    rewritten, nonce = rewrite_policy(policy)
+    assert rewritten == policy
+    assert nonce == "r4nd0m"
+    assert b'nonce="r4nd0m"' in widget_tags(nonce)
+
+
+def test_duplicate_directive_ignored_like_browsers() -> None:
+    """A repeated directive is ignored by browsers, so only the first one is judged."""
+    assert parse_policy("script-src 'self'; script-src 'none'") == [("script-src", ["'self'"])]
+
+
+# ---------------------------------------------------------------- body and qualification
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"<body>x</body>", b"<body>x" + TAGS + b"</body>"),
+        (b"<BODY>x</BODY></HTML>", b"<BODY>x" + TAGS + b"</BODY></HTML>"),
+        (
+            b"<body><script>'</body>'</script></body >",
+            b"<body><script>'</body>'</script>" + TAGS + b"</body >",
+        ),
+        (b"<p>no body end", b"<p>no body end" + TAGS),
+        (b"", TAGS),
+    ],
+)
+def test_insert_before_last_body_end(body: bytes, expected: bytes) -> None:
+    """Tags go before the last </body> in any case, or at the end when there is none."""
+    assert insert_before_body_end(body, TAGS) == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "expected"),
+    [
+        ("GET", NAVIGATE, True),
+        ("GET", {"Sec-Fetch-Dest": "iframe"}, True),
+        ("GET", {"Accept": "text/html"}, True),
+        ("GET", {"Accept": "application/json"}, False),
+        ("GET", {"Accept": "*/*"}, False),
+        ("GET", {**NAVIGATE, "X-Requested-With": "XMLHttpRequest"}, False),
+        ("GET", {"Accept": "text/html", "Sec-Fetch-Dest": "empty"}, False),
+        ("GET", {**NAVIGATE, "Range": "bytes=0-99"}, False),
+        ("HEAD", NAVIGATE, False),
+        ("POST", NAVIGATE, False),
+    ],
+)
+def test_page_navigation(method: str, headers: dict[str, str], expected: bool) -> None:
+    """Only a GET navigation (document/iframe, or no Sec-Fetch-Dest but Accept html) qualifies."""
+    request = make_mocked_request(method, "/", headers=headers)
+    assert is_page_navigation(request) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (200, {"Content-Type": "text/html; charset=utf-8"}, True),
+        (200, {"Content-Type": "TEXT/HTML"}, True),
+        (404, {"Content-Type": "text/html"}, False),
+        (206, {"Content-Type": "text/html"}, False),
+        (200, {"Content-Type": "application/json"}, False),
+        (200, {"Content-Type": "text/html; charset=utf-16"}, False),
+        (200, {"Content-Type": "text/html", "Content-Disposition": "attachment; x=1"}, False),
+        (200, {"Content-Type": "text/html", "Content-Disposition": "inline"}, True),
+        (200, {}, False),
+    ],
+)
+def test_injectable_answers(status: int, headers: dict[str, str], expected: bool) -> None:
+    """Whole 200 HTML pages only: no errors, ranges, JSON, UTF-16 or attachments."""
+    assert is_injectable(status, CIMultiDict(headers)) is expected
+
+
+def test_transform_rewrites_every_csp_header() -> None:
+    """Each enforced policy is rewritten (all must admit the widget); report-only is kept."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    headers.add("Content-Security-Policy", "script-src 'none'")
+    headers.add("Content-Security-Policy", "frame-src 'none'")
+    headers.add("Content-Security-Policy-Report-Only", "default-src 'none'")
+    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    body = WidgetInjector().transform(request, PAGE, headers)
+    assert headers.getall("Content-Security-Policy") == ["script-src 'self'", "frame-src 'self'"]
+    assert headers["Content-Security-Policy-Report-Only"] == "default-src 'none'"
+    assert body.count(WIDGET_SCRIPT.encode()) == 1
+
+
+def test_transform_does_not_inject_twice() -> None:
+    """A page that already carries the widget script is left as it is."""
+    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    once = WidgetInjector().transform(request, PAGE, CIMultiDict())
+    assert WidgetInjector().transform(request, once, CIMultiDict()) == once
+
+
+# ---------------------------------------------------------------- through the real proxy
+
+
+async def _page(request: web.Request) -> web.Response:
+    coding = request.match_info["coding"]
+    body = {"gzip": gzip.compress, "deflate": zlib.compress}.get(coding, lambda b: b)(PAGE)
+    headers = {"Content-Security-Policy": "default-src 'none'; img-src 'self'"}
+    if coding in ("gzip", "deflate"):
+        headers["Content-Encoding"] = coding
+    return web.Response(body=body, content_type="text/html", headers=headers)
+
+
+async def _other(request: web.Request) -> web.Response:
+    kind = request.match_info["kind"]
+    if kind == "json":
+        return web.json_response({"html": "</body>"})
+    if kind == "partial":
+        return web.Response(
+            status=206,
+            body=PAGE[:20],
+            content_type="text/html",
+            headers={"Content-Range": f"bytes 0-19/{len(PAGE)}"},
+        )
+    if kind == "attachment":
+        return web.Response(
+            body=PAGE,
+            content_type="text/html",
+            headers={"Content-Disposition": 'attachment; filename="page.html"'},
+        )
+    if kind == "missing":
+        return web.Response(status=404, body=PAGE, content_type="text/html")
+    return web.Response(body=b"<h1>No body end", content_type="text/html")  # "bare"
+
+
+@pytest.fixture
+async def fake_crm(aiohttp_server: AiohttpServer) -> TestServer:
+    app = web.Application()
+    app.router.add_get("/page/{coding}", _page)
+    app.router.add_get("/other/{kind}", _other)
+    return await aiohttp_server(app)
+
+
+async def _fronted(make_stack: MakeStack, fake_crm: TestServer, **softphone: object) -> Stack:
+    upstream = {"url": URL(f"http://127.0.0.1:{fake_crm.port}")}
+    return await make_stack(upstream=upstream, softphone=softphone)
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip", "deflate"])
+async def test_proxy_injects_into_encoded_pages(
+    make_stack: MakeStack, fake_crm: TestServer, coding: str
+) -> None:
+    """gzip/deflate pages are decoded, get the widget and a CSP admitting it, and a true length."""
+    stack = await _fronted(make_stack, fake_crm)
+    browser = stack.browser()
+    try:
+        async with browser.client.get(
+            browser.url(f"/page/{coding}"), headers={**NAVIGATE, "Accept-Encoding": "gzip"}
+        ) as response:
+            body = await response.read()
+            assert response.status == 200
+            assert "Content-Encoding" not in response.headers
+            assert int(response.headers["Content-Length"]) == len(body)
+            csp = response.headers["Content-Security-Policy"]
+    finally:
+        await browser.close()
+    assert body == PAGE.replace(b"</body>", TAGS + b"</body>")
+    assert csp == (
+        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; frame-src 'self'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/other/json", NAVIGATE),
+        ("/other/partial", NAVIGATE),
+        ("/other/attachment", NAVIGATE),
+        ("/other/missing", NAVIGATE),
+        ("/page/identity", {**NAVIGATE, "X-Requested-With": "XMLHttpRequest"}),
+        ("/page/identity", {"Accept": "text/html", "Sec-Fetch-Dest": "script"}),
+    ],
+)
+async def test_proxy_leaves_other_answers_alone(
+    make_stack: MakeStack, fake_crm: TestServer, path: str, headers: dict[str, str]
+) -> None:
+    """JSON, 206, attachments, errors and XHR/fetch answers pass through byte for byte."""
+    stack = await _fronted(make_stack, fake_crm)
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url(path), headers=headers) as response:
+            body = await response.read()
+    finally:
+        await browser.close()
+    assert WIDGET_SCRIPT.encode() not in body
+
+
+async def test_proxy_skips_head(make_stack: MakeStack, fake_crm: TestServer) -> None:
+    """A HEAD answer keeps the CRM's headers (no rewritten length or policy)."""
+    stack = await _fronted(make_stack, fake_crm)
+    browser = stack.browser()
+    try:
+        async with browser.client.head(browser.url("/page/identity"), headers=NAVIGATE) as r:
+            assert r.headers["Content-Security-Policy"] == "default-src 'none'; img-src 'self'"
+    finally:
+        await browser.close()
+
+
+async def test_proxy_appends_to_page_without_body_end(
+    make_stack: MakeStack, fake_crm: TestServer
+) -> None:
+    """A page with no </body> gets the widget appended at the end."""
+    stack = await _fronted(make_stack, fake_crm)
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url("/other/bare"), headers=NAVIGATE) as response:
+            assert await response.read() == b"<h1>No body end" + TAGS
+    finally:
+        await browser.close()
+
+
+async def test_sample_crm_pages_get_the_widget(stack: Stack) -> None:
+    """The sample CRM's pages carry the widget; its JSON whoami does not; its CSP is kept."""
+    browser = stack.browser()
+    try:
+        await browser.login_crm()
+        async with browser.client.get(browser.url("/customers"), headers=NAVIGATE) as response:
+            html = await response.text()
+            csp = response.headers["Content-Security-Policy"]
+        async with browser.client.get(browser.url("/api/me")) as response:
+            me = await response.text()
+    finally:
+        await browser.close()
+    assert html.endswith(TAGS.decode() + "</body></html>")
+    assert "default-src 'self'" in csp and "script-src" not in csp  # already admitted
+    assert WIDGET_SCRIPT not in me
+
+
+async def test_inject_false_leaves_pages_untouched(
+    make_stack: MakeStack, fake_crm: TestServer
+) -> None:
+    """With softphone.inject false the CRM's pages and policies pass through unchanged."""
+    stack = await _fronted(make_stack, fake_crm, inject=False)
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url("/page/identity"), headers=NAVIGATE) as r:
+            assert await r.read() == PAGE
+            assert r.headers["Content-Security-Policy"] == "default-src 'none'; img-src 'self'"
+    finally:
+        await browser.close()
