@@ -76,6 +76,9 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         upstream,
         trusted_proxies=config.listen.trusted_proxies,
         is_gateway_cookie=is_gateway_cookie,
+        identity_headers=(
+            app[auth_views.SESSIONS].identity_headers if config.upstream.identity_headers else None
+        ),
         response_filter=WidgetInjector() if config.softphone.inject else None,
     )
     yield
@@ -141,4 +144,7 @@ async def _to_crm(request: web.Request) -> web.StreamResponse:
     # are neither served as gateway routes nor handed to the CRM.
     if is_gateway_path(request):
         raise NotFound(f"No gateway route {request.method} {request.path}.")
+    if request.app[CONFIG].upstream.identity_headers:
+        # The proxy's identity hook is synchronous; the CRM binding check (cached whoami) is not.
+        await request.app[auth_views.SESSIONS].note_identity(request)
     return await request.app[PROXY].handle(request)

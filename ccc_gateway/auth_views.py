@@ -16,6 +16,7 @@ from yarl import URL
 from .errors import BadGateway, BadRequest, Forbidden, GatewayError, GatewayTimeout
 from .keys import CLOCK, CONFIG
 from .login_state import LoginState, LoginStates
+from .metrics import outcome_of, record
 from .oauth import AlibabaOAuthClient
 from .oauth_errors import IdTokenError, OAuthError, OAuthProviderError, OAuthUnavailable
 from .pages import page, redirect
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 SESSIONS = web.AppKey("sessions", SessionManager)
 OAUTH = web.AppKey("oauth", AlibabaOAuthClient)
 LOGIN_STATES = web.AppKey("login_states", LoginStates)
+GATEWAY_COOKIE_PREFIX = "__Host-ccc-"  # the gateway's own cookies (session, login state)
 
 
 def setup(app: web.Application) -> None:
@@ -86,24 +88,25 @@ async def callback(request: web.Request) -> web.StreamResponse:
     entries = states.load(request, now=now)
     entry, remaining = states.take(entries, params.get("state", ""), now=now)
     if entry is None:
+        record(request, "signin", "invalid_state")  # many: replicas with different session keys?
         return _retry_page(
             "This sign-in link has expired or was already used.", "Start the sign-in again.", 400
         )
     try:
         if "error" in params:
+            record(request, "signin", "refused")
             return _provider_refused(params)
         code = params.get("code")
         if not code:
             raise BadRequest("The callback carries no code.")
         sessions = app[SESSIONS]
-        if sessions.crm is not None and await sessions.crm.current_user(request) != entry.crm_user:
-            raise Forbidden(
-                "The CRM user changed during the sign-in.", error_code="CrmUserMismatch"
-            )
+        await _check_crm_user(request, sessions, entry)
         signin = await _complete(app[OAUTH], code, entry, now)
     except GatewayError as error:
+        record(request, "signin", outcome_of(error))
         response = _error_page(error)
     else:
+        record(request, "signin", "ok")
         sessions.save(request, signin)
         response = redirect(entry.return_to, 303)
         log.info(
@@ -111,6 +114,27 @@ async def callback(request: web.Request) -> web.StreamResponse:
         )
     states.write(response, remaining, now=now)
     return response
+
+
+async def _check_crm_user(
+    request: web.Request, sessions: SessionManager, entry: LoginState
+) -> None:
+    """Refuse a sign-in finished by another CRM user than the one who started it.
+
+    A form_post callback is a cross-site POST: the CRM's own (SameSite=Lax) cookie is not
+    sent with it, so the CRM cannot say who is logged in. Then the check waits for the first
+    use: the sign-in is bound to `entry.crm_user`, and every use compares that with the CRM.
+    """
+    if sessions.crm is None:
+        return
+    if request.method == "POST" and not _crm_cookies_sent(request):
+        return
+    if await sessions.crm.current_user(request) != entry.crm_user:
+        raise Forbidden("The CRM user changed during the sign-in.", error_code="CrmUserMismatch")
+
+
+def _crm_cookies_sent(request: web.Request) -> bool:
+    return any(not name.startswith(GATEWAY_COOKIE_PREFIX) for name in request.cookies)
 
 
 async def _complete(oauth: AlibabaOAuthClient, code: str, entry: LoginState, now: float) -> SignIn:
@@ -211,6 +235,7 @@ async def revoke(request: web.Request) -> web.Response:
         except OAuthError:
             confirmed = False
     sessions.forget(request, signin)
+    record(request, "revoke", "ok" if confirmed else "unconfirmed")
     log.info("signed out", extra={"fields": {"agent": signin.agent.upn, "confirmed": confirmed}})
     message = (
         "Signed out."

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
 from .config import SessionConfig
 from .crm_identity import CrmIdentity
-from .errors import BadGateway, Forbidden, GatewayTimeout, NotAuthenticated
+from .errors import BadGateway, Forbidden, GatewayError, GatewayTimeout, NotAuthenticated
+from .metrics import outcome_of, record
 from .oauth import AlibabaOAuthClient
 from .oauth_errors import OAuthError, OAuthProviderError, OAuthUnavailable
 from .session_cookies import CookieSession
@@ -39,6 +41,9 @@ REFRESH_GRACE = 60.0  # how long a refresh result serves requests still carrying
 _CLEAR: Final = "clear"
 # The sign-in to write into the response's cookie, or _CLEAR to delete it.
 _UPDATE = web.RequestKey("signin_update", object)
+_IDENTITY = web.RequestKey("agent_identity", dict)
+AGENT_UPN_HEADER: Final = "X-Ccc-Agent-Upn"
+AGENT_NAME_HEADER: Final = "X-Ccc-Agent-Name"
 
 
 class SessionManager:
@@ -74,6 +79,10 @@ class SessionManager:
         signin = SignIn.from_payload(payload) if payload is not None else None
         if signin is None or not self._alive(signin, now):
             return None
+        if self._cookies.needs_reencrypt(request):
+            # Sealed with an older key of the ring: write it again under the current key, so
+            # that key can leave the ring without signing anyone out.
+            self.save(request, signin)
         return signin
 
     def _alive(self, signin: SignIn, now: float) -> bool:
@@ -109,6 +118,34 @@ class SessionManager:
                 error_code="CrmUserMismatch",
                 login=LOGIN_URL,
             )
+
+    # Identity headers for the CRM
+
+    async def note_identity(self, request: web.Request) -> None:
+        """Before a page is proxied: remember the agent headers this browser may send the CRM.
+
+        Only for a live sign-in whose CRM user is the one logged in now. The whoami answer comes
+        from CrmIdentity's per-cookie cache, so at most one CRM lookup per browser per
+        `whoami_cache_ttl`; when the CRM cannot say, no headers are sent (fail closed).
+        """
+        signin = self.load(request)
+        if signin is None:
+            return
+        if self.crm is not None:
+            try:
+                crm_user = await self.crm.current_user(request)
+            except GatewayError:
+                return
+            if crm_user is None or crm_user != signin.crm_user:
+                return
+        request[_IDENTITY] = {
+            AGENT_UPN_HEADER: _header_text(signin.agent.upn),
+            AGENT_NAME_HEADER: _header_text(signin.agent.name),
+        }
+
+    def identity_headers(self, request: web.Request) -> Mapping[str, str]:
+        """CrmProxy's `identity_headers` hook: what `note_identity` found (no I/O here)."""
+        return request.get(_IDENTITY) or {}
 
     # Refreshing
 
@@ -146,9 +183,11 @@ class SessionManager:
         try:
             tokens = await self._oauth.refresh(refresh_token)
         except OAuthError as error:
+            record(request, "refresh", outcome_of(error))
             raise self._refresh_failure(request, signin, error) from None
         newer = signin.with_tokens(tokens, now)
         self._refreshed[signin.sid] = (now + REFRESH_GRACE, newer)
+        record(request, "refresh", "ok")
         log.info("refreshed the Alibaba token", extra={"fields": {"agent": signin.agent.upn}})
         return newer
 
@@ -200,3 +239,9 @@ class SessionManager:
             self._cookies.clear(scratch, request)
         for morsel in scratch.cookies.values():
             response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])
+
+
+def _header_text(value: str) -> str:
+    # Header values are ASCII on the wire; names may be Chinese. Percent-encoding (UTF-8) of
+    # everything outside printable ASCII, and of '%' itself, lets the CRM always unquote.
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
