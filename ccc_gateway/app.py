@@ -9,12 +9,12 @@ goes to the CRM.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 from aiohttp import web
 
-from . import auth_views, health, softphone
+from . import auth_views, health, metrics, softphone
 from .config import Config
 from .crm_identity import CrmIdentity
 from .errors import NotFound
@@ -31,6 +31,7 @@ from .session_cookies import CookieSession
 from .tls import client_context
 
 PROXY = web.AppKey("proxy", CrmProxy)
+SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
 GATEWAY_COOKIE_PREFIX = "__Host-ccc-"
 
 
@@ -46,12 +47,27 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     app.on_response_prepare.append(response_headers(config.listen.hsts_max_age))
     app.on_response_prepare.append(_write_session_cookie)
     health.setup(app)
+    metrics.setup(
+        app,
+        metrics.Metrics(known_actions=config.ccc.allowed_actions),
+        serve_route=config.listen.metrics_port is None,  # moved to the private listener
+    )
     health.add_readiness_check(app, "jwks", _jwks_loaded)
     auth_views.setup(app)
     softphone.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
     app.router.add_route("*", "/{tail:.*}", _to_crm)
     return app
+
+
+def reload_keys(app: web.Application, keys: Sequence[str]) -> None:
+    """Swap the session key ring in place (SIGHUP): cookies sealed with a listed key still open.
+
+    The cookie and login-state layers hold the codec itself, so its state is replaced rather
+    than the object; the decode cache goes with it, or tokens of a dropped key would live on.
+    """
+    fresh = SessionCodec(keys)  # every key is checked before anything changes
+    vars(app[SESSION_CODEC]).update(vars(fresh))
 
 
 def is_gateway_cookie(name: str) -> bool:
@@ -113,6 +129,7 @@ def _sign_in_machinery(
             ttl=config.session.whoami_cache_ttl,
         )
     cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=config.session.max_age)
+    app[SESSION_CODEC] = codec
     app[auth_views.OAUTH] = oauth
     app[auth_views.SESSIONS] = SessionManager(config.session, cookies, oauth, crm, clock=clock)
     app[auth_views.LOGIN_STATES] = LoginStates(codec, ttl=config.session.login_state_ttl)

@@ -17,8 +17,9 @@ from cryptography.fernet import Fernet
 
 from .config import Config, ConfigError, load_config
 from .log import setup_logging
-from .serve import Listener, StartupError, https_redirect_app, serve
+from .serve import Listener, StartupError, serve
 from .tls import TlsError, server_context
+from .workers import gateway_listeners
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID_CONFIG = 0, 1, 2
 
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the gateway in front of a CRM (production)")
     run.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    # Set by the supervisor when it starts worker processes (listen.workers > 1).
+    run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     run.set_defaults(command=_run)
 
     check = commands.add_parser("check-config", help="validate a configuration file (exit 0 or 2)")
@@ -123,49 +126,18 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .workers import run_gateway, supervise
+
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID_CONFIG
     setup_logging(config.log.level, config.log.format)
-    asyncio.run(_serve_gateway(config))
+    if config.listen.workers > 1 and args.worker_index is None:
+        if config.tls is not None:
+            server_context(config.tls.cert, config.tls.key)  # fail once here, not per worker
+        return supervise(args.config, config)
+    asyncio.run(run_gateway(args.config, config, args.worker_index or 0))
     return EXIT_OK
-
-
-def gateway_listeners(config: Config) -> list[Listener]:
-    from .app import create_app
-
-    if config.tls is None:
-        raise StartupError("tls: a certificate and key are required to serve HTTPS")
-    listen = config.listen
-    listeners = [
-        Listener(
-            "gateway",
-            create_app(config),
-            listen.host,
-            listen.port,
-            server_context(config.tls.cert, config.tls.key),
-            reuse_port=listen.workers > 1,
-        )
-    ]
-    if listen.http_redirect_port:
-        listeners.append(
-            Listener(
-                "HTTP redirect",
-                https_redirect_app(listen.port),
-                listen.host,
-                listen.http_redirect_port,
-            )
-        )
-    return listeners
-
-
-async def _serve_gateway(config: Config) -> None:
-    listeners = gateway_listeners(config)
-    await serve(
-        listeners,
-        shutdown_timeout=config.listen.shutdown_timeout,
-        on_started=lambda: log.info("ccc-gateway listening on %s", listeners[0].url),
-    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -187,7 +159,7 @@ def _demo(args: argparse.Namespace) -> int:
         Listener(
             "emulator", create_emulator_app(setup.emulator), args.host, setup.emulator_port, tls
         ),
-        *gateway_listeners(setup.config),
+        *gateway_listeners(setup.config),  # the demo does not reload on SIGHUP
     ]
 
     def started() -> None:

@@ -75,6 +75,8 @@ class ListenConfig:
     http_redirect_port: int | None = None  # plain-HTTP listener that only redirects to HTTPS
     hsts_max_age: float = 365 * DAY  # 0 turns the Strict-Transport-Security header off
     shutdown_timeout: float = 30.0  # how long SIGTERM waits for in-flight requests
+    metrics_port: int | None = None  # a separate plain-HTTP listener for /metrics only
+    metrics_host: str = "127.0.0.1"  # loopback: metrics are for the node's scraper, not the world
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ def _listen(s: Section) -> ListenConfig:
         http_redirect_port=s.get("http_redirect_port", as_port, d.http_redirect_port),
         hsts_max_age=s.get("hsts_max_age", parse_duration, d.hsts_max_age),
         shutdown_timeout=s.get("shutdown_timeout", parse_duration, d.shutdown_timeout),
+        metrics_port=s.get("metrics_port", as_port, d.metrics_port),
+        metrics_host=s.get("metrics_host", as_str, d.metrics_host),
     )
     if result.http_redirect_port == result.port:
         s.problems.add(s.key_path("http_redirect_port"), "must differ from listen.port")

@@ -21,7 +21,8 @@ CHECK_TIMEOUT = 3.0
 
 
 def setup(app: web.Application) -> None:
-    app[READINESS_CHECKS] = {"crm": _crm_reachable}
+    checks: dict[str, ReadinessCheck] = {"crm": _crm_reachable}
+    app[READINESS_CHECKS] = checks
     app.router.add_get("/aliyun/healthz", healthz)
     app.router.add_get("/aliyun/readyz", readyz)
 

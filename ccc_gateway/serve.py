@@ -1,4 +1,10 @@
-"""Running aiohttp applications as servers until SIGINT/SIGTERM, with operator-friendly errors."""
+"""Running aiohttp applications as servers until SIGINT/SIGTERM, with operator-friendly errors.
+
+SIGTERM (or SIGINT) closes every listening socket at once, so a new connection is refused,
+then lets in-flight requests finish for up to `shutdown_timeout` before the apps' cleanup
+closes their outbound clients. SIGHUP calls `on_reload` (the gateway reloads its certificate
+and session keys: see `workers.Reloader`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,11 @@ import signal
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
+
+from .tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +85,7 @@ async def serve(
     *,
     shutdown_timeout: float = 30.0,
     on_started: Callable[[], None] | None = None,
-    on_reload: Callable[[], None] | None = None,
+    on_reload: Callable[[], object] | None = None,
 ) -> None:
     """Start every listener, run until SIGINT/SIGTERM, then drain and stop them in reverse."""
     runners: list[web.AppRunner] = []
@@ -94,10 +103,27 @@ async def serve(
         await stop.wait()
         log.info("stopping: draining in-flight requests (up to %ss)", shutdown_timeout)
     finally:
+        # Every listening socket closes first, so no listener takes new connections while
+        # another drains; then each runner waits for its in-flight requests.
+        for runner in runners:
+            for site in list(runner.sites):
+                await site.stop()
         for runner in reversed(runners):
             await runner.cleanup()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def reload_certificate(context: ssl.SSLContext, cert: Path, key: Path) -> None:
+    """Load a new certificate pair into the live server context (TlsError if unusable).
+
+    The listening socket keeps the context object it was started with, so the pair is loaded
+    into that same object: new handshakes get the new certificate, open connections keep the
+    one they negotiated. The pair is first tried on a scratch context, because a failed
+    `load_cert_chain` on the live one could leave it with a certificate but the old key.
+    """
+    server_context(cert, key)
+    context.load_cert_chain(cert, key)
 
 
 def https_redirect_app(https_port: int) -> web.Application:

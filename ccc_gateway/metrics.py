@@ -1,0 +1,235 @@
+"""Prometheus metrics: one `CollectorRegistry` per application, never the global one.
+
+A per-app registry keeps every app (tests create many in one process; a worker process has
+exactly one) with its own counters. Requests, latency and in-flight requests are counted by
+a middleware that classifies each request by route class, so their labels stay bounded:
+`page` (proxied to the CRM), `api`, `auth`, `softphone`, `ops`, and `other` for unknown
+`/aliyun/` paths. Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
+counted where they happen through `record` and `observe_pop`, each a no-op in an app built
+without metrics, so the modules that call them never depend on this one being set up.
+
+With several workers every process has its own registry; each serves its own numbers (see
+README "Metrics with several workers"): the `ccc_gateway_worker_info` series tells them apart.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from .ccc_actions import WORKBENCH_ACTIONS
+from .ccc_client import PopResult, PopUnavailable
+from .oauth_errors import OAuthProviderError, OAuthUnavailable
+
+Event = Literal["signin", "refresh", "revoke"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+NAMESPACE = "ccc_gateway"
+# Requests span loopback health checks (ms) to streamed CRM downloads (minutes).
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+POP_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+CRM_FAILURES = frozenset({502, 504})  # the proxy's answers when the CRM fails or is too slow
+OTHER_ACTION = "other"  # label for actions outside the known list (bounded cardinality)
+_CLIENT_GONE = 499  # the access log's code for a client that left before the answer
+
+
+class Metrics:
+    """Every series the gateway exports, registered in a private registry."""
+
+    def __init__(self, *, worker: int = 0, known_actions: frozenset[str] | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.known_actions = known_actions if known_actions is not None else WORKBENCH_ACTIONS
+        r = self.registry
+        self.requests = Counter(
+            f"{NAMESPACE}_requests",
+            "Requests answered, by route class and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            f"{NAMESPACE}_request_duration_seconds",
+            "Time to answer a request, including streaming the body, by route class.",
+            ["route"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            f"{NAMESPACE}_requests_in_flight", "Requests being answered now.", registry=r
+        )
+        self.crm_errors = Counter(
+            f"{NAMESPACE}_crm_errors",
+            "Proxied requests the CRM failed (502) or answered too slowly (504).",
+            ["status"],
+            registry=r,
+        )
+        self.events = {
+            event: Counter(f"{NAMESPACE}_{name}", help_text, ["outcome"], registry=r)
+            for event, name, help_text in (
+                ("signin", "signins", "Alibaba sign-ins finished at the callback, by outcome."),
+                ("refresh", "token_refreshes", "Alibaba token refreshes, by outcome."),
+                ("revoke", "revocations", "Sign-outs with revocation at Alibaba, by outcome."),
+            )
+        }
+        self.pop_calls = Counter(
+            f"{NAMESPACE}_pop_calls",
+            "CCC OpenAPI calls, by action and outcome.",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.pop_seconds = Histogram(
+            f"{NAMESPACE}_pop_call_duration_seconds",
+            "CCC OpenAPI call latency, by action.",
+            ["action"],
+            buckets=POP_BUCKETS,
+            registry=r,
+        )
+        self._worker_info = Gauge(
+            f"{NAMESPACE}_worker_info",
+            "Which worker process serves these numbers (always 1).",
+            ["worker", "pid"],
+            registry=r,
+        )
+        self.set_worker(worker)
+
+    def set_worker(self, worker: int) -> None:
+        """Name the worker process (index from the supervisor) these numbers belong to."""
+        self._worker_info.clear()
+        self._worker_info.labels(worker=str(worker), pid=str(os.getpid())).set(1)
+
+    def action_label(self, action: str) -> str:
+        # With allowed_actions "*" the action name comes from the browser: keep labels bounded.
+        return action if action in self.known_actions else OTHER_ACTION
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def setup(app: web.Application, metrics: Metrics, *, serve_route: bool = True) -> None:
+    """Count every request of `app`; serve `/aliyun/metrics` unless a separate port does."""
+    app[METRICS] = metrics
+    # Outermost, so the status counted is the one the error middleware rendered.
+    app.middlewares.insert(0, count_requests)
+    if serve_route:
+        app.router.add_get("/aliyun/metrics", metrics_view)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    return exposition_response(request.app[METRICS])
+
+
+def exposition_response(metrics: Metrics) -> web.Response:
+    response = web.Response(body=metrics.exposition(), headers={"Cache-Control": "no-store"})
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def metrics_app(metrics: Metrics) -> web.Application:
+    """The private metrics listener (`listen.metrics_port`): only the exposition."""
+
+    async def view(request: web.Request) -> web.Response:
+        return exposition_response(metrics)
+
+    app = web.Application()
+    app.router.add_get("/metrics", view)
+    app.router.add_get("/aliyun/metrics", view)
+    return app
+
+
+def route_class(path: str) -> str:
+    if not (path == "/aliyun" or path.startswith("/aliyun/")):
+        return "page"
+    rest = path[len("/aliyun/") :]
+    head = rest.split("/", 1)[0]
+    if head == "ccc":
+        return "api"
+    if head in ("auth", "refresh", "revoke", "session"):
+        return "auth"
+    if head == "softphone":
+        return "softphone"
+    if head in ("healthz", "readyz", "metrics"):
+        return "ops"
+    return "other"
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    route = route_class(request.path)
+    status = _CLIENT_GONE
+    started = time.monotonic()
+    metrics.in_flight.inc()
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # redirects pass through the error middleware raised
+        status = exc.status
+        raise
+    except Exception:
+        status = 500
+        raise
+    finally:
+        metrics.in_flight.dec()
+        method = request.method if request.method in _METHODS else "other"
+        metrics.requests.labels(route=route, method=method, status=str(status)).inc()
+        metrics.request_seconds.labels(route=route).observe(time.monotonic() - started)
+        if route == "page" and status in CRM_FAILURES:
+            metrics.crm_errors.labels(status=str(status)).inc()
+
+
+def record(request: web.Request, event: Event, outcome: str) -> None:
+    """Count one sign-in / refresh / revocation `outcome` (no-op in an app without metrics)."""
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.events[event].labels(outcome=outcome).inc()
+
+
+def outcome_of(error: BaseException) -> str:
+    """A bounded outcome label for a failed OAuth step."""
+    if isinstance(error, OAuthProviderError):
+        return "refused"
+    if isinstance(error, OAuthUnavailable):
+        return "timeout" if error.timeout else "unavailable"
+    status = getattr(error, "status", None)
+    if status == 504:
+        return "timeout"
+    if status in (502, 503):
+        return "unavailable"
+    return "failed"
+
+
+async def observe_pop(request: web.Request, action: str, call: Awaitable[PopResult]) -> PopResult:
+    """Await a `PopClient.call(...)` and count it: `await observe_pop(request, action, call)`."""
+    metrics = request.app.get(METRICS)
+    started = time.monotonic()
+    outcome = "failed"  # anything but an answer or PopUnavailable (a malformed request)
+    try:
+        result = await call
+        outcome = "ok" if result.status < 400 else "error"
+        return result
+    except PopUnavailable as exc:
+        outcome = "timeout" if exc.timeout else "unavailable"
+        raise
+    finally:
+        if metrics is not None:
+            label = metrics.action_label(action)
+            metrics.pop_calls.labels(action=label, outcome=outcome).inc()
+            metrics.pop_seconds.labels(action=label).observe(time.monotonic() - started)
