@@ -131,6 +131,7 @@ class AlibabaOAuthClient:
         self._jwks: JwkSet | None = None
         self._jwks_fetched_at = -math.inf
         self._jwks_attempted_at = -math.inf
+        self._jwks_refetched_at = -math.inf
         self._jwks_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -304,9 +305,13 @@ class AlibabaOAuthClient:
         async with self._jwks_lock:
             if self._jwks is not None and self._jwks is not seen:
                 return self._jwks  # another task re-fetched while we waited
-            if not self._may_fetch_jwks():
+            # Only re-fetches caused by an unknown kid count here: a key rotation right after
+            # an ordinary fetch must still be picked up, while a stream of forged kids can
+            # make us ask at most once per interval.
+            if self._clock() - self._jwks_refetched_at < JWKS_MIN_REFETCH_INTERVAL:
                 _log.debug("oauth jwks: unknown kid, re-fetch rate-limited")
                 return None
+            self._jwks_refetched_at = self._clock()
             return await self._fetch_jwks()
 
     async def _fetch_jwks(self) -> JwkSet:
