@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
-from . import auth_views, health, metrics, softphone
+from . import auth_views, ccc_api, health, metrics, softphone
 from .config import Config
 from .crm_identity import CrmIdentity
 from .errors import NotFound
@@ -55,6 +55,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     health.add_readiness_check(app, "jwks", _jwks_loaded)
     auth_views.setup(app)
     softphone.setup(app)
+    ccc_api.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
     app.router.add_route("*", "/{tail:.*}", _to_crm)
     return app

@@ -1,0 +1,354 @@
+"""The softphone API forwarder: `GET/POST /aliyun/ccc/api?action=Name` (aliyun-protocol.md §2–3).
+
+The workbench SDK sends `action` (query or form) and `request=<JSON object>` (form body); a
+JSON body `{"action": …, "request": {…} or "<JSON text>"}` is accepted too, and any other
+field (the SDK's `ajaxOtherParams`) is ignored. The handler checks, in this order: same origin,
+body size, the agent's sign-in (refreshed when due), the action name and the allow-list, the
+pinned instance; then it flattens the parameters (`pop.flatten_request`), authenticates as the
+agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and relays the answer, reshaped
+for the SDK unless `ccc.reshape` is off. Every forwarded call leaves one audit log line.
+
+The parsing and decision helpers are pure functions raising `GatewayError`s; the protocol
+itself stays in `pop.py` and `ccc_client.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+from multidict import MultiDict, MultiMapping
+
+from .auth_views import SESSIONS, public_origin
+from .ccc_actions import ActionPolicy, valid_action_name
+from .ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
+from .errors import (
+    BadGateway,
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    GatewayTimeout,
+    PayloadTooLarge,
+    PopError,
+)
+from .keys import ALIYUN_CLIENT, CLOCK, CONFIG
+from .log import AUDIT_LOGGER, mask_phone_numbers
+from .metrics import observe_pop
+from .oauth_errors import OAuthProtocolError
+from .pop import RequestShapeError, flatten_request, reshape_response
+from .same_origin import check_same_origin
+from .session import LOGIN_URL
+from .signin import SignIn
+from .tokens import StsCredentials, TokenSet, sts_credentials
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger(AUDIT_LOGGER)
+
+API_PATH: Final = "/aliyun/ccc/api"
+ACTION_FIELD: Final = "action"  # the SDK's default `ajaxApiParamName`
+REQUEST_FIELD: Final = "request"
+INSTANCE_PARAM: Final = "InstanceId"
+# POP codes that mean "this token no longer works": only a new sign-in helps.
+SIGN_IN_AGAIN_CODES: Final = ("InvalidBearerToken", "InvalidSecurityToken", "InvalidAccessKeyId")
+MAX_MESSAGE = 500  # POP messages relayed to the browser are cut to this many characters
+_NO_STORE: Final = {"Cache-Control": "no-store"}  # answers carry TURN passwords, login signatures
+
+POP_CLIENT = web.AppKey("ccc_pop_client", PopClient)
+ACTION_POLICY = web.AppKey("ccc_action_policy", ActionPolicy)
+
+Credentials = BearerCredentials | StsCredentials
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    error_code = "UnsupportedMediaType"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """What the softphone asked for: an action and its lowerCamel JSON parameters."""
+
+    action: str
+    params: dict[str, Any]
+
+
+def setup(app: web.Application) -> None:
+    """Register the route; the PopClient is made once the app's Alibaba session exists."""
+    app[ACTION_POLICY] = ActionPolicy(app[CONFIG].ccc.allowed_actions)
+    app.router.add_get(API_PATH, handle_api, allow_head=False)
+    app.router.add_post(API_PATH, handle_api)
+    # cleanup contexts run in order: this one after `_outbound_clients` set ALIYUN_CLIENT.
+    app.cleanup_ctx.append(_pop_client)
+
+
+async def _pop_client(app: web.Application) -> AsyncIterator[None]:
+    ccc = app[CONFIG].ccc
+    app[POP_CLIENT] = PopClient(
+        app[ALIYUN_CLIENT],
+        endpoint=str(ccc.endpoint),
+        version=ccc.version,
+        region_id=ccc.region,
+        timeout=ccc.timeout,
+        max_response_bytes=ccc.max_response_size,
+        clock=app[CLOCK],  # POP Timestamps must follow the gateway's (test-settable) clock
+    )
+    yield  # the ClientSession belongs to `_outbound_clients`, which closes it
+
+
+# Parsing (pure)
+
+
+def check_content_length(length: int | None, limit: int) -> None:
+    """413 up front when the declared body is over the limit, before reading a byte of it."""
+    if length is not None and length > limit:
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is over {limit} bytes.")
+
+
+def json_body_fields(raw: bytes, charset: str | None = None) -> MultiDict[object]:
+    """The `action` and `request` members of a JSON object body (others are ignored)."""
+    try:
+        text = raw.decode(charset or "utf-8")
+    except (UnicodeDecodeError, LookupError):  # bad bytes, or a charset Python does not know
+        raise BadRequest("The body is not text in its declared charset.") from None
+    data = _loads(text, "the body")
+    if not isinstance(data, dict):
+        raise BadRequest('A JSON body must be an object: {"action": …, "request": {…}}.')
+    fields: MultiDict[object] = MultiDict()
+    for name in (ACTION_FIELD, REQUEST_FIELD):
+        if data.get(name) is not None:
+            fields[name] = data[name]
+    return fields
+
+
+def single_field(name: str, *sources: MultiMapping[object]) -> object | None:
+    """The one value of `name` across query and body; two different values are ambiguous."""
+    values = [value for source in sources for value in source.getall(name, [])]
+    if any(value != values[0] for value in values[1:]):
+        raise BadRequest(f"The {name!r} parameter is given more than once, with different values.")
+    return values[0] if values else None
+
+
+def check_action(value: object | None) -> str:
+    if value is None or value == "":
+        raise BadRequest(f"The {ACTION_FIELD!r} parameter (the API name) is missing.")
+    if not isinstance(value, str):
+        raise BadRequest(f"The {ACTION_FIELD!r} parameter must be text.")
+    if not valid_action_name(value):
+        raise BadRequest(f"{value[:70]!r} is not a valid action name.")
+    return value
+
+
+def request_object(value: object | None) -> dict[str, Any]:
+    """`request` as a dict: absent → {}; JSON text or (from a JSON body) an object."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = _loads(value, f"the {REQUEST_FIELD!r} parameter")
+    if not isinstance(value, dict):
+        raise BadRequest(f"The {REQUEST_FIELD!r} parameter must be a JSON object.")
+    return value
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"{what.capitalize()} nests too deep.") from None
+    except ValueError:  # JSONDecodeError, and ints beyond Python's digit limit
+        raise BadRequest(f"{what.capitalize()} is not valid JSON.") from None
+
+
+def parse_call(query: MultiMapping[object], body: MultiMapping[object]) -> ApiCall:
+    """The action and parameters from the query and the body fields, or 400 saying why not."""
+    action = check_action(single_field(ACTION_FIELD, query, body))
+    params = request_object(single_field(REQUEST_FIELD, query, body))
+    return ApiCall(action, params)
+
+
+def flatten(params: dict[str, Any]) -> dict[str, str]:
+    try:
+        return flatten_request(params)
+    except RequestShapeError as error:
+        raise BadRequest(f"Bad request parameters: {error}.") from None
+
+
+def pin_instance(flat: dict[str, str], instance_id: str) -> dict[str, str]:
+    """The parameters with `InstanceId` set to the configured instance.
+
+    A name spelt in any case counts (`instanceId`, `INSTANCEID`); an empty value counts as
+    absent; any other instance, or an instance given as a list or object, is 403.
+    """
+    out = dict(flat)
+    for key in [k for k in flat if k.split(".")[0].lower() == INSTANCE_PARAM.lower()]:
+        value = out.pop(key)
+        if "." in key or value not in ("", instance_id):
+            raise Forbidden(
+                "This gateway serves one CCC instance; the request names another.",
+                error_code="InstanceNotAllowed",
+            )
+    out[INSTANCE_PARAM] = instance_id
+    return out
+
+
+def credentials_for(mode: str, tokens: TokenSet) -> Credentials:
+    """How to authenticate as the agent under `ccc.auth` (auto | bearer | sts)."""
+    if mode == "bearer" or (mode == "auto" and not tokens.is_sts):
+        return BearerCredentials(tokens.access_token)
+    if not tokens.is_sts:
+        # The operator forced STS but Alibaba issues Bearer tokens: no user can fix that.
+        log.error("ccc.auth is 'sts' but the access token is %s: fix ccc.auth", tokens.token_type)
+        raise BadGateway(
+            "The gateway is configured for STS-signed calls but Alibaba issued a "
+            f"{tokens.token_type} token; set ccc.auth to auto or bearer."
+        )
+    try:
+        credentials = sts_credentials(tokens)
+    except OAuthProtocolError as error:
+        log.error("unusable AliyunSTS access token: %s", error)
+        raise BadGateway("Alibaba's STS access token could not be used.") from None
+    assert credentials is not None  # is_sts was checked above
+    return credentials
+
+
+def needs_sign_in(status: int, code: str | None) -> bool:
+    return status == 401 or (code or "").startswith(SIGN_IN_AGAIN_CODES)
+
+
+def pop_error(result: PopResult, secrets: Iterable[str] = ()) -> PopError:
+    """The contract error body for a POP HTTP error: its status, Code and RequestId."""
+    message = result.body.get("Message")
+    text = message if isinstance(message, str) and message.strip() else ""
+    error = PopError(
+        result.status,
+        result.code or "UnknownError",
+        safe_message(text, secrets) or f"The CCC OpenAPI answered HTTP {result.status}.",
+        result.request_id,
+    )
+    if needs_sign_in(result.status, result.code):
+        error.extra["login"] = LOGIN_URL
+    return error
+
+
+def safe_message(message: str, secrets: Iterable[str] = ()) -> str:
+    """A POP message fit for the browser: no string-to-sign (it quotes the SecurityToken)."""
+    cut = message.lower().find("string to sign")
+    if cut >= 0:
+        message = message[:cut].rstrip(" ,:;") + " (string to sign withheld)"
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return message[:MAX_MESSAGE]
+
+
+def _secrets(credentials: Credentials) -> list[str]:
+    if isinstance(credentials, BearerCredentials):
+        return [credentials.access_token]
+    return [credentials.access_key_secret, credentials.security_token]
+
+
+# HTTP
+
+
+async def handle_api(request: web.Request) -> web.Response:
+    """Forward one softphone API call to the CCC OpenAPI as the signed-in agent."""
+    app = request.app
+    ccc = app[CONFIG].ccc
+    check_same_origin(request, public_origin(request))
+    check_content_length(request.content_length, ccc.max_request_size)
+    signin = await app[SESSIONS].require(request)
+    call = parse_call(request.query, await _body_fields(request, ccc.max_request_size))
+    if not app[ACTION_POLICY].allows(call.action):
+        log.warning("action %s refused by the allow-list", call.action)
+        raise Forbidden(
+            f"The action {call.action} is not allowed through this gateway.",
+            error_code="ActionNotAllowed",
+        )
+    params = pin_instance(flatten(call.params), ccc.instance_id)
+    credentials = credentials_for(ccc.auth, signin.tokens)
+    result = await _forward(request, signin, call.action, params, credentials)
+    if result.status >= 400:
+        raise pop_error(result, _secrets(credentials))
+    body = reshape_response(result.body) if ccc.reshape else result.body
+    return web.json_response(body, status=result.status, headers=_NO_STORE)
+
+
+async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]:
+    """The body's fields; empty for GET and bodiless POSTs."""
+    if request.method != "POST" or not request.body_exists:
+        return MultiDict()
+    ctype = request.content_type
+    try:
+        if ctype == "multipart/form-data":
+            # aiohttp caps the stream at client_max_size (≥ limit); the fields are checked here.
+            form = await request.post()
+            if sum(len(v) for v in form.values() if isinstance(v, str | bytes)) > limit:
+                raise _too_large(limit)
+            return form
+        raw = await request.read()
+        if len(raw) > limit:  # a chunked body declares no Content-Length up front
+            raise _too_large(limit)
+        if ctype == "application/x-www-form-urlencoded":
+            return await request.post()
+        if ctype == "application/json" or ctype.endswith("+json"):
+            return json_body_fields(raw, request.charset)
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    except (ValueError, LookupError):  # bad encoding, unknown charset, broken multipart
+        raise BadRequest("The request body could not be read as a form or JSON.") from None
+    raise UnsupportedMediaType(
+        "Send the API call as a form (application/x-www-form-urlencoded or "
+        "multipart/form-data) or as application/json."
+    )
+
+
+async def _forward(
+    request: web.Request,
+    signin: SignIn,
+    action: str,
+    params: dict[str, str],
+    credentials: Credentials,
+) -> PopResult:
+    """The POP answer, audited; 502/504 when there is none."""
+    started = time.monotonic()
+    try:
+        call = request.app[POP_CLIENT].call(action, params, credentials)
+        result = await observe_pop(request, action, call)  # counted in /aliyun/metrics
+    except RequestShapeError as error:  # a gateway-only name such as Signature; nothing sent
+        raise BadRequest(f"Bad request parameters: {error}.") from None
+    except PopUnavailable as error:
+        status = 504 if error.timeout else 502
+        audit_call(signin, action, status, None, None, time.monotonic() - started)
+        log.warning("CCC OpenAPI unavailable: %s", error)
+        if error.timeout:
+            raise GatewayTimeout("Alibaba Cloud's CCC OpenAPI did not answer in time.") from None
+        raise BadGateway("Alibaba Cloud's CCC OpenAPI could not be reached.") from None
+    audit_call(signin, action, result.status, result.code, result.request_id, result.duration)
+    return result
+
+
+def audit_call(
+    signin: SignIn, action: str, status: int, code: str | None, pop_id: str | None, duration: float
+) -> None:
+    # Names only, never parameters: those hold phone numbers and the POP body holds secrets.
+    fields: dict[str, Any] = {
+        "crm_user": signin.crm_user,
+        "agent": signin.agent.upn,
+        "action": action,
+        "status": status,
+        "pop_code": code,
+        "pop_request_id": pop_id,
+        "duration_ms": round(duration * 1000, 1),
+    }
+    fields = {k: mask_phone_numbers(v) if isinstance(v, str) else v for k, v in fields.items()}
+    audit_log.info(
+        "ccc api %s HTTP %d code=%s", action, status, fields["pop_code"], extra={"fields": fields}
+    )

@@ -1,0 +1,349 @@
+"""Unit tests of the softphone API forwarder's pure helpers (ccc_gateway.ccc_api)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import pytest
+from multidict import MultiDict
+
+from ccc_gateway.ccc_api import (
+    ApiCall,
+    audit_call,
+    check_action,
+    check_content_length,
+    credentials_for,
+    flatten,
+    json_body_fields,
+    needs_sign_in,
+    parse_call,
+    pin_instance,
+    pop_error,
+    request_object,
+    safe_message,
+    single_field,
+)
+from ccc_gateway.ccc_client import BearerCredentials, PopResult
+from ccc_gateway.errors import BadGateway, BadRequest, Forbidden, GatewayError, PayloadTooLarge
+from ccc_gateway.log import AUDIT_LOGGER
+from ccc_gateway.signin import Agent, SignIn
+from ccc_gateway.tokens import StsCredentials, TokenSet
+
+INSTANCE = "ccc-demo-instance"
+STS_JSON = {"AccessKeyId": "STS.id", "AccessKeySecret": "sts-secret", "SecurityToken": "st-tok"}
+
+
+def _sts_token(data: Any) -> TokenSet:
+    raw = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return TokenSet(access_token=raw, token_type="AliyunSTS", expires_at=0.0)
+
+
+BEARER_TOKEN = TokenSet(access_token="opaque-token", token_type="Bearer", expires_at=0.0)
+STS_TOKEN = _sts_token(STS_JSON)
+
+
+def _error(call: Any, *args: Any) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        call(*args)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        (5, "must be text"),
+        ("delete-instance", "not a valid action name"),
+        ("getUser", "not a valid action name"),
+        ("G", "not a valid action name"),
+        ("A" * 65, "not a valid action name"),
+    ],
+)
+def test_check_action_refuses(value: Any, fragment: str):
+    """A missing, non-text or malformed action name is a 400 saying which."""
+    error = _error(check_action, value)
+    assert isinstance(error, BadRequest) and fragment in error.message
+
+
+@pytest.mark.parametrize("value", ["GetUser", "CheckNumberAvaliable", "DeleteInstance"])
+def test_check_action_accepts_well_formed_names(value: str):
+    """Well-formed names pass (the allow-list is a separate, later check)."""
+    assert check_action(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, {}),
+        ("{}", {}),
+        ('{"instanceId": "i", "n": [1, 2]}', {"instanceId": "i", "n": [1, 2]}),
+        ({"a": {"b": 1}}, {"a": {"b": 1}}),
+    ],
+)
+def test_request_object_accepts(value: Any, expected: dict[str, Any]):
+    """`request` absent, JSON text of an object, or an object from a JSON body."""
+    assert request_object(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("{name: 1}", "not valid JSON"),
+        ("", "not valid JSON"),
+        ("1" * 5000, "not valid JSON"),  # beyond Python's int digit limit
+        ("[1, 2]", "must be a JSON object"),
+        ("null", "must be a JSON object"),
+        ('"text"', "must be a JSON object"),
+        ([1, 2], "must be a JSON object"),
+        (5, "must be a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "nests too deep"),
+    ],
+    ids=["bad", "empty", "huge-int", "list", "null", "string", "py-list", "int", "deep"],
+)
+def test_request_object_refuses(value: Any, fragment: str):
+    """Anything but a JSON object is a 400 that says what is wrong."""
+    error = _error(request_object, value)
+    assert isinstance(error, BadRequest) and fragment in error.message
+
+
+def test_single_field_across_sources():
+    """The same value in query and body is fine; absent is None; a conflict is 400."""
+    query = MultiDict({"action": "GetUser"})
+    assert single_field("action", query, MultiDict({"action": "GetUser"})) == "GetUser"
+    assert single_field("action", MultiDict(), MultiDict()) is None
+    error = _error(single_field, "action", query, MultiDict({"action": "DeleteInstance"}))
+    assert isinstance(error, BadRequest) and "more than once" in error.message
+    twice: MultiDict[object] = MultiDict([("request", "{}"), ("request", "[]")])
+    assert isinstance(_error(single_field, "request", twice), BadRequest)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"action": "GetUser", "request": {"a": 1}}', {"action": "GetUser", "request": {"a": 1}}),
+        (b'{"action": "GetUser", "request": "{}", "x": 1}', {"action": "GetUser", "request": "{}"}),
+        (b'{"action": null}', {}),
+    ],
+)
+def test_json_body_fields(raw: bytes, expected: dict[str, Any]):
+    """A JSON body yields its `action` and `request` members; other members are ignored."""
+    assert dict(json_body_fields(raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "charset", "fragment"),
+    [
+        (b"[1]", None, "must be an object"),
+        (b"nope", None, "not valid JSON"),
+        (b"\xff\xfe{}", None, "not text"),
+        (b"{}", "no-such-charset", "not text"),
+    ],
+)
+def test_json_body_fields_refuses(raw: bytes, charset: str | None, fragment: str):
+    """A JSON body that is not an object of UTF-8 (or declared charset) text is a 400."""
+    error = _error(json_body_fields, raw, charset)
+    assert isinstance(error, BadRequest) and fragment in error.message
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "expected"),
+    [
+        (
+            {"action": "GetUser"},
+            {"request": '{"userId": "u"}'},
+            ApiCall("GetUser", {"userId": "u"}),
+        ),
+        ({}, {"action": "GetUser", "request": "{}"}, ApiCall("GetUser", {})),
+        ({"action": "GetUser", "request": "{}"}, {}, ApiCall("GetUser", {})),
+        ({"action": "GetUser"}, {"tenant": "x", "_": "1"}, ApiCall("GetUser", {})),
+        ({}, {"action": "GetUser", "request": {"a": 1}}, ApiCall("GetUser", {"a": 1})),
+    ],
+    ids=["sdk-form", "all-in-form", "all-in-query", "other-params", "json-body"],
+)
+def test_parse_call(query: dict[str, str], body: dict[str, Any], expected: ApiCall):
+    """The action and parameters come from the query, the form, or a JSON body."""
+    assert parse_call(MultiDict(query), MultiDict(body)) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"a b": 1}, "'a b' is not allowed"),
+        ({"a": [[[[[[1]]]]]]}, "deeper than 5"),
+        ({"n": float("nan")}, "not a finite number"),
+        ({"x": 1, " x": 2}, "both become"),
+    ],
+)
+def test_flatten_refuses(params: dict[str, Any], fragment: str):
+    """Parameters that cannot become POP parameters are a 400 quoting pop's reason."""
+    error = _error(flatten, params)
+    assert isinstance(error, BadRequest) and fragment in error.message
+
+
+@pytest.mark.parametrize(
+    ("flat", "expected"),
+    [
+        ({}, {"InstanceId": INSTANCE}),
+        ({"UserId": "u"}, {"UserId": "u", "InstanceId": INSTANCE}),
+        ({"InstanceId": INSTANCE}, {"InstanceId": INSTANCE}),
+        ({"INSTANCEID": INSTANCE}, {"InstanceId": INSTANCE}),
+        ({"InstanceId": ""}, {"InstanceId": INSTANCE}),
+    ],
+)
+def test_pin_instance_fills_in(flat: dict[str, str], expected: dict[str, str]):
+    """The configured instance is filled in when absent or empty, whatever the key's case."""
+    assert pin_instance(flat, INSTANCE) == expected
+
+
+@pytest.mark.parametrize(
+    "flat",
+    [
+        {"InstanceId": "other"},
+        {"Instanceid": "other"},
+        {"InstanceId": INSTANCE.upper()},
+        {"InstanceId.1": INSTANCE},
+        {"INSTANCEID.Sub": INSTANCE},
+    ],
+)
+def test_pin_instance_refuses_other_instances(flat: dict[str, str]):
+    """Another instance, or an instance as a list or object, is 403 InstanceNotAllowed."""
+    error = _error(pin_instance, flat, INSTANCE)
+    assert isinstance(error, Forbidden) and error.error_code == "InstanceNotAllowed"
+
+
+@pytest.mark.parametrize(
+    ("mode", "token", "expected"),
+    [
+        ("auto", BEARER_TOKEN, BearerCredentials("opaque-token")),
+        ("bearer", BEARER_TOKEN, BearerCredentials("opaque-token")),
+        ("auto", STS_TOKEN, StsCredentials("STS.id", "sts-secret", "st-tok")),
+        ("sts", STS_TOKEN, StsCredentials("STS.id", "sts-secret", "st-tok")),
+        ("bearer", STS_TOKEN, BearerCredentials(STS_TOKEN.access_token)),
+    ],
+)
+def test_credentials_for(mode: str, token: TokenSet, expected: object):
+    """auto follows the token type; bearer and sts force a mode."""
+    assert credentials_for(mode, token) == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "token", "fragment"),
+    [
+        ("sts", BEARER_TOKEN, "ccc.auth"),
+        ("auto", _sts_token({"AccessKeyId": "STS.id"}), "could not be used"),
+        ("sts", TokenSet("not base64!", "AliyunSTS", 0.0), "could not be used"),
+    ],
+)
+def test_credentials_for_refuses(
+    mode: str, token: TokenSet, fragment: str, caplog: pytest.LogCaptureFixture
+):
+    """A forced STS mode without an STS token, or a broken STS token, is 502 and an error log."""
+    with caplog.at_level(logging.ERROR):
+        error = _error(credentials_for, mode, token)
+    assert isinstance(error, BadGateway) and fragment in error.message
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert token.access_token not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (401, "Whatever", True),
+        (401, None, True),
+        (400, "InvalidSecurityToken.Expired", True),
+        (400, "InvalidSecurityToken.MismatchWithAccessKey", True),
+        (401, "InvalidBearerToken.Invalid", True),
+        (404, "InvalidAccessKeyId.NotFound", True),
+        (400, "SignatureDoesNotMatch", False),
+        (404, "InvalidAction.NotFound", False),
+        (403, "Forbidden.RAM", False),
+        (500, None, False),
+    ],
+)
+def test_needs_sign_in(status: int, code: str | None, expected: bool):
+    """Only a token Alibaba no longer accepts asks the softphone to sign in again."""
+    assert needs_sign_in(status, code) is expected
+
+
+def _result(status: int, body: dict[str, Any]) -> PopResult:
+    return PopResult(status, body, body.get("RequestId"), body.get("Code"), 0.01)
+
+
+def test_pop_error_carries_pop_status_code_and_request_id():
+    """A POP HTTP error becomes the contract error with Alibaba's status, Code and RequestId."""
+    body = {"RequestId": "R-1", "Code": "InvalidAction.NotFound", "Message": "no such api"}
+    error = pop_error(_result(404, body))
+    assert (error.status, error.error_code, error.message) == (
+        404,
+        "InvalidAction.NotFound",
+        body["Message"],
+    )
+    assert error.pop_request_id == "R-1" and "login" not in error.extra
+
+
+def test_pop_error_for_a_dead_token_adds_the_login_url():
+    """An authentication failure keeps the POP status and code and adds the login URL."""
+    body = {"RequestId": "R-2", "Code": "InvalidBearerToken.Expired", "Message": "expired"}
+    error = pop_error(_result(401, body))
+    assert (error.status, error.error_code) == (401, "InvalidBearerToken.Expired")
+    assert error.extra == {"login": "/aliyun/auth"}
+
+
+def test_pop_error_without_code_or_message():
+    """A POP error body without Code or Message still gives a usable contract body."""
+    error = pop_error(_result(503, {}))
+    assert (error.status, error.error_code) == (503, "UnknownError")
+    assert "HTTP 503" in error.message and error.pop_request_id is None
+
+
+@pytest.mark.parametrize(
+    ("message", "secrets", "expected"),
+    [
+        ("plain", (), "plain"),
+        (
+            "Signature not matched. server string to sign is:POST&%2F&SecurityToken%3Dst",
+            (),
+            "Signature not matched. server (string to sign withheld)",
+        ),
+        ("token abc was refused", ("abc",), "token *** was refused"),
+        ("x" * 2000, (), "x" * 500),
+    ],
+    ids=["plain", "string-to-sign", "secret", "long"],
+)
+def test_safe_message(message: str, secrets: tuple[str, ...], expected: str):
+    """POP messages reach the browser without the string-to-sign or a secret, and cut short."""
+    assert safe_message(message, secrets) == expected
+
+
+@pytest.mark.parametrize(
+    ("length", "refused"), [(None, False), (0, False), (100, False), (101, True)]
+)
+def test_check_content_length(length: int | None, refused: bool):
+    """A declared body over the limit is 413 before anything is read."""
+    if refused:
+        assert isinstance(_error(check_content_length, length, 100), PayloadTooLarge)
+    else:
+        assert check_content_length(length, 100) is None
+
+
+def test_audit_line_masks_phone_numbers(caplog: pytest.LogCaptureFixture):
+    """The audit line names user, agent, action and POP ids, with phone numbers masked."""
+    signin = SignIn("sid", BEARER_TOKEN, Agent("13501234567@x", "n"), "135012345678", 0.0, 0.0)
+    with caplog.at_level(logging.INFO, logger=AUDIT_LOGGER):
+        audit_call(signin, "GetUser", 200, "OK", "R-9", 0.0123)
+    (record,) = caplog.records
+    fields = record.fields  # type: ignore[attr-defined]
+    assert fields == {
+        "crm_user": "135*******78",
+        "agent": "135******67@x",
+        "action": "GetUser",
+        "status": 200,
+        "pop_code": "OK",
+        "pop_request_id": "R-9",
+        "duration_ms": 12.3,
+    }
+    assert "GetUser" in record.getMessage() and "opaque-token" not in record.getMessage()
