@@ -333,7 +333,8 @@ def as_session_key(value: Any) -> Secret:
 
 def _session(s: Section) -> SessionConfig:
     d = SessionConfig(keys=())
-    keys = s.get("keys", list_of(as_session_key), (), required=True)
+    no_keys: tuple[Secret, ...] = ()
+    keys = s.get("keys", list_of(as_session_key), no_keys, required=True)
     if isinstance(s.data.get("keys"), list) and not s.data["keys"]:
         s.problems.add(s.key_path("keys"), "at least one key is needed")
     result = SessionConfig(

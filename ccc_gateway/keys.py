@@ -10,7 +10,7 @@ from aiohttp import web
 from .config import Config
 
 CONFIG = web.AppKey("config", Config)
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 # One pooled client for the CRM and one for Alibaba (OAuth + OpenAPI), never one per request.
 UPSTREAM_CLIENT = web.AppKey("upstream_client", aiohttp.ClientSession)
 ALIYUN_CLIENT = web.AppKey("aliyun_client", aiohttp.ClientSession)

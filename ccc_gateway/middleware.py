@@ -29,7 +29,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def request_id_of(request: web.Request) -> str:
-    return request.get(REQUEST_ID, "")
+    return str(request.get(REQUEST_ID, ""))
 
 
 def wants_html(request: web.Request) -> bool:
@@ -106,10 +106,9 @@ async def _render_errors(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "HttpError")
-        error = GatewayError(exc.reason, error_code=code)
-        error.status = exc.status
-        response = error_response(request, error)
+        http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
+        http_error.status = exc.status
+        response = error_response(request, http_error)
         if exc.status == 405 and hdrs.ALLOW in exc.headers:
             response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
         return response
