@@ -549,7 +549,7 @@ def test_cli_busy_port_is_one_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        result = subprocess.run(
             [sys.executable, "-m", "sample_crm", "--port", str(port), "--db",
              str(tmp_path / "crm.sqlite3")],
             capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
