@@ -118,7 +118,7 @@
     else if (holder && state.busy) label = 'Softphone · in a call';
     else if (holder && state.signedIn === false) label = 'Softphone · signed out';
     button.textContent = label;
-    elsewhere.hidden = holder;
+    elsewhere.hidden = state.role !== 'elsewhere';
   }
 
   function setOpen(open) {
