@@ -1,0 +1,1 @@
+"""The gateway's benchmark: `python -m bench` (see bench/__main__.py and bench/RESULTS.md)."""
