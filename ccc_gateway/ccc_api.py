@@ -350,5 +350,5 @@ def audit_call(
     }
     fields = {k: mask_phone_numbers(v) if isinstance(v, str) else v for k, v in fields.items()}
     audit_log.info(
-        "ccc api %s HTTP %d code=%s", action, status, fields["pop_code"], extra={"fields": fields}
+        "ccc api %s HTTP %d result %s", action, status, fields["pop_code"], extra={"fields": fields}
     )

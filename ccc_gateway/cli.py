@@ -7,7 +7,6 @@ stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from cryptography.fernet import Fernet
 
 from .config import Config, ConfigError, load_config
 from .log import setup_logging
+from .loop import run_async
 from .serve import Listener, StartupError, serve
 from .tls import TlsError, server_context
 from .workers import gateway_listeners
@@ -131,12 +131,12 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID_CONFIG
-    setup_logging(config.log.level, config.log.format)
+    setup_logging(config.log.level, config.log.format, access_log=config.log.access_log)
     if config.listen.workers > 1 and args.worker_index is None:
         if config.tls is not None:
             server_context(config.tls.cert, config.tls.key)  # fail once here, not per worker
         return supervise(args.config, config)
-    asyncio.run(run_gateway(args.config, config, args.worker_index or 0))
+    run_async(run_gateway(args.config, config, args.worker_index or 0))
     return EXIT_OK
 
 
@@ -170,7 +170,7 @@ def _demo(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    asyncio.run(serve(listeners, shutdown_timeout=5.0, on_started=started))
+    run_async(serve(listeners, shutdown_timeout=5.0, on_started=started))
     return EXIT_OK
 
 
@@ -185,7 +185,7 @@ def _emulator(args: argparse.Namespace) -> int:
     redirect_uris = tuple(args.redirect_uri or ["https://127.0.0.1:8443/aliyun/auth/callback"])
     app = create_emulator_app(demo_settings(url, redirect_uris))
     listener = Listener("emulator", app, args.host, args.port, server_context(cert, key))
-    asyncio.run(
+    run_async(
         serve(
             [listener],
             shutdown_timeout=5.0,

@@ -32,8 +32,9 @@ _PHONE = re.compile(r"(?<![\w.])(\+?\d{3})(\d{4,10})(\d{2})(?![\w.])")
 
 
 def redact(text: str) -> str:
-    text = _SECRET_PAIR.sub(lambda m: m.group(1) + "[redacted]", text)
+    # Bearer first: "Authorization: Bearer x" would otherwise lose only the word "Bearer".
     text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+    text = _SECRET_PAIR.sub(lambda m: m.group(1) + "[redacted]", text)
     return mask_phone_numbers(text)
 
 
@@ -86,7 +87,7 @@ def _scrub(value: Any) -> Any:
     return redact(value) if isinstance(value, str) else value
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "text", *, access_log: bool = True) -> None:
     """Configure the root logger once: one handler on stderr, redaction on every record."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -98,3 +99,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # aiohttp's own access logger is replaced by ours (which carries the request id).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # An access line per request is the largest single cost of a proxied page after the
+    # sockets themselves (bench/RESULTS.md); operators who log at the load balancer turn it off.
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access_log else logging.WARNING)

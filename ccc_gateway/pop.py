@@ -257,7 +257,11 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 def string_to_sign(method: str, params: Mapping[str, str]) -> str:
     """`METHOD&%2F&enc(canonical query)`."""
-    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical_query(params))}"
+    # The canonical query holds only unreserved characters, %XX escapes, "&" and "=", so
+    # encoding it again needs just three replacements ("%" first); quote() would walk it byte
+    # by byte, which was a fifth of a forwarded call's CPU time (bench/RESULTS.md).
+    encoded = canonical_query(params).replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+    return f"{method.upper()}&%2F&{encoded}"
 
 
 def sign_v1(method: str, params: Mapping[str, str], access_key_secret: str) -> str:

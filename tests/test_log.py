@@ -1,0 +1,73 @@
+"""Logging: redaction of credentials and phone numbers, JSON lines, the access-log switch."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from ccc_gateway.log import (
+    ACCESS_LOGGER,
+    JsonFormatter,
+    RedactingFilter,
+    mask_phone_numbers,
+    redact,
+    setup_logging,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("access_token=abc.def-123", "abc.def-123"),
+        ('{"refresh_token": "1vpn8NKWBK2lLvhf"}', "1vpn8NKWBK2lLvhf"),
+        ("client_secret=E1QGQUDMSq/WTt83=", "E1QGQUDMSq"),
+        ("GET /aliyun/auth/callback?code=NTZ4wOaGVacs&state=x", "NTZ4wOaGVacs"),
+        ("Authorization: Bearer eyJhbGciOi.x.y", "eyJhbGciOi"),
+        ("BearerToken=opaque-token-value", "opaque-token-value"),
+        ("SecurityToken=CAIS-long-token", "CAIS-long-token"),
+        ("Cookie: __Host-ccc-session=gAAAAAB", "gAAAAAB"),
+    ],
+)
+def test_credentials_are_redacted(text, secret):
+    """Anything that looks like a credential is replaced before formatting."""
+    assert secret not in redact(text)
+    assert "[redacted]" in redact(text)
+
+
+def test_result_codes_and_error_codes_stay_readable():
+    """Fields that merely end in "code" (errorCode, pop_code) are not mistaken for OAuth codes."""
+    text = 'pop_code=OK errorCode="NotAuthenticated" status_code=401'
+    assert redact(text) == text
+
+
+def test_phone_numbers_are_masked():
+    """Phone numbers keep their first three and last two digits."""
+    assert mask_phone_numbers("calling 135012345678 now") == "calling 135*******78 now"
+    assert mask_phone_numbers("+8613501234567") == "+861********67"
+    assert mask_phone_numbers("port 8443") == "port 8443"
+
+
+def test_filter_and_json_formatter_never_show_secrets():
+    """A record with a secret in its arguments is redacted and rendered as one JSON object."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("s3cr3t-value",), None)
+    record.fields = {"phone": "135012345679", "n": 3}
+    assert RedactingFilter().filter(record)
+    entry = json.loads(JsonFormatter().format(record))
+    assert "s3cr3t-value" not in json.dumps(entry)
+    assert entry["phone"] == "135*******79" and entry["n"] == 3
+
+
+def test_access_log_switch(monkeypatch):
+    """`log.access_log: false` silences the access logger; true lets it through."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    level = root.level
+    try:
+        setup_logging("INFO", "text", access_log=False)
+        assert not logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+        setup_logging("INFO", "text", access_log=True)
+        assert logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(level)
