@@ -154,6 +154,16 @@ async def _jwks_loaded(app: web.Application) -> str | None:
 
 
 async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:
+    # Reached when no gateway route matched path and method: say 405 when the path exists.
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical.startswith(GATEWAY_PREFIX + "{") or resource.canonical == "/{tail}":
+            continue
+        match, methods = await resource.resolve(request)
+        if match is None:
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
     raise NotFound(f"No gateway route {request.method} {request.path}.")
 
 
