@@ -24,6 +24,7 @@ from .login_state import LoginStates
 from .middleware import request_context, response_headers
 from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
+from .redis_store import RedisConsumedStates, RedisStore, connect
 from .routing import GATEWAY_PREFIX, is_gateway_path
 from .session import SESSION_COOKIE, SessionManager
 from .session_codec import SessionCodec
@@ -53,6 +54,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
         serve_route=config.listen.metrics_port is None,  # moved to the private listener
     )
     health.add_readiness_check(app, "jwks", _jwks_loaded)
+    health.add_readiness_check(app, "session_store", _session_store_ready)
     auth_views.setup(app)
     softphone.setup(app)
     ccc_api.setup(app)
@@ -101,6 +103,9 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     yield
     await upstream.close()
     await aliyun.close()
+    store = app[auth_views.SESSIONS].store
+    if isinstance(store, RedisStore):
+        await store.close()
 
 
 def _sign_in_machinery(
@@ -130,10 +135,37 @@ def _sign_in_machinery(
             ttl=config.session.whoami_cache_ttl,
         )
     cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=config.session.max_age)
+    store, consumed = _session_store(config, cookies, codec)
     app[SESSION_CODEC] = codec
     app[auth_views.OAUTH] = oauth
-    app[auth_views.SESSIONS] = SessionManager(config.session, cookies, oauth, crm, clock=clock)
-    app[auth_views.LOGIN_STATES] = LoginStates(codec, ttl=config.session.login_state_ttl)
+    app[auth_views.SESSIONS] = SessionManager(
+        config.session, cookies, oauth, crm, clock=clock, store=store
+    )
+    app[auth_views.LOGIN_STATES] = LoginStates(
+        codec, ttl=config.session.login_state_ttl, consumed=consumed
+    )
+
+
+def _session_store(
+    config: Config, cookies: CookieSession, codec: SessionCodec
+) -> tuple[RedisStore | None, RedisConsumedStates | None]:
+    """The Redis store and consumed-state set when `session.store` is set (else the cookie)."""
+    if config.session.store is None:
+        return None, None
+    redis = connect(config.session.store.reveal())
+    # A refresh holds the lock at most as long as Alibaba may take to answer, plus margin; a
+    # waiter waits a little longer than that, so a dead holder's lock expires before it gives up.
+    lock_ttl = config.aliyun.timeout + 5.0
+    store = RedisStore(
+        redis,
+        cookies,
+        codec,
+        max_age=config.session.max_age,
+        idle_timeout=config.session.idle_timeout,
+        lock_ttl=lock_ttl,
+        lock_wait=lock_ttl + 1.0,
+    )
+    return store, RedisConsumedStates(redis)
 
 
 async def _write_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
@@ -151,6 +183,11 @@ async def _jwks_loaded(app: web.Application) -> str | None:
     except Exception as exc:
         return f"cannot load JWKS: {type(exc).__name__}"
     return None
+
+
+async def _session_store_ready(app: web.Application) -> str | None:
+    sessions = app.get(auth_views.SESSIONS)
+    return "not started" if sessions is None else await sessions.store.check()
 
 
 async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:

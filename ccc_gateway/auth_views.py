@@ -24,6 +24,7 @@ from .pkce import new_nonce, new_state, new_verifier, s256_challenge
 from .return_to import safe_return_to
 from .same_origin import check_same_origin
 from .session import LOGIN_URL, SessionManager
+from .session_store import StoreUnavailable
 from .signin import Agent, SignIn
 from .tokens import TokenSet
 
@@ -62,6 +63,9 @@ async def start_sign_in(request: web.Request) -> web.StreamResponse:
             back = str(URL(LOGIN_URL).with_query(return_to=return_to))
             login = URL(config.upstream.login_path).with_query(next=back)
             return redirect(str(login))
+    # The callback needs the session store; better to say so now than after Alibaba's page.
+    if await sessions.store.check() is not None:
+        raise StoreUnavailable()
     now = app[CLOCK]()
     verifier = new_verifier()
     entry = LoginState(new_state(), verifier, new_nonce(), return_to, crm_user, now)
@@ -86,7 +90,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     states = app[LOGIN_STATES]
     entries = states.load(request, now=now)
-    entry, remaining = states.take(entries, params.get("state", ""), now=now)
+    entry, remaining = await states.take(entries, params.get("state", ""), now=now)
     if entry is None:
         record(request, "signin", "invalid_state")  # many: replicas with different session keys?
         return _retry_page(
@@ -107,7 +111,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         response = _error_page(error)
     else:
         record(request, "signin", "ok")
-        sessions.save(request, signin)
+        await sessions.save(request, signin)
         response = redirect(entry.return_to, 303)
         log.info(
             "signed in", extra={"fields": {"agent": signin.agent.upn, "crm_user": entry.crm_user}}
@@ -221,7 +225,7 @@ async def revoke(request: web.Request) -> web.Response:
     """Revoke the tokens at Alibaba and forget the sign-in, even when Alibaba is unreachable."""
     check_same_origin(request, public_origin(request))
     sessions = request.app[SESSIONS]
-    signin = sessions.load(request)
+    signin = await sessions.load(request)
     if signin is None:
         sessions.clear(request)
         return web.json_response({"signedIn": False, "revoked": False, "message": "Not signed in."})
@@ -234,7 +238,7 @@ async def revoke(request: web.Request) -> web.Response:
             await oauth.revoke(token)
         except OAuthError:
             confirmed = False
-    sessions.forget(request, signin)
+    await sessions.forget(request, signin)
     record(request, "revoke", "ok" if confirmed else "unconfirmed")
     log.info("signed out", extra={"fields": {"agent": signin.agent.upn, "confirmed": confirmed}})
     message = (
@@ -251,7 +255,7 @@ async def revoke(request: web.Request) -> web.Response:
 async def session_info(request: web.Request) -> web.Response:
     """What the softphone shows: who is signed in, until when, for which CRM user."""
     sessions = request.app[SESSIONS]
-    signin = sessions.load(request)
+    signin = await sessions.load(request)
     crm_user = await sessions.current_crm_user(request) if sessions.crm is not None else None
     if signin is not None and sessions.crm is not None and crm_user != signin.crm_user:
         signin = None  # belongs to another CRM user: not usable here

@@ -132,6 +132,9 @@ class SessionConfig:
     crm_binding: bool = True  # the sign-in belongs to the CRM user who made it
     whoami_cache_ttl: float = 5.0
     login_state_ttl: float = 600.0  # how long a started sign-in may take
+    # redis[s]://[:password@]host:port/db keeps sign-ins in Redis, shared by replicas; None
+    # keeps them in the cookie. A Secret: the URL may carry the password.
+    store: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,21 @@ def as_session_key(value: Any) -> Secret:
     return Secret(text)
 
 
+def as_store_url(value: Any) -> Secret:
+    """`redis://host:port/db` or `rediss://…` (TLS); the password may be in the URL."""
+    text = as_str(value).strip()
+    try:
+        url = URL(text)
+    except ValueError:
+        raise ValueError("not a URL") from None  # yarl's message would quote the password
+    if url.scheme not in {"redis", "rediss"} or not url.host:
+        # Never echo the value: it may hold a password.
+        raise ValueError("expected redis://host:port/db or rediss://host:port/db")
+    if url.path not in {"", "/"} and not url.path[1:].isdigit():
+        raise ValueError("the path must be a database number, as in redis://host:6379/0")
+    return Secret(text)
+
+
 def _session(s: Section) -> SessionConfig:
     d = SessionConfig(keys=())
     no_keys: tuple[Secret, ...] = ()
@@ -345,6 +363,7 @@ def _session(s: Section) -> SessionConfig:
         crm_binding=s.get("crm_binding", as_bool, d.crm_binding),
         whoami_cache_ttl=s.get("whoami_cache_ttl", parse_duration, d.whoami_cache_ttl),
         login_state_ttl=s.get("login_state_ttl", parse_duration, d.login_state_ttl),
+        store=s.get("store", as_store_url, d.store),
     )
     s.reject_unknown()
     return result

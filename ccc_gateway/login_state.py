@@ -3,8 +3,10 @@
 Each started sign-in is an entry {state, PKCE verifier, nonce, return_to, CRM user, created}
 in one encrypted cookie, keyed by state, so several tabs may sign in at once (at most
 `MAX_ENTRIES`; the oldest is dropped). An entry is used once: the callback takes it out, and
-the process remembers consumed states until they would have expired anyway, so a replayed
-callback URL with an old copy of the cookie fails too.
+consumed states are remembered until they would have expired anyway, so a replayed callback
+URL with an old copy of the cookie fails too: in this process by default (`MemoryConsumed`),
+or in Redis with `session.store` (`redis_store.RedisConsumedStates`), so a replay on another
+replica fails as well.
 
 The cookie is `SameSite=None`: Alibaba's `response_mode=form_post` callback is a cross-site
 POST, and a Lax cookie would not be sent with it. It is still `Secure`, `HttpOnly`, `__Host-`.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hmac
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -36,11 +38,42 @@ class LoginState:
     created_at: float
 
 
+class ConsumedStates(Protocol):
+    async def first_use(self, state: str, *, until: float, now: float) -> bool:
+        """Mark `state` used until `until`; False when it was used before."""
+        ...
+
+
+class MemoryConsumed:
+    """Consumed states of this process (bounded; a single process or sticky sessions)."""
+
+    def __init__(self) -> None:
+        self._consumed: OrderedDict[str, float] = OrderedDict()
+
+    async def first_use(self, state: str, *, until: float, now: float) -> bool:
+        self._forget_expired(now)
+        if state in self._consumed:
+            return False
+        self._consumed[state] = until
+        while len(self._consumed) > MAX_CONSUMED:
+            self._consumed.popitem(last=False)
+        return True
+
+    def _forget_expired(self, now: float) -> None:
+        while self._consumed:
+            state, expires = next(iter(self._consumed.items()))
+            if expires > now:
+                break
+            del self._consumed[state]
+
+
 class LoginStates:
-    def __init__(self, codec: SessionCodec, *, ttl: float) -> None:
+    def __init__(
+        self, codec: SessionCodec, *, ttl: float, consumed: ConsumedStates | None = None
+    ) -> None:
         self._codec = codec
         self._ttl = ttl
-        self._consumed: OrderedDict[str, float] = OrderedDict()
+        self._consumed: ConsumedStates = consumed if consumed is not None else MemoryConsumed()
 
     def load(self, request: web.Request, *, now: float) -> list[LoginState]:
         """The unexpired sign-ins this browser has in progress (none for a bad cookie)."""
@@ -54,20 +87,22 @@ class LoginStates:
         states = [_entry(item) for item in entries]
         return [s for s in states if s is not None and now - s.created_at < self._ttl]
 
-    def take(
+    async def take(
         self, entries: list[LoginState], state: str, *, now: float
     ) -> tuple[LoginState | None, list[LoginState]]:
-        """The entry for `state` (compared in constant time) and the entries left."""
-        self._forget_expired(now)
+        """The entry for `state` (compared in constant time) and the entries left.
+
+        Raises StoreUnavailable when consumed states are kept in Redis and it is down.
+        """
         found = None
         for entry in entries:
             if hmac.compare_digest(entry.state.encode(), state.encode()):
                 found = entry
-        if found is None or found.state in self._consumed:
+        if found is None:
             return None, entries
-        self._consumed[found.state] = found.created_at + self._ttl
-        while len(self._consumed) > MAX_CONSUMED:
-            self._consumed.popitem(last=False)
+        until = found.created_at + self._ttl
+        if not await self._consumed.first_use(found.state, until=until, now=now):
+            return None, entries
         return found, [e for e in entries if e is not found]
 
     def write(self, response: web.StreamResponse, entries: list[LoginState], *, now: float) -> None:
@@ -90,13 +125,6 @@ class LoginStates:
             httponly=True,
             samesite="None",
         )
-
-    def _forget_expired(self, now: float) -> None:
-        while self._consumed:
-            state, expires = next(iter(self._consumed.items()))
-            if expires > now:
-                break
-            del self._consumed[state]
 
 
 def _entry(item: Any) -> LoginState | None:

@@ -1,14 +1,19 @@
 """The signed-in agent of a request: load, bind to the CRM user, refresh, save, forget.
 
 Every `/aliyun/*` use goes through `SessionManager.require`:
-1. the sign-in from the encrypted cookie (absolute lifetime, idle timeout, revocation list);
+1. the sign-in from the store (session_store.py: the encrypted cookie, or Redis shared by the
+   replicas), checked for absolute lifetime, idle timeout and the revocation list;
 2. the CRM binding: the CRM user logged in now must be the one who signed in;
 3. a refresh when the access token is within `refresh_leeway` of expiry — one per sign-in at a
    time in this process: concurrent requests wait for it and reuse its result, and requests
    still carrying the previous cookie within a grace window reuse it too (a provider that
-   rotates refresh tokens would otherwise sign the loser out);
-4. the updated sign-in is written back by an `on_response_prepare` hook, so it reaches the
-   browser whatever kind of response the handler produced.
+   rotates refresh tokens would otherwise sign the loser out); with Redis the store's lock
+   extends this across replicas, and the stored sign-in is read again under it;
+4. the updated sign-in is saved to the store at once, and its cookie written by an
+   `on_response_prepare` hook, so it reaches the browser whatever response the handler made.
+
+A store that cannot be reached raises `StoreUnavailable` (503) for sign-in and API routes;
+proxied CRM pages go on without identity headers.
 
 Only `invalid_grant`/`invalid_client` end a sign-in; a network error or a 5xx keeps it and
 answers 502/504 (proxy-pitfalls.md, "Refresh").
@@ -31,6 +36,7 @@ from .metrics import outcome_of, record
 from .oauth import AlibabaOAuthClient
 from .oauth_errors import OAuthError, OAuthProviderError, OAuthUnavailable
 from .session_cookies import CookieSession
+from .session_store import CookieStore, SessionStore
 from .signin import SignIn
 
 log = logging.getLogger(__name__)
@@ -55,9 +61,10 @@ class SessionManager:
         crm: CrmIdentity | None,
         *,
         clock: Callable[[], float],
+        store: SessionStore | None = None,
     ) -> None:
         self._config = config
-        self._cookies = cookies
+        self._store: SessionStore = store if store is not None else CookieStore(cookies)
         self._oauth = oauth
         self.crm = crm  # None: CRM binding is off
         self._clock = clock
@@ -67,7 +74,11 @@ class SessionManager:
 
     # Reading
 
-    def load(self, request: web.Request) -> SignIn | None:
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    async def load(self, request: web.Request) -> SignIn | None:
         """The usable sign-in of this request (after any update earlier in the same request)."""
         pending = request.get(_UPDATE)
         if isinstance(pending, SignIn):
@@ -75,14 +86,13 @@ class SessionManager:
         if pending == _CLEAR:
             return None
         now = self._clock()
-        payload = self._cookies.load(request, now=now)
-        signin = SignIn.from_payload(payload) if payload is not None else None
+        signin = await self._store.load(request, now=now)
         if signin is None or not self._alive(signin, now):
             return None
-        if self._cookies.needs_reencrypt(request):
+        if self._store.needs_rewrite(request):
             # Sealed with an older key of the ring: write it again under the current key, so
             # that key can leave the ring without signing anyone out.
-            self.save(request, signin)
+            await self.save(request, signin)
         return signin
 
     def _alive(self, signin: SignIn, now: float) -> bool:
@@ -97,7 +107,7 @@ class SessionManager:
 
     async def require(self, request: web.Request) -> SignIn:
         """The sign-in, bound and fresh, or 401 NotAuthenticated / 403 CrmUserMismatch."""
-        signin = self.load(request)
+        signin = await self.load(request)
         if signin is None:
             raise NotAuthenticated(login=LOGIN_URL)
         await self.check_binding(request, signin)
@@ -105,7 +115,7 @@ class SessionManager:
         if signin.tokens.expires_within(now, self._config.refresh_leeway):
             signin = await self.refresh(request, signin)
         elif now - signin.last_used > min(self._config.idle_timeout / 20, 3600.0):
-            self.save(request, signin.touched(now))
+            await self.save(request, signin.touched(now))
         return signin
 
     async def check_binding(self, request: web.Request, signin: SignIn) -> None:
@@ -128,7 +138,10 @@ class SessionManager:
         from CrmIdentity's per-cookie cache, so at most one CRM lookup per browser per
         `whoami_cache_ttl`; when the CRM cannot say, no headers are sent (fail closed).
         """
-        signin = self.load(request)
+        try:
+            signin = await self.load(request)
+        except GatewayError:
+            return  # the store is down: the page is served, only without identity headers
         if signin is None:
             return
         if self.crm is not None:
@@ -150,18 +163,37 @@ class SessionManager:
     # Refreshing
 
     async def refresh(self, request: web.Request, signin: SignIn) -> SignIn:
-        """Refresh once per sign-in at a time; a waiter reuses the result it waited for."""
+        """Refresh once per sign-in at a time; a waiter reuses the result it waited for.
+
+        The in-process lock comes first, so a replica's own concurrent requests queue here
+        rather than each polling the store's lock; the result is saved before either lock is
+        let go, so whoever takes it next finds the new tokens.
+        """
         lock = self._locks.setdefault(signin.sid, asyncio.Lock())
         try:
             async with lock:
                 newer = self._recent_refresh(signin)
                 if newer is None:
-                    newer = await self._refresh_now(request, signin)
+                    async with self._store.refresh_lock(signin):
+                        newer = await self._refresh_shared(request, signin)
+                        await self.save(request, newer)
+                else:
+                    await self.save(request, newer)
         finally:
             if not lock.locked() and self._locks.get(signin.sid) is lock:
                 del self._locks[signin.sid]
-        self.save(request, newer)
         return newer
+
+    async def _refresh_shared(self, request: web.Request, signin: SignIn) -> SignIn:
+        # Re-check under the store's lock: another replica may have refreshed (reuse its newer
+        # token) or signed out (then there is nothing left to refresh).
+        stored = await self._store.current(request, signin, now=self._clock())
+        if stored is None:
+            self.clear(request)
+            raise NotAuthenticated("The Alibaba sign-in has ended; sign in again.", login=LOGIN_URL)
+        if _newer(stored, signin):
+            return stored
+        return await self._refresh_now(request, signin)
 
     def _recent_refresh(self, signin: SignIn) -> SignIn | None:
         now = self._clock()
@@ -184,20 +216,20 @@ class SessionManager:
             tokens = await self._oauth.refresh(refresh_token)
         except OAuthError as error:
             record(request, "refresh", outcome_of(error))
-            raise self._refresh_failure(request, signin, error) from None
+            raise await self._refresh_failure(request, signin, error) from None
         newer = signin.with_tokens(tokens, now)
         self._refreshed[signin.sid] = (now + REFRESH_GRACE, newer)
         record(request, "refresh", "ok")
         log.info("refreshed the Alibaba token", extra={"fields": {"agent": signin.agent.upn}})
         return newer
 
-    def _refresh_failure(
+    async def _refresh_failure(
         self, request: web.Request, signin: SignIn, error: OAuthError
     ) -> Exception:
         agent = {"fields": {"agent": signin.agent.upn, "error": type(error).__name__}}
         if isinstance(error, OAuthProviderError) and error.fatal:
             log.info("refresh refused by Alibaba (%s): signing out", error.error, extra=agent)
-            self.forget(request, signin)
+            await self.forget(request, signin)
             return NotAuthenticated(
                 "The Alibaba sign-in has ended; sign in again.", login=LOGIN_URL
             )
@@ -208,20 +240,24 @@ class SessionManager:
 
     # Writing
 
-    def save(self, request: web.Request, signin: SignIn) -> None:
+    async def save(self, request: web.Request, signin: SignIn) -> None:
+        """Keep `signin` in the store now; its cookie goes out with the response."""
+        await self._store.save(request, signin, now=self._clock())
         request[_UPDATE] = signin
 
     def clear(self, request: web.Request) -> None:
         request[_UPDATE] = _CLEAR
 
-    def forget(self, request: web.Request, signin: SignIn) -> None:
-        """Sign out: the cookie goes, and this process refuses copies of it from now on."""
+    async def forget(self, request: web.Request, signin: SignIn) -> None:
+        """Sign out: the cookie goes, this process refuses copies of it from now on, and a
+        shared store forgets it for every replica."""
         now = self._clock()
         for sid in [s for s, until in self._revoked.items() if until <= now]:
             del self._revoked[sid]
         self._revoked[signin.sid] = signin.created_at + self._config.max_age
         self._refreshed.pop(signin.sid, None)
-        self.clear(request)
+        self.clear(request)  # first: the cookie goes even when the store is down
+        await self._store.delete(request, signin)
 
     async def write_cookie(self, request: web.Request, response: web.StreamResponse) -> None:
         """on_response_prepare: put a pending update into Set-Cookie headers.
@@ -234,11 +270,20 @@ class SessionManager:
             return
         scratch = web.StreamResponse()
         if isinstance(pending, SignIn):
-            self._cookies.save(scratch, request, pending.to_payload(), now=self._clock())
+            self._store.write_cookie(scratch, request, pending, now=self._clock())
         else:
-            self._cookies.clear(scratch, request)
+            self._store.clear_cookie(scratch, request)
         for morsel in scratch.cookies.values():
             response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])
+
+
+def _newer(stored: SignIn, held: SignIn) -> bool:
+    # Another token, expiring later: a refresh happened since `held` was read. A forced
+    # refresh holds the same token with expiry 0, so it is not mistaken for one.
+    return (
+        stored.tokens.access_token != held.tokens.access_token
+        and stored.tokens.expires_at > held.tokens.expires_at
+    )
 
 
 def _header_text(value: str) -> str:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # System packages the test suite and benchmarks need, from Debian. Idempotent; needs root.
 set -eu
-PACKAGES="chromium"
+PACKAGES="chromium redis-server"
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

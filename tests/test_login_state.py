@@ -56,20 +56,20 @@ def test_sixth_entry_evicts_the_oldest():
     assert "state-0" not in {e.state for e in loaded}
 
 
-def test_take_is_single_use_even_with_an_old_cookie_copy():
+async def test_take_is_single_use_even_with_an_old_cookie_copy():
     """A taken state is refused again, even when the browser replays the old cookie."""
     states = _states()
     entries = [_entry(1), _entry(2)]
-    found, remaining = states.take(entries, "state-1", now=NOW + 5)
+    found, remaining = await states.take(entries, "state-1", now=NOW + 5)
     assert found == entries[0] and remaining == [entries[1]]
-    again, left = states.take(entries, "state-1", now=NOW + 6)
+    again, left = await states.take(entries, "state-1", now=NOW + 6)
     assert again is None and left == entries
 
 
-def test_unknown_state_is_not_taken():
+async def test_unknown_state_is_not_taken():
     """A state that no entry carries takes nothing."""
     states = _states()
-    found, remaining = states.take([_entry(1)], "state-9", now=NOW)
+    found, remaining = await states.take([_entry(1)], "state-9", now=NOW)
     assert found is None and remaining == [_entry(1)]
 
 

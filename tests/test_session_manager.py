@@ -71,7 +71,7 @@ def _jar(headers: list[str]) -> dict[str, str]:
 
 async def _saved(manager: SessionManager, signin: SignIn) -> dict[str, str]:
     request = _request()
-    manager.save(request, signin)
+    await manager.save(request, signin)
     return _jar(await _written(manager, request))
 
 
@@ -80,7 +80,7 @@ async def test_save_and_load_round_trip():
     clock = Clock()
     manager = _manager(clock)
     signin = _signin(clock)
-    loaded = manager.load(_request(await _saved(manager, signin)))
+    loaded = await manager.load(_request(await _saved(manager, signin)))
     assert loaded == signin
 
 
@@ -90,13 +90,13 @@ async def test_six_kilobyte_token_is_chunked_and_loads_back():
     manager = _manager(clock)
     signin = _signin(clock, access_token=secrets.token_urlsafe(4608))  # 6144 characters
     request = _request()
-    manager.save(request, signin)
+    await manager.save(request, signin)
     headers = await _written(manager, request)
     assert len(headers) >= 2
     assert all(len(h.encode()) <= MAX_COOKIE_BYTES for h in headers)
     jar = _jar(headers)
     assert set(jar) >= {SESSION_COOKIE, f"{SESSION_COOKIE}-1"}
-    loaded = manager.load(_request(jar))
+    loaded = await manager.load(_request(jar))
     assert loaded is not None and loaded.tokens.access_token == signin.tokens.access_token
 
 
@@ -105,7 +105,7 @@ async def test_set_cookie_attributes():
     clock = Clock()
     manager = _manager(clock)
     request = _request()
-    manager.save(request, _signin(clock))
+    await manager.save(request, _signin(clock))
     (header,) = await _written(manager, request)
     assert header.startswith(f"{SESSION_COOKIE}=")
     attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
@@ -146,7 +146,7 @@ async def test_broken_cookies_are_signed_out(mangle):
     manager = _manager(clock)
     jar = await _saved(manager, _signin(clock))
     request = _request({SESSION_COOKIE: mangle(jar[SESSION_COOKIE])})
-    assert manager.load(request) is None
+    assert await manager.load(request) is None
     with pytest.raises(NotAuthenticated):
         await manager.require(request)
 
@@ -157,7 +157,7 @@ async def test_missing_middle_chunk_is_signed_out():
     manager = _manager(clock)
     jar = await _saved(manager, _signin(clock, access_token=secrets.token_urlsafe(4608)))
     del jar[SESSION_COOKIE]
-    assert manager.load(_request(jar)) is None
+    assert await manager.load(_request(jar)) is None
 
 
 async def test_absolute_lifetime_ends_the_sign_in():
@@ -166,9 +166,9 @@ async def test_absolute_lifetime_ends_the_sign_in():
     manager = _manager(clock, max_age=2 * DAY, idle_timeout=7 * DAY)
     jar = await _saved(manager, _signin(clock))
     clock.now += 2 * DAY - 60
-    assert manager.load(_request(jar)) is not None
+    assert await manager.load(_request(jar)) is not None
     clock.now += 120
-    assert manager.load(_request(jar)) is None
+    assert await manager.load(_request(jar)) is None
 
 
 async def test_idle_timeout_ends_the_sign_in():
@@ -177,9 +177,9 @@ async def test_idle_timeout_ends_the_sign_in():
     manager = _manager(clock, idle_timeout=3600.0)
     jar = await _saved(manager, _signin(clock))
     clock.now += 3599
-    assert manager.load(_request(jar)) is not None
+    assert await manager.load(_request(jar)) is not None
     clock.now += 2
-    assert manager.load(_request(jar)) is None
+    assert await manager.load(_request(jar)) is None
 
 
 async def test_use_slides_the_idle_timeout():
@@ -194,7 +194,7 @@ async def test_use_slides_the_idle_timeout():
     await manager.require(request)
     jar = _jar(await _written(manager, request))
     clock.now += 3000
-    assert manager.load(_request(jar)) is not None
+    assert await manager.load(_request(jar)) is not None
 
 
 async def test_old_key_cookie_is_reencrypted_with_the_new_key():
@@ -203,12 +203,12 @@ async def test_old_key_cookie_is_reencrypted_with_the_new_key():
     jar = await _saved(_manager(clock, (KEY_A,)), _signin(clock))
     rotated = _manager(clock, (KEY_B, KEY_A))
     request = _request(jar)
-    assert rotated.load(request) is not None
+    assert await rotated.load(request) is not None
     new_jar = _jar(await _written(rotated, request))
     assert new_jar[SESSION_COOKIE] != jar[SESSION_COOKIE]
     only_b = _manager(clock, (KEY_B,))
-    assert only_b.load(_request(new_jar)) is not None
-    assert only_b.load(_request(jar)) is None
+    assert await only_b.load(_request(new_jar)) is not None
+    assert await only_b.load(_request(jar)) is None
 
 
 async def test_current_key_cookie_is_not_rewritten():
@@ -216,7 +216,7 @@ async def test_current_key_cookie_is_not_rewritten():
     clock = Clock()
     manager = _manager(clock)
     request = _request(await _saved(manager, _signin(clock)))
-    assert manager.load(request) is not None
+    assert await manager.load(request) is not None
     assert await _written(manager, request) == []
 
 
@@ -226,5 +226,5 @@ async def test_forgotten_sign_in_is_refused_from_an_old_copy():
     manager = _manager(clock)
     signin = _signin(clock)
     jar = await _saved(manager, signin)
-    manager.forget(_request(jar), signin)
-    assert manager.load(_request(jar)) is None
+    await manager.forget(_request(jar), signin)
+    assert await manager.load(_request(jar)) is None
