@@ -99,6 +99,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
             app[auth_views.SESSIONS].identity_headers if config.upstream.identity_headers else None
         ),
         response_filter=WidgetInjector() if config.softphone.inject else None,
+        public_host=config.aliyun.redirect_uri.host_port_subcomponent,
     )
     yield
     await upstream.close()

@@ -109,6 +109,7 @@ class CrmProxy:
         identity_headers: Callable[[web.Request], Mapping[str, str]] | None = None,
         response_filter: ResponseFilter | None = None,
         filter_max_body: int = FILTER_MAX_BODY,
+        public_host: str | None = None,
     ) -> None:
         self._client = client
         self._origin = upstream.url.origin()
@@ -121,6 +122,10 @@ class CrmProxy:
         self._identity = identity_headers
         self._filter = response_filter
         self._filter_max_body = filter_max_body
+        # The gateway's public host[:port] (from aliyun.redirect_uri). A client's own Host is
+        # not passed on as X-Forwarded-Host: a CRM building links from it (password-reset
+        # mails, redirects) would point them at whatever host the client made up.
+        self._public_host = public_host
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The catch-all route: proxy `request` to the CRM."""
@@ -182,15 +187,19 @@ class CrmProxy:
             and request.method == hdrs.METH_GET
             and "text/html" in request.headers.get(hdrs.ACCEPT, "")
         )
-        return rules.request_headers(
+        peer = self._peer(request)
+        headers = rules.request_headers(
             request.headers,
-            self._peer(request),
+            peer,
             request_id=request_id,
             is_gateway_cookie=self._is_gateway_cookie,
             identity=self._identity(request) if self._identity is not None else None,
             websocket=websocket,
             decodable_only=decodable_only,
         )
+        if self._public_host is not None and not peer.trusted:
+            headers[rules.X_FORWARDED_HOST] = self._public_host
+        return headers
 
     def _failure(self, exc: BaseException, body: RequestBody | None) -> GatewayError:
         """The error to show for a CRM request that failed before its answer began."""
@@ -344,4 +353,3 @@ class CrmProxy:
             raise
         await relay(browser, crm)
         return browser
-

@@ -201,7 +201,10 @@ def request_headers(
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
         lower = name.lower()
-        if lower in drop or lower.startswith(IDENTITY_PREFIX):
+        # CGI/WSGI and PHP servers read `X_Ccc_Agent_Upn` as X-Ccc-Agent-Upn (both become
+        # HTTP_X_CCC_AGENT_UPN): an underscore spelling of a dropped header is dropped too.
+        dashed = lower.replace("_", "-")
+        if dashed in drop or dashed.startswith(IDENTITY_PREFIX):
             continue
         if lower == "cookie":
             stripped = strip_cookies(value, is_gateway_cookie)

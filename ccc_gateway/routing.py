@@ -22,6 +22,8 @@ def normalise_path(raw_path: str) -> str:
     for _ in range(2):
         path = unquote(path)
     path = path.replace("\\", "/")
+    # `/aliyun;x/ccc/api` is `/aliyun/ccc/api` to Java servlet containers (path parameters).
+    path = "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
     path = posixpath.normpath("/" + path.lstrip("/"))
     return path.lower()
 
