@@ -70,6 +70,12 @@ class SessionManager:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._refreshed: dict[str, tuple[float, SignIn]] = {}  # sid -> (until, newer sign-in)
+        # Requests that waited for a refresh which failed share its failure instead of each
+        # trying again in turn (N waiters would otherwise take N timeouts): sid -> the last
+        # failure and how many failures there have been, so a waiter can tell one happened.
+        self._failures: dict[str, int] = {}
+        self._users: dict[str, int] = {}  # requests using or waiting for each sign-in's lock
+        self._failed: dict[str, tuple[int, GatewayError]] = {}
         self._revoked: dict[str, float] = {}  # sid -> until
 
     # Reading
@@ -169,9 +175,13 @@ class SessionManager:
         rather than each polling the store's lock; the result is saved before either lock is
         let go, so whoever takes it next finds the new tokens.
         """
-        lock = self._locks.setdefault(signin.sid, asyncio.Lock())
+        sid = signin.sid
+        lock = self._locks.setdefault(sid, asyncio.Lock())
+        self._users[sid] = self._users.get(sid, 0) + 1
+        failures_seen = self._failures.get(sid, 0)
         try:
             async with lock:
+                self._raise_failure_since(signin, failures_seen)
                 newer = self._recent_refresh(signin)
                 if newer is None:
                     async with self._store.refresh_lock(signin):
@@ -180,8 +190,11 @@ class SessionManager:
                 else:
                     await self.save(request, newer)
         finally:
-            if not lock.locked() and self._locks.get(signin.sid) is lock:
-                del self._locks[signin.sid]
+            # The per-sign-in state lives exactly as long as someone is using or awaiting it.
+            self._users[sid] -= 1
+            if not self._users[sid]:
+                for table in (self._users, self._locks, self._failures, self._failed):
+                    table.pop(sid, None)
         return newer
 
     async def _refresh_shared(self, request: web.Request, signin: SignIn) -> SignIn:
@@ -194,6 +207,13 @@ class SessionManager:
         if _newer(stored, signin):
             return stored
         return await self._refresh_now(request, signin)
+
+    def _raise_failure_since(self, signin: SignIn, failures_seen: int) -> None:
+        """Fail like the refresh attempt that failed while this request waited for the lock."""
+        entry = self._failed.get(signin.sid)
+        if entry is not None and entry[0] > failures_seen:
+            failure = entry[1]
+            raise type(failure)(failure.message)
 
     def _recent_refresh(self, signin: SignIn) -> SignIn | None:
         now = self._clock()
@@ -216,7 +236,12 @@ class SessionManager:
             tokens = await self._oauth.refresh(refresh_token)
         except OAuthError as error:
             record(request, "refresh", outcome_of(error))
-            raise await self._refresh_failure(request, signin, error) from None
+            failure = await self._refresh_failure(request, signin, error)
+            if not isinstance(failure, NotAuthenticated):
+                count = self._failures[signin.sid] = self._failures.get(signin.sid, 0) + 1
+                self._failed[signin.sid] = (count, failure)
+            raise failure from None
+        self._failed.pop(signin.sid, None)
         newer = signin.with_tokens(tokens, now)
         self._refreshed[signin.sid] = (now + REFRESH_GRACE, newer)
         record(request, "refresh", "ok")
@@ -225,7 +250,7 @@ class SessionManager:
 
     async def _refresh_failure(
         self, request: web.Request, signin: SignIn, error: OAuthError
-    ) -> Exception:
+    ) -> GatewayError:
         agent = {"fields": {"agent": signin.agent.upn, "error": type(error).__name__}}
         if isinstance(error, OAuthProviderError) and error.fatal:
             log.info("refresh refused by Alibaba (%s): signing out", error.error, extra=agent)

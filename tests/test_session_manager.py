@@ -228,3 +228,44 @@ async def test_forgotten_sign_in_is_refused_from_an_old_copy():
     jar = await _saved(manager, signin)
     await manager.forget(_request(jar), signin)
     assert await manager.load(_request(jar)) is None
+
+
+class _FailingOAuth:
+    """An OAuth client whose refresh blocks until released, then fails (Alibaba 5xx)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        from ccc_gateway.oauth_errors import OAuthUnavailable
+
+        self.calls += 1
+        await self.release.wait()
+        raise OAuthUnavailable("token: HTTP 503", status=503)
+
+
+async def test_waiters_share_a_failed_refresh_instead_of_retrying_in_turn():
+    """Five requests waiting on one failing refresh: one call to Alibaba, five 502s."""
+    import asyncio
+
+    from ccc_gateway.errors import BadGateway
+
+    clock = Clock()
+    oauth = _FailingOAuth()
+    session_config = SessionConfig(keys=(Secret(KEY_A),))
+    cookies = CookieSession(SessionCodec([KEY_A]), name=SESSION_COOKIE, max_age=DAY)
+    manager = SessionManager(session_config, cookies, oauth, None, clock=clock)  # type: ignore[arg-type]
+    signin = _signin(clock)
+    tasks = [asyncio.create_task(manager.refresh(_request(), signin)) for _ in range(5)]
+    await asyncio.sleep(0)
+    oauth.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert oauth.calls == 1
+    assert all(isinstance(r, BadGateway) for r in results)
+    # Once nobody waits, the next request tries again.
+    with pytest.raises(BadGateway):
+        await manager.refresh(_request(), signin)
+    assert oauth.calls == 2
