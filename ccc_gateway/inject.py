@@ -5,6 +5,11 @@ XHR/fetch, not a download and not a byte range. The CRM's Content-Security-Polic
 changed only where it would block the widget: a same-origin script and stylesheet, and a
 same-origin iframe (the softphone). Nothing else is loosened; `'unsafe-inline'` is never added,
 because the widget has no inline code. The CSP helpers are pure functions over header text.
+
+The widget's script tag also says whether the CRM lets its pages be framed by their own origin
+(`data-ccc-frame="allowed"` or `"refused"`, from `X-Frame-Options` and CSP `frame-ancestors`):
+the widget keeps a call alive across CRM navigations by showing the CRM in a same-origin
+content frame, and falls back to ordinary navigation when the CRM forbids that (widget.js).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from collections.abc import Iterable
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
 WIDGET_SCRIPT = "/aliyun/softphone/widget.js"
 WIDGET_STYLE = "/aliyun/softphone/widget.css"
 CSP = "Content-Security-Policy"
+X_FRAME_OPTIONS = "X-Frame-Options"
 SELF = "'self'"
 
 # The fallback chains of CSP Level 3: the first directive present governs.
@@ -125,6 +132,90 @@ def rewrite_policy(text: str) -> tuple[str, str | None]:
     return (format_policy(policy) if changed else text), nonce
 
 
+# ---------------------------------------------------------------- framing by our own origin
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_SOURCE = re.compile(
+    r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\*|(?:\*\.)?[a-z0-9.-]+)"
+    r"(?::(?P<port>\*|[0-9]+))?(?:/.*)?$"
+)
+
+
+def _source_matches_origin(source: str, origin: URL) -> bool:
+    """Whether one CSP host-source (`crm.example.com`, `https://*.example.com:8443`) matches."""
+    match = _HOST_SOURCE.match(source.lower())
+    if match is None or origin.host is None or origin.scheme not in _DEFAULT_PORTS:
+        return False
+    scheme = match.group("scheme")
+    # A scheme-less source takes the protected page's scheme; http: also matches https.
+    upgraded = (scheme, origin.scheme) == ("http", "https")
+    if scheme is not None and scheme != origin.scheme and not upgraded:
+        return False
+    host, own_host = match.group("host"), origin.host.lower()
+    wildcard = host.startswith("*.") and own_host.endswith(host[1:])
+    if host not in ("*", own_host) and not wildcard:
+        return False
+    port = match.group("port")
+    own_port = origin.port or _DEFAULT_PORTS[origin.scheme]
+    if port is None:  # CSP3 "port-part matches": empty means the page scheme's default port
+        return own_port == _DEFAULT_PORTS[origin.scheme]
+    return port == "*" or int(port) == own_port
+
+
+def frame_ancestors_allow_self(sources: list[str], origin: URL | None) -> bool:
+    """Whether a `frame-ancestors` source list admits a page of `origin` framing it."""
+    for source in (s.lower() for s in sources):
+        # Our origin is https; an `http:` scheme source matches its https upgrade (CSP3).
+        if source in (SELF, "*", "https:", "http:"):
+            return True
+        if source == "'none'" or source.startswith("'") or source.endswith(":"):
+            continue  # keywords other than 'self' (and other schemes) do not name an origin
+        if origin is not None and _source_matches_origin(source, origin):
+            return True
+    return False
+
+
+def x_frame_options_allow_self(values: list[str]) -> bool:
+    """Whether `X-Frame-Options` lets a same-origin page frame this one (HTML §7.1.6 steps).
+
+    DENY refuses; SAMEORIGIN admits our own origin; conflicting values refuse; an unknown or
+    obsolete value (ALLOW-FROM) is ignored, as browsers do.
+    """
+    options = {v.strip().lower() for value in values for v in value.split(",") if v.strip()}
+    if len(options) > 1:
+        return not options & {"deny", "allowall", "sameorigin"}
+    return options != {"deny"}
+
+
+def allows_same_origin_framing(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], origin: URL | None
+) -> bool:
+    """Whether a page with these response headers may be shown in a frame of its own origin.
+
+    Every enforced CSP with `frame-ancestors` must admit it; a `frame-ancestors` anywhere makes
+    browsers ignore `X-Frame-Options`. Report-only policies never block.
+    """
+    governed = False
+    for text in headers.getall(CSP, []):
+        directives = dict(parse_policy(text))
+        if "frame-ancestors" in directives:
+            governed = True
+            if not frame_ancestors_allow_self(directives["frame-ancestors"], origin):
+                return False
+    if governed:
+        return True
+    return x_frame_options_allow_self(headers.getall(X_FRAME_OPTIONS, []))
+
+
+def request_origin(request: web.Request) -> URL | None:
+    """The origin the browser sees for this page (the gateway's own), if it can be told."""
+    try:
+        origin = request.url.origin()
+    except ValueError:
+        return None
+    return origin if origin.host else None
+
+
 # ---------------------------------------------------------------- which answers
 
 
@@ -154,11 +245,12 @@ def is_injectable(status: int, headers: CIMultiDictProxy[str] | CIMultiDict[str]
     return not disposition.strip().lower().startswith("attachment")
 
 
-def widget_tags(nonce: str | None = None) -> bytes:
+def widget_tags(nonce: str | None = None, *, frameable: bool = True) -> bytes:
     attribute = f' nonce="{nonce}"' if nonce else ""
+    frame = "allowed" if frameable else "refused"
     return (
         f'<link rel="stylesheet" href="{WIDGET_STYLE}"{attribute}>'
-        f'<script src="{WIDGET_SCRIPT}" defer{attribute}></script>'
+        f'<script src="{WIDGET_SCRIPT}" defer data-ccc-frame="{frame}"{attribute}></script>'
     ).encode("ascii")
 
 
@@ -180,6 +272,8 @@ class WidgetInjector:
         if WIDGET_SCRIPT.encode() in body:
             return body  # the CRM (or a second gateway) already carries it
         nonce = None
+        # Read before the rewrite below, which never touches frame-ancestors anyway.
+        frameable = allows_same_origin_framing(headers, request_origin(request))
         policies = headers.getall(CSP, [])
         if policies:
             rewritten = []
@@ -190,4 +284,4 @@ class WidgetInjector:
             headers.popall(CSP)
             for text in rewritten:
                 headers.add(CSP, text)
-        return insert_before_body_end(body, widget_tags(nonce))
+        return insert_before_body_end(body, widget_tags(nonce, frameable=frameable))

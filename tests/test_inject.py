@@ -16,12 +16,15 @@ from yarl import URL
 from ccc_gateway.inject import (
     WIDGET_SCRIPT,
     WidgetInjector,
+    allows_same_origin_framing,
+    frame_ancestors_allow_self,
     insert_before_body_end,
     is_injectable,
     is_page_navigation,
     parse_policy,
     rewrite_policy,
     widget_tags,
+    x_frame_options_allow_self,
 )
 
 MakeStack = Callable[..., Awaitable[Stack]]
@@ -29,6 +32,7 @@ AiohttpServer = Callable[..., Awaitable[TestServer]]
 PAGE = b"<!doctype html><html><head><title>CRM</title></head><body><h1>Hi</h1></body></html>"
 TAGS = widget_tags()
 NAVIGATE = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Dest": "document"}
+CSP_NAME = "Content-Security-Policy"
 
 # ---------------------------------------------------------------- CSP table
 
@@ -177,6 +181,100 @@ def test_transform_does_not_inject_twice() -> None:
     assert WidgetInjector().transform(request, once, CIMultiDict()) == once
 
 
+# ---------------------------------------------------------------- framing by our own origin
+
+GATEWAY = URL("https://crm.example.com")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], True),
+        (["SAMEORIGIN"], True),
+        (["sameorigin"], True),
+        (["DENY"], False),
+        (["deny "], False),
+        (["SAMEORIGIN", "SAMEORIGIN"], True),  # one value, repeated
+        (["SAMEORIGIN, DENY"], False),  # conflicting values refuse
+        (["SAMEORIGIN", "ALLOWALL"], False),
+        (["ALLOW-FROM https://crm.example.com"], True),  # obsolete: browsers ignore it
+        (["nonsense"], True),
+    ],
+)
+def test_x_frame_options_table(values: list[str], expected: bool) -> None:
+    """X-Frame-Options as browsers read it (HTML's processing steps) for a same-origin parent."""
+    assert x_frame_options_allow_self(values) is expected
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [
+        (["'self'"], True),
+        (["'none'"], False),
+        ([], False),
+        (["*"], True),
+        (["https:"], True),
+        (["http:"], True),  # a scheme source matches its https upgrade
+        (["wss:", "data:"], False),
+        (["crm.example.com"], True),
+        (["https://crm.example.com"], True),
+        (["https://crm.example.com:443/"], True),
+        (["http://crm.example.com"], True),  # http: sources match their https upgrade
+        (["*.example.com"], True),
+        (["https://*"], True),
+        (["crm.example.com:8443"], False),
+        (["other.example"], False),
+        (["https://crm.example.com.evil.example"], False),
+        (["'unsafe-inline'", "data:"], False),
+    ],
+)
+def test_frame_ancestors_table(sources: list[str], expected: bool) -> None:
+    """frame-ancestors sources that admit the gateway's own origin, and ones that do not."""
+    assert frame_ancestors_allow_self(sources, GATEWAY) is expected
+
+
+def test_frame_ancestors_without_known_origin_needs_a_keyword() -> None:
+    """With no origin to compare, only 'self', * or https: count as admitting us."""
+    assert frame_ancestors_allow_self(["crm.example.com"], None) is False
+    assert frame_ancestors_allow_self(["'self'"], None) is True
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([], True),
+        ([("X-Frame-Options", "DENY")], False),
+        ([("X-Frame-Options", "SAMEORIGIN")], True),
+        # frame-ancestors present: browsers ignore X-Frame-Options entirely
+        ([("X-Frame-Options", "DENY"), (CSP_NAME, "frame-ancestors 'self'")], True),
+        ([("X-Frame-Options", "SAMEORIGIN"), (CSP_NAME, "frame-ancestors 'none'")], False),
+        # every enforced policy must admit it; report-only never blocks
+        ([(CSP_NAME, "frame-ancestors 'self'"), (CSP_NAME, "frame-ancestors 'none'")], False),
+        ([(CSP_NAME, "default-src 'none'")], True),  # frame-ancestors has no fallback
+        ([(CSP_NAME + "-Report-Only", "frame-ancestors 'none'")], True),
+        ([(CSP_NAME, "FRAME-ANCESTORS https://crm.example.com")], True),
+    ],
+)
+def test_allows_same_origin_framing(headers: list[tuple[str, str]], expected: bool) -> None:
+    """The page's headers decide whether the widget may show the CRM in a same-origin frame."""
+    assert allows_same_origin_framing(CIMultiDict(headers), GATEWAY) is expected
+
+
+def test_tags_say_whether_framing_is_allowed() -> None:
+    """The script tag carries data-ccc-frame for widget.js; the default is allowed."""
+    assert b'data-ccc-frame="allowed"' in widget_tags()
+    assert b'data-ccc-frame="refused"' in widget_tags("n", frameable=False)
+
+
+def test_transform_marks_pages_that_refuse_framing() -> None:
+    """A page sent with X-Frame-Options DENY gets a widget told to fall back to navigation."""
+    request = make_mocked_request("GET", "/", headers={**NAVIGATE, "Host": "crm.example.com"})
+    headers = CIMultiDict({"X-Frame-Options": "DENY"})
+    body = WidgetInjector().transform(request, PAGE, headers)
+    assert b'data-ccc-frame="refused"' in body
+    assert headers["X-Frame-Options"] == "DENY"  # respected, never removed
+
+
 # ---------------------------------------------------------------- through the real proxy
 
 
@@ -211,11 +309,19 @@ async def _other(request: web.Request) -> web.Response:
     return web.Response(body=b"<h1>No body end", content_type="text/html")  # "bare"
 
 
+async def _unframeable(request: web.Request) -> web.Response:
+    csp = "default-src 'self'; frame-ancestors 'none'"
+    return web.Response(
+        body=PAGE, content_type="text/html", headers={"Content-Security-Policy": csp}
+    )
+
+
 @pytest.fixture
 async def fake_crm(aiohttp_server: AiohttpServer) -> TestServer:
     app = web.Application()
     app.router.add_get("/page/{coding}", _page)
     app.router.add_get("/other/{kind}", _other)
+    app.router.add_get("/unframeable", _unframeable)
     return await aiohttp_server(app)
 
 
@@ -326,3 +432,17 @@ async def test_inject_false_leaves_pages_untouched(
             assert r.headers["Content-Security-Policy"] == "default-src 'none'; img-src 'self'"
     finally:
         await browser.close()
+
+
+async def test_proxy_marks_unframeable_pages(make_stack: MakeStack, fake_crm: TestServer) -> None:
+    """frame-ancestors 'none' reaches the browser unchanged and the widget is told to fall back."""
+    stack = await _fronted(make_stack, fake_crm)
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url("/unframeable"), headers=NAVIGATE) as response:
+            body = await response.read()
+            csp = response.headers["Content-Security-Policy"]
+    finally:
+        await browser.close()
+    assert body == PAGE.replace(b"</body>", widget_tags(frameable=False) + b"</body>")
+    assert "frame-ancestors 'none'" in csp

@@ -15,7 +15,33 @@
  * - Other tabs show the button as "open in another tab" and forward click-to-call ("dial") to
  *   the holder; with no answer they take the softphone themselves and dial.
  * Page <-> iframe messages use postMessage with targetOrigin = location.origin and accept only
- * event.origin === location.origin from the iframe's own window.
+ * event.origin === location.origin from the expected frame's own window.
+ *
+ * Keeping the call across CRM navigation ("shell mode"). The softphone's SDK holds the call
+ * (SIP/WebRTC; the emulator's websocket), so anything that unloads the page holding its iframe
+ * hangs up - a same-tab screen pop would drop the very call it announces. Chosen design: while
+ * this tab holds a signed-in softphone (or one in a call), a same-origin navigation of the
+ * page does not unload it; the widget keeps this document and the softphone iframe alive and
+ * shows the CRM page in a full-size same-origin content iframe instead. Why this and not:
+ * - a pop-out softphone window: it needs a click to open (pop-up blockers), so the default
+ *   docked softphone would still lose calls; it stays a possible extra mode;
+ * - soft navigation (fetch and swap the body): CRM scripts, forms and styles would run in the
+ *   wrong document; a frame gives every CRM page its own real document, unchanged.
+ * Why whenever signed in, not only during a call: every reload re-registers the phone line
+ * (seconds with real SIP/WebRTC), and a call arriving meanwhile is missed; and the switch
+ * into the frame then happens on an ordinary click rather than at the moment a call rings.
+ * How: link clicks, form submissions (sent into the frame by `target`, so the browser still
+ * posts the CRM's own form) and script navigations (Navigation API, where there is one) are
+ * diverted into the frame. The first one pushes one history entry; the frame's own navigations
+ * add theirs, so Back and Forward walk the CRM pages; the address bar and title follow the
+ * frame (history.replaceState). Back past the first framed page shows this document's own CRM
+ * page again. The widget inside the frame starts no softphone: it forwards click-to-call to
+ * this page and reports same-document URL changes, both over postMessage.
+ * The gateway says on the script tag (data-ccc-frame) whether the CRM lets its pages be
+ * framed by their own origin (X-Frame-Options / CSP frame-ancestors). When the CRM refuses,
+ * the tab navigates as before and, during a call, the widget warns that navigating ends it.
+ * When one page refuses at load time, the widget offers it in a new tab or here (ending the
+ * call). Address-bar navigations and reloads cannot be diverted by any page.
  */
 (function () {
   'use strict';
@@ -34,6 +60,13 @@
   const NUMBER = /^\+?[0-9*#]{1,32}$/;
   const id = Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
   const topLevel = window.top === window;
+  // Whether the gateway saw the CRM allow same-origin framing (inject.py); default: it does.
+  const script = document.currentScript;
+  const FRAMEABLE = !(script && script.dataset.cccFrame === 'refused');
+  const CONTENT_ID = 'ccc-content';
+  const CONTENT_NAME = 'ccc-content-' + id; // the form target that sends a submission into it
+  const SHELL_MARK = 'cccShell'; // key of our history entries' state: {cccShell: id}
+  const SELF_TARGETS = ['', '_self', '_top', '_parent'];
 
   const state = {
     role: 'undecided', // 'holder' | 'elsewhere' | 'undecided'
@@ -45,6 +78,19 @@
     queue: [], // numbers to dial once the softphone is ready
     ackTimer: null,
   };
+
+  // The content frame of shell mode (top-level page only).
+  const shell = {
+    frame: null, // the iframe showing CRM pages while this document stays
+    current: null, // the URL the frame shows (as read at its last load or report)
+    pending: null, // where the frame was last sent or said it was going
+    entered: false, // the frame has shown a page: this document's own page is hidden
+    leaving: false, // set while the page navigates on purpose: no diverting then
+    title: document.title, // this document's own title, restored with its CRM page
+  };
+
+  // A CRM page inside our shell's content frame: whether the parent said it is the shell.
+  const content = { inShell: false };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -100,6 +146,23 @@
   elsewhere.append(el('p', '', 'The softphone is open in another tab of this CRM.'));
   const takeOver = elsewhere.appendChild(el('button', 'ccc-widget-takeover', 'Use it here'));
   takeOver.type = 'button';
+  const warning = root.appendChild(el('p', 'ccc-widget-warning',
+    'In a call: this CRM cannot be shown in a frame, so navigating will end the call.'));
+  warning.id = 'ccc-softphone-warning';
+  warning.setAttribute('role', 'alert');
+  const notice = root.appendChild(el('div', 'ccc-widget-notice'));
+  notice.id = 'ccc-softphone-notice';
+  notice.setAttribute('role', 'alert');
+  notice.hidden = true;
+  const noticeText = notice.appendChild(el('p', ''));
+  const noticeTab = notice.appendChild(el('button', 'ccc-widget-notice-tab', 'Open in a new tab'));
+  noticeTab.type = 'button';
+  const noticeHere = notice.appendChild(el('button', 'ccc-widget-notice-here',
+    'Open here (ends the call)'));
+  noticeHere.type = 'button';
+  const noticeClose = notice.appendChild(el('button', 'ccc-widget-notice-close', 'Dismiss'));
+  noticeClose.type = 'button';
+  let noticeUrl = null;
   const toast = root.appendChild(el('div', 'ccc-widget-toast'));
   toast.id = 'ccc-softphone-toast';
   toast.setAttribute('role', 'status');
@@ -119,6 +182,7 @@
     else if (holder && state.signedIn === false) label = 'Softphone · signed out';
     button.textContent = label;
     elsewhere.hidden = state.role !== 'elsewhere';
+    warning.hidden = !(holder && state.busy && !FRAMEABLE);
   }
 
   function setOpen(open) {
@@ -233,6 +297,11 @@
   }
 
   function dial(number) {
+    if (content.inShell) {
+      // The shell around this page holds (or knows) the softphone and shows the toast.
+      window.parent.postMessage({ type: 'ccc:dial', number }, ORIGIN);
+      return undefined;
+    }
     say('Calling ' + number + '…');
     if (state.role === 'holder') return dialHere(number);
     if (state.role === 'undecided') {
@@ -279,15 +348,14 @@
       const opened = window.open(target.href, '_blank');
       if (opened) opened.opener = null;
       else say('Incoming call from ' + m.caller + ': allow pop-ups to open the customer page.');
+    } else if (canShell()) {
+      showInFrame(target); // the softphone and its ringing call stay in this document
     } else {
-      window.location.assign(target.href);
+      leave(target.href); // the CRM refuses framing: as before, and the warning says so
     }
   }
 
-  window.addEventListener('message', (event) => {
-    if (event.origin !== ORIGIN || !frame || event.source !== frame.contentWindow) return;
-    const m = event.data;
-    if (!m || typeof m.type !== 'string') return;
+  function fromSoftphone(m) {
     if (m.type === 'ccc:state') {
       state.signedIn = Boolean(m.signedIn);
       state.busy = Boolean(m.busy);
@@ -305,19 +373,359 @@
     } else if (m.type === 'ccc:show') {
       setOpen(true);
     }
+  }
+
+  // ---- shell mode: the top-level page keeps the softphone, CRM pages go into a frame ----
+
+  /** `href` as a URL when it is a page of this origin (http/https), else null. */
+  function sameOrigin(href) {
+    let url;
+    try { url = new URL(href, location.href); } catch (err) { return null; }
+    if (url.origin !== ORIGIN || (url.protocol !== 'https:' && url.protocol !== 'http:')) return null;
+    return url;
+  }
+
+  function gatewayPath(url) {
+    // The gateway's own pages (sign-in redirects, JSON) are never shown as CRM pages.
+    return url.pathname === '/aliyun' || url.pathname.startsWith('/aliyun/');
+  }
+
+  function canShell() {
+    return topLevel && FRAMEABLE && typeof history.pushState === 'function';
+  }
+
+  function framed() {
+    return Boolean(shell.frame);
+  }
+
+  /** Whether a navigation of this page would unload something worth keeping. */
+  function keepAlive() {
+    return canShell() && !shell.leaving && state.role === 'holder'
+      && (state.signedIn === true || state.busy);
+  }
+
+  function leave(href) {
+    shell.leaving = true; // our own navigate listener must let this one through
+    // A navigation that ends without unloading (204, download) must not disarm us for good.
+    setTimeout(() => { shell.leaving = false; }, 5000);
+    window.location.assign(href);
+  }
+
+  /**
+   * Create the content frame. `entered` false: it stays invisible until its first page has
+   * loaded (follow), so a link that turns out to be a download, or a page that refuses the
+   * frame, leaves this document's own page and history as they were.
+   */
+  function openFrame(href, entered) {
+    const f = document.createElement('iframe');
+    f.id = CONTENT_ID;
+    f.name = CONTENT_NAME;
+    f.className = 'ccc-content-frame';
+    f.title = 'CRM page';
+    f.addEventListener('load', () => { if (f === shell.frame) onContentLoad(); });
+    // Set before insertion: the first load then replaces the frame's initial about:blank
+    // instead of adding a history entry (the pushState below stands for it).
+    if (href) f.src = href;
+    if (!entered) f.classList.add('ccc-content-loading');
+    document.body.insertBefore(f, root);
+    document.documentElement.classList.toggle('ccc-shell', entered);
+    shell.frame = f;
+    shell.entered = entered;
+    shell.pending = href;
+    shell.current = null;
+    return f;
+  }
+
+  function closeFrame() {
+    if (!shell.frame) return;
+    shell.frame.remove();
+    shell.frame = null;
+    shell.entered = false;
+    shell.current = null;
+    shell.pending = null;
+    document.documentElement.classList.remove('ccc-shell');
+    document.title = shell.title;
+  }
+
+  /** Show a CRM page without unloading this document (the caller checked it may). */
+  function showInFrame(url) {
+    hideNotice();
+    if (framed()) {
+      shell.pending = url.href;
+      shell.frame.src = url.href; // a new entry of the frame: Back returns to its last page
+      return shell.frame;
+    }
+    return openFrame(url.href, false);
+  }
+
+  /** Address bar and title follow the page the frame shows. */
+  function follow(href, title) {
+    const url = sameOrigin(href);
+    if (!url || !framed()) return;
+    shell.current = url.href;
+    shell.pending = null;
+    if (!shell.entered) {
+      // One entry for the step from this document's own page into the frame (its first load
+      // replaced the frame's initial about:blank and added none): Back returns to that page.
+      shell.entered = true;
+      history.pushState({ [SHELL_MARK]: id }, '', url.href);
+      shell.frame.classList.remove('ccc-content-loading');
+      document.documentElement.classList.add('ccc-shell');
+    } else if (location.href !== url.href) {
+      history.replaceState(history.state, '', url.href);
+    }
+    document.title = typeof title === 'string' && title ? title.slice(0, 300) : shell.title;
+  }
+
+  function onContentLoad() {
+    let href = null;
+    let title = '';
+    try {
+      href = shell.frame.contentWindow.location.href;
+      title = shell.frame.contentDocument ? shell.frame.contentDocument.title : '';
+    } catch (err) {
+      href = null; // another origin, or the browser's error page for a refused frame
+    }
+    if (href === 'about:blank') return; // the frame's initial document, before a form lands
+    if (href !== null && sameOrigin(href)) follow(href, title);
+    else refused();
+  }
+
+  /** The frame could not show the page (it forbids framing, or it left this origin). */
+  function refused() {
+    const target = shell.pending && sameOrigin(shell.pending);
+    if (!shell.entered) closeFrame(); // never shown: this document's own page stays as it was
+    if (!state.busy && target) {
+      leave(target.href); // nothing to lose: show it the ordinary way
+      return;
+    }
+    showNotice('This page cannot be shown inside the CRM tab without ending the call.',
+      target ? target.href : null);
+  }
+
+  function showNotice(text, href) {
+    noticeText.textContent = text;
+    noticeUrl = href;
+    noticeTab.hidden = !href;
+    noticeHere.hidden = !href;
+    notice.hidden = false;
+  }
+
+  function hideNotice() {
+    notice.hidden = true;
+    noticeUrl = null;
+  }
+
+  function selfTarget(target) {
+    return SELF_TARGETS.includes(String(target || '').trim().toLowerCase());
+  }
+
+  function baseTarget() {
+    const base = document.querySelector('base[target]');
+    return base ? base.getAttribute('target') : '';
+  }
+
+  /** Same document, only the fragment differs: the browser scrolls, nothing unloads. */
+  function fragmentOnly(url) {
+    const here = new URL(location.href);
+    return url.hash !== '' && url.href.split('#')[0] === here.href.split('#')[0];
+  }
+
+  function onLinkClick(event) {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey
+      || event.shiftKey || event.altKey || !keepAlive()) return;
+    const link = event.target instanceof Element
+      ? event.target.closest('a[href], area[href]') : null;
+    if (!link || root.contains(link) || link.hasAttribute('download')) return;
+    const target = link.hasAttribute('target') ? link.getAttribute('target') : baseTarget();
+    if (!selfTarget(target)) return;
+    const url = sameOrigin(link.href);
+    if (!url || gatewayPath(url) || fragmentOnly(url)) return;
+    event.preventDefault();
+    showInFrame(url);
+  }
+
+  function onSubmit(event) {
+    const form = event.target;
+    if (event.defaultPrevented || !keepAlive() || !(form instanceof HTMLFormElement)) return;
+    const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
+    const byButton = (name) => (submitter && submitter.hasAttribute(name)
+      ? submitter.getAttribute(name) : null);
+    const method = (byButton('formmethod') || form.getAttribute('method') || 'get').toLowerCase();
+    if (method === 'dialog') return;
+    const targetName = byButton('formtarget') ?? (form.hasAttribute('target')
+      ? form.getAttribute('target') : baseTarget());
+    if (!selfTarget(targetName)) return;
+    const action = sameOrigin(submitter && submitter.hasAttribute('formaction')
+      ? submitter.formAction : form.action);
+    if (!action || gatewayPath(action)) return;
+    // The browser still submits the CRM's own form (method, fields, enctype), only into the
+    // content frame: the target is read after this event, and restored right after.
+    if (!framed()) openFrame(null, false);
+    shell.pending = action.href;
+    const saved = [[form, 'target'], [submitter, 'formtarget']]
+      .filter(([node, name]) => node && (node === form || node.hasAttribute(name)))
+      .map(([node, name]) => [node, name, node.getAttribute(name)]);
+    for (const [node, name] of saved) node.setAttribute(name, CONTENT_NAME);
+    setTimeout(() => {
+      for (const [node, name, value] of saved) {
+        if (value === null) node.removeAttribute(name);
+        else node.setAttribute(name, value);
+      }
+    }, 0);
+  }
+
+  function onNavigate(event) {
+    // Script navigations (location.assign, a CRM frame-buster, window.open(url, '_self')).
+    // Link clicks and submissions are handled above and never reach this.
+    if (event.defaultPrevented || !event.cancelable || !keepAlive()) return;
+    if (event.navigationType !== 'push' && event.navigationType !== 'replace') return;
+    if (event.destination.sameDocument || (event.downloadRequest ?? null) !== null
+      || event.formData) {
+      return; // a history/fragment change, a download, or a script form.submit(): let it go
+    }
+    const url = sameOrigin(event.destination.url);
+    if (!url || gatewayPath(url)) return;
+    if (framed() && url.href === shell.current) {
+      // A CRM page breaking out of its frame: it wants the tab, so it gets it.
+      leave(url.href);
+      return;
+    }
+    event.preventDefault();
+    showInFrame(url);
+  }
+
+  function onPopState(event) {
+    const ours = Boolean(event.state && event.state[SHELL_MARK] === id);
+    if (ours && !framed()) openFrame(location.href, true); // Forward into the frame again
+    else if (!ours && framed()) closeFrame(); // Back to this document's own CRM page
+  }
+
+  function fromContent(m) {
+    if (m.type === 'ccc:content-ready') {
+      shell.frame.contentWindow.postMessage({ type: 'ccc:shell' }, ORIGIN);
+      follow(m.url, m.title);
+    } else if (m.type === 'ccc:location') {
+      follow(m.url, m.title);
+    } else if (m.type === 'ccc:navigating' && typeof m.url === 'string') {
+      const url = sameOrigin(m.url);
+      shell.pending = url ? url.href : null;
+    } else if (m.type === 'ccc:dial' && typeof m.number === 'string') {
+      const number = normalise(m.number);
+      if (number !== null) dial(number);
+    }
+  }
+
+  // ---- a CRM page inside the shell's content frame ----
+
+  function toShell(message) {
+    if (content.inShell) window.parent.postMessage(message, ORIGIN);
+  }
+
+  function report() {
+    toShell({ type: 'ccc:location', url: location.href, title: document.title });
+  }
+
+  function onContentClick(event) {
+    if (!content.inShell || event.defaultPrevented || event.button !== 0 || event.metaKey
+      || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const link = event.target instanceof Element
+      ? event.target.closest('a[href], area[href]') : null;
+    if (!link || link.hasAttribute('download')) return;
+    const target = String((link.hasAttribute('target') ? link.getAttribute('target')
+      : baseTarget()) || '').trim().toLowerCase();
+    if (!SELF_TARGETS.includes(target)) return;
+    let url;
+    try { url = new URL(link.href); } catch (err) { return; }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return;
+    if (url.origin !== ORIGIN) {
+      // Another site would replace the CRM in the frame (or refuse to be framed): a new tab.
+      event.preventDefault();
+      const opened = window.open(url.href, '_blank', 'noopener');
+      if (opened) opened.opener = null;
+    } else if (target === '_top' || target === '_parent') {
+      // In the shell "the whole tab" is this frame: leaving it would end the call.
+      event.preventDefault();
+      window.location.assign(url.href);
+    }
+  }
+
+  function onContentSubmit(event) {
+    const form = event.target;
+    if (!content.inShell || event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
+    for (const [node, name] of [[form, 'target'], [submitter, 'formtarget']]) {
+      const value = node && node.getAttribute(name);
+      if (value && ['_top', '_parent'].includes(value.trim().toLowerCase())) {
+        node.setAttribute(name, '_self'); // same reason as for links
+      }
+    }
+  }
+
+  function startContent() {
+    // Only a same-origin parent receives this (targetOrigin); only our shell answers it.
+    window.parent.postMessage(
+      { type: 'ccc:content-ready', url: location.href, title: document.title }, ORIGIN);
+    document.addEventListener('click', onContentClick);
+    document.addEventListener('submit', onContentSubmit);
+    window.addEventListener('hashchange', report);
+    window.addEventListener('popstate', report);
+    if (window.navigation && typeof window.navigation.addEventListener === 'function') {
+      window.navigation.addEventListener('currententrychange', report); // CRM pushState
+      window.navigation.addEventListener('navigate', (event) => {
+        // Where the frame goes next, so the shell can offer it if it cannot be framed.
+        if (!event.destination.sameDocument) {
+          toShell({ type: 'ccc:navigating', url: event.destination.url });
+        }
+      });
+    }
+  }
+
+  // ---- messages: each kind only from the one window that may send it ----
+
+  window.addEventListener('message', (event) => {
+    if (event.origin !== ORIGIN) return;
+    const m = event.data;
+    if (!m || typeof m.type !== 'string') return;
+    if (frame && event.source === frame.contentWindow) {
+      fromSoftphone(m);
+    } else if (shell.frame && event.source === shell.frame.contentWindow) {
+      fromContent(m);
+    } else if (!topLevel && event.source === window.parent && m.type === 'ccc:shell') {
+      content.inShell = true;
+      report();
+    }
   });
 
   button.addEventListener('click', () => setOpen(panel.hidden));
   takeOver.addEventListener('click', () => becomeHolder());
+  noticeTab.addEventListener('click', () => {
+    if (noticeUrl) window.open(noticeUrl, '_blank', 'noopener');
+    hideNotice();
+  });
+  noticeHere.addEventListener('click', () => {
+    if (noticeUrl) leave(noticeUrl);
+  });
+  noticeClose.addEventListener('click', hideNotice);
   window.addEventListener('pagehide', () => {
     if (state.role === 'holder') post({ type: 'released', id });
   });
 
   function start() {
     if (!topLevel) {
-      // A CRM page inside a frame: no dock of its own, it forwards clicks to the holder tab.
+      // A CRM page inside a frame: no dock and no softphone of its own. In our shell it
+      // forwards click-to-call to the shell; elsewhere to the holder tab over the bus.
+      if (window.parent !== window) startContent();
       discover();
       return;
+    }
+    // Bubbling listeners on window run after the CRM's own: a CRM that handles a click or a
+    // submission itself (preventDefault) keeps it.
+    window.addEventListener('click', onLinkClick);
+    window.addEventListener('submit', onSubmit);
+    window.addEventListener('popstate', onPopState);
+    if (window.navigation && typeof window.navigation.addEventListener === 'function') {
+      window.navigation.addEventListener('navigate', onNavigate);
     }
     document.body.append(root);
     render();
