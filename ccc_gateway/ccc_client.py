@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +85,7 @@ class PopClient:
         timeout: float = 10.0,
         max_response_bytes: int = 2 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
-        nonce_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
+        nonce_factory: Callable[[], str] = lambda: os.urandom(16).hex(),  # as uuid4().hex, faster
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
@@ -218,7 +218,11 @@ class PopClient:
         )
         log.debug(
             "CCC %s: HTTP %s code=%s requestId=%s in %.3fs",
-            action, status, result.code, result.request_id, duration,
+            action,
+            status,
+            result.code,
+            result.request_id,
+            duration,
         )
         return result
 
