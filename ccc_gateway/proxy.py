@@ -10,7 +10,6 @@ live in `proxy_headers`, body limits and decoding in `proxy_body`, the websocket
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +21,7 @@ from yarl import URL
 from . import proxy_headers as rules
 from .errors import BadGateway, BadRequest, GatewayError, GatewayTimeout, PayloadTooLarge
 from .keys import REQUEST_ID
+from .middleware import new_request_id
 from .proxy_body import RequestBody, decode_body, describe_new_body, too_large_message
 from .proxy_ws import relay
 
@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 UPSTREAM_MAX_FIELD_SIZE = 32 * 1024
 FILTER_MAX_BODY = 5 * MiB  # larger pages are passed through without the widget
+# A body the CRM declares at most this long is read whole and sent in one write with the
+# headers: streaming it cost one more TLS record and send() for the headers alone, which was
+# a tenth of a proxied page's CPU (bench/RESULTS.md). Larger bodies stream.
+WHOLE_MAX_BODY = 64 * 1024
 
 # The client must forward the browser's headers, not invent its own: no default Accept,
 # Accept-Encoding, User-Agent or Content-Type.
@@ -168,7 +172,7 @@ class CrmProxy:
         incoming = request.headers.get(rules.X_REQUEST_ID)
         if incoming is not None and rules.is_sane_request_id(incoming):
             return incoming
-        return uuid.uuid4().hex
+        return new_request_id()
 
     def _peer(self, request: web.Request) -> rules.Peer:
         # Trust is decided on the socket's peer, never on a value a middleware derived from
@@ -225,7 +229,33 @@ class CrmProxy:
         )
         if self._filter is not None and self._filterable(request, upstream, self._filter):
             return await self._filtered(request, upstream, headers, self._filter)
+        if self._small(request, upstream):
+            return await self._whole(upstream, headers)
         return await self._stream(request, upstream, headers)
+
+    @staticmethod
+    def _small(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+        length = upstream.content_length
+        return (
+            length is not None
+            and length <= WHOLE_MAX_BODY
+            and request.method != hdrs.METH_HEAD  # its Content-Length describes no body here
+            and upstream.status >= 200
+            and upstream.status not in _UNFILTERED_STATUSES
+        )
+
+    async def _whole(
+        self, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
+    ) -> web.StreamResponse:
+        """Read the (small) body, then answer with headers and body together."""
+        try:
+            body = await upstream.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Nothing is sent yet, so a body cut short is an honest 502/504, not a truncation.
+            raise self._failure(exc, None) from None
+        return web.Response(
+            status=upstream.status, reason=upstream.reason, body=body, headers=headers
+        )
 
     @staticmethod
     def _filterable(

@@ -100,6 +100,15 @@ async def broken_download(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def broken_small_page(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Length": "1000"})
+    await response.prepare(request)
+    await response.write(b"only a part")
+    assert request.transport is not None
+    request.transport.abort()
+    return response
+
+
 async def hop_by_hop(request: web.Request) -> web.Response:
     return web.Response(
         text="ok",
@@ -206,6 +215,7 @@ def crm_app() -> web.Application:
     router.add_post("/upload", upload)
     router.add_get("/download", download)
     router.add_get("/broken", broken_download)
+    router.add_get("/broken-small", broken_small_page)
     router.add_get("/hop", hop_by_hop)
     router.add_get("/cookies", cookies)
     router.add_get("/big-header", big_header)
@@ -268,9 +278,7 @@ class GatewayServer(TestServer):
 
 
 @pytest.fixture
-async def gateway(
-    crm: TestServer, aiohttp_client: AiohttpClient
-) -> AsyncIterator[Gateway]:
+async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterator[Gateway]:
     """A factory: a gateway app proxying to the fake CRM; `upstream` overrides its config."""
     clients: list[aiohttp.ClientSession] = []
 
@@ -498,6 +506,22 @@ async def test_upstream_failing_mid_stream_aborts(gateway: Gateway) -> None:
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
+
+
+async def test_small_body_is_sent_whole_with_its_length(gateway: Gateway) -> None:
+    """A small page is relayed byte for byte, with the CRM's Content-Length."""
+    client = await gateway()
+    async with client.get("/status/200") as resp:
+        body = await resp.read()
+        assert resp.status == 200
+        assert resp.headers.get("Content-Length") == str(len(body))
+
+
+async def test_upstream_failing_inside_a_small_body_is_a_502(gateway: Gateway) -> None:
+    """A small page is read whole before anything is sent, so a CRM dying in it is a 502."""
+    client = await gateway()
+    async with client.get("/broken-small") as resp:
+        assert resp.status == 502
 
 
 # ---------------------------------------------------------------- headers
