@@ -14,6 +14,7 @@ itself stays in `pop.py` and `ccc_client.py`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -211,11 +212,22 @@ def credentials_for(mode: str, tokens: TokenSet) -> Credentials:
             f"{tokens.token_type} token; set ccc.auth to auto or bearer."
         )
     try:
-        credentials = sts_credentials(tokens)
+        return _sts_credentials(tokens.access_token, tokens.token_type)
     except OAuthProtocolError as error:
         log.error("unusable AliyunSTS access token: %s", error)
         raise BadGateway("Alibaba's STS access token could not be used.") from None
-    assert credentials is not None  # is_sts was checked above
+
+
+@functools.lru_cache(maxsize=256)
+def _sts_credentials(access_token: str, token_type: str) -> StsCredentials:
+    """The STS key inside an access token, decoded once per token rather than once per call.
+
+    Decoding (a regex over, base64 and JSON of a ~1.5 KB token) was the largest piece of a
+    call's own work after signing. An agent keeps one token for its lifetime, so this hits;
+    256 tokens of a few KB bound the memory. A failure (an exception) is not cached.
+    """
+    credentials = sts_credentials(TokenSet(access_token, token_type, 0.0))
+    assert credentials is not None  # the caller checked is_sts
     return credentials
 
 

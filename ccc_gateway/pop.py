@@ -30,6 +30,7 @@ in), so it can be tested against fixed vectors and the official SDK's composer.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import math
@@ -49,11 +50,22 @@ _INDEX_RE = re.compile(_INDEX)
 MAX_KEY_LENGTH = 255
 
 # Names the gateway alone sets: a browser that sends one is trying to steer authentication.
-RESERVED_PARAMS = frozenset({
-    "Action", "Version", "Format", "Timestamp", "SignatureNonce", "AccessKeyId",
-    "SecurityToken", "SignatureMethod", "SignatureVersion", "SignatureType", "Signature",
-    "BearerToken",
-})
+RESERVED_PARAMS = frozenset(
+    {
+        "Action",
+        "Version",
+        "Format",
+        "Timestamp",
+        "SignatureNonce",
+        "AccessKeyId",
+        "SecurityToken",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureType",
+        "Signature",
+        "BearerToken",
+    }
+)
 
 
 class RequestShapeError(ValueError):
@@ -91,9 +103,7 @@ def _flatten_mapping(
             _flatten_value(prefix + key, value, depth, out, limits)
 
 
-def _flatten_value(
-    key: str, value: Any, depth: int, out: dict[str, str], limits: _Limits
-) -> None:
+def _flatten_value(key: str, value: Any, depth: int, out: dict[str, str], limits: _Limits) -> None:
     if len(key) > MAX_KEY_LENGTH:
         raise RequestShapeError(f"parameter name {key[:40]!r}… is longer than {MAX_KEY_LENGTH}")
     if value is None:
@@ -201,18 +211,23 @@ def reshape_response(obj: Any) -> Any:
     while stack:
         src, dst = stack.pop()
         if isinstance(src, dict):
-            for raw_key, raw_value in src.items():
+            for raw_key, value in src.items():
                 key = _browser_key(raw_key)
-                if key:
-                    value = _unwrap(raw_value)
-                    dst[key] = _empty_like(value)
-                    if dst[key] is not value:
-                        stack.append((value, dst[key]))
+                if not key:
+                    continue
+                if isinstance(value, dict) and len(value) == 1:  # rule 3: unwrap {"X": [...]}
+                    (inner,) = value.values()
+                    if isinstance(inner, list):
+                        value = inner
+                dst[key] = copy = _empty_like(value)
+                if copy is not value:
+                    stack.append((value, copy))
         else:
             for item in src:
-                dst.append(_empty_like(item))
-                if dst[-1] is not item:
-                    stack.append((item, dst[-1]))
+                copy = _empty_like(item)
+                dst.append(copy)
+                if copy is not item:
+                    stack.append((item, copy))
     return root
 
 
@@ -225,14 +240,10 @@ def _empty_like(value: Any) -> Any:
     return value
 
 
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and len(value) == 1:
-        (inner,) = value.values()
-        if isinstance(inner, list):
-            return inner
-    return value
-
-
+# POP answers use a small vocabulary of member names, over and over: rewriting each name
+# once, not at every occurrence, halves the cost of reshaping an answer. Dict keys are
+# always hashable; 1024 names bound the cache.
+@functools.lru_cache(maxsize=1024)
 def _browser_key(raw: Any) -> str:
     if not isinstance(raw, str):
         return ""
@@ -242,8 +253,26 @@ def _browser_key(raw: Any) -> str:
 
 def percent_encode(s: str) -> str:
     """RFC 3986 encoding of UTF-8 as POP wants it: only `A-Z a-z 0-9 - _ . ~` stay as is."""
+    if _UNRESERVED.fullmatch(s):  # names, ids, nonces: nothing to encode
+        return s
+    if len(s) <= _CACHED_MAX_CHARS:
+        return _quote_cached(s)
+    return _quote(s)
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+# quote() walks its input byte by byte in Python; a SecurityToken (1–2 KB of base64 with
+# "+/=") went through it twice per call, every call. Tokens repeat for an agent's whole
+# sign-in, so their encoding is cached; 256 entries of at most 4 KB bound the memory.
+_CACHED_MAX_CHARS = 4096
+
+
+def _quote(s: str) -> str:
     # quote() always keeps letters, digits and "_.-~"; safe="" makes it encode "/" too.
     return quote(s, safe="", encoding="utf-8", errors="strict")
+
+
+_quote_cached = functools.lru_cache(maxsize=256)(_quote)
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
@@ -305,10 +334,17 @@ def bearer_params(base: Mapping[str, str], access_token: str) -> dict[str, str]:
     return params
 
 
-_SIGNATURE_FIELDS = frozenset({
-    "AccessKeyId", "SecurityToken", "SignatureMethod", "SignatureVersion", "Signature",
-    "SignatureType", "BearerToken",
-})
+_SIGNATURE_FIELDS = frozenset(
+    {
+        "AccessKeyId",
+        "SecurityToken",
+        "SignatureMethod",
+        "SignatureVersion",
+        "Signature",
+        "SignatureType",
+        "BearerToken",
+    }
+)
 
 
 def sts_signed_params(
@@ -321,11 +357,13 @@ def sts_signed_params(
 ) -> dict[str, str]:
     """STS mode: add the temporary key's fields and sign everything with signature v1.0."""
     params = {k: v for k, v in base.items() if k not in _SIGNATURE_FIELDS}
-    params.update({
-        "AccessKeyId": access_key_id,
-        "SecurityToken": security_token,
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureVersion": "1.0",
-    })
+    params.update(
+        {
+            "AccessKeyId": access_key_id,
+            "SecurityToken": security_token,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureVersion": "1.0",
+        }
+    )
     params["Signature"] = sign_v1(method, params, access_key_secret)
     return params
