@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -24,12 +25,15 @@ from .login_state import LoginStates
 from .middleware import request_context, response_headers
 from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
-from .redis_store import RedisConsumedStates, RedisStore, connect
 from .routing import GATEWAY_PREFIX, is_gateway_path
 from .session import SESSION_COOKIE, SessionManager
 from .session_codec import SessionCodec
 from .session_cookies import CookieSession
 from .tls import client_context
+
+if TYPE_CHECKING:
+    # Imported only when `session.store` is set: the redis client costs every worker ~7 MiB.
+    from .redis_store import RedisConsumedStates, RedisStore
 
 PROXY = web.AppKey("proxy", CrmProxy)
 SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
@@ -104,9 +108,12 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     yield
     await upstream.close()
     await aliyun.close()
-    store = app[auth_views.SESSIONS].store
-    if isinstance(store, RedisStore):
-        await store.close()
+    if config.session.store is not None:
+        from .redis_store import RedisStore
+
+        store = app[auth_views.SESSIONS].store
+        if isinstance(store, RedisStore):
+            await store.close()
 
 
 def _sign_in_machinery(
@@ -153,6 +160,8 @@ def _session_store(
     """The Redis store and consumed-state set when `session.store` is set (else the cookie)."""
     if config.session.store is None:
         return None, None
+    from .redis_store import RedisConsumedStates, RedisStore, connect
+
     redis = connect(config.session.store.reveal())
     # A refresh holds the lock at most as long as Alibaba may take to answer, plus margin; a
     # waiter waits a little longer than that, so a dead holder's lock expires before it gives up.
