@@ -15,6 +15,7 @@ Secure is not deleted at all (aiohttp-session's pitfall).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,9 @@ _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 _SAMESITE = frozenset({"Strict", "Lax", "None"})
 _NAME = re.compile(r"__Host-[A-Za-z0-9_.-]+")
 _MIN_CHUNK = 256  # below this the attributes eat the budget; surely a misconfiguration
+# Cookie headers remembered with the token they carry: aiohttp caps a header at 8 KB, so
+# at most ~2 MB for 256 browsers; more browsers only means more parsing.
+TOKEN_CACHE_SIZE = 256
 
 
 class CookieSession:
@@ -60,6 +64,7 @@ class CookieSession:
         if max_age < 1:
             raise ValueError("max_age must be at least one second")
         self._codec = codec
+        self._tokens: OrderedDict[str, str] = OrderedDict()  # Cookie header -> our token
         self.name = name
         self.max_age = max_age
         self.samesite = samesite
@@ -103,10 +108,24 @@ class CookieSession:
         self._expire_beyond(response, request, 0)
 
     def _carried_token(self, request: web.Request) -> str:
+        raw = request.headers.get(hdrs.COOKIE, "")
         # Most proxied CRM requests carry no gateway session: a substring test of the raw
         # header spares parsing every cookie of the CRM's just to find none of ours.
-        if self.name not in request.headers.get(hdrs.COOKIE, ""):
+        if self.name not in raw:
             return ""
+        # A browser sends the same Cookie header request after request, and parsing its
+        # ~2 KB (aiohttp's cookie regex) cost more than the rest of the session lookup: the
+        # token is a function of the header alone, so it is remembered per header.
+        token = self._tokens.get(raw)
+        if token is None:
+            token = self._tokens[raw] = self._parse_token(request)
+            if len(self._tokens) > TOKEN_CACHE_SIZE:
+                self._tokens.popitem(last=False)
+        else:
+            self._tokens.move_to_end(raw)
+        return token
+
+    def _parse_token(self, request: web.Request) -> str:
         # Contiguous chunks only: a gap means a lost cookie, and the truncated token then
         # fails its HMAC instead of being pieced together from strangers.
         cookies = request.cookies
