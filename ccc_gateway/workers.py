@@ -14,6 +14,7 @@ every problem is logged and the running configuration stays.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from types import FrameType
 from aiohttp import web
 
 from .config import Config, ConfigError, load_config
+from .memory import trim_periodically
 from .metrics import METRICS, metrics_app
 from .serve import Listener, StartupError, https_redirect_app, reload_certificate, serve
 from .tls import TlsError, server_context
@@ -111,14 +113,19 @@ async def run_gateway(config_path: Path, config: Config, worker: int = 0) -> Non
     """Serve the gateway until SIGTERM/SIGINT, reloading on SIGHUP."""
     listeners = gateway_listeners(config, worker)
     reloader = Reloader(config_path, listeners[0].app, listeners[0])
-    await serve(
-        listeners,
-        shutdown_timeout=config.listen.shutdown_timeout,
-        on_started=lambda: log.info(
-            "ccc-gateway listening on %s (worker %d)", listeners[0].url, worker
-        ),
-        on_reload=reloader,
-    )
+    # Give the heap's freed memory back after bursts of connections (see memory.py).
+    trimmer = asyncio.create_task(trim_periodically())
+    try:
+        await serve(
+            listeners,
+            shutdown_timeout=config.listen.shutdown_timeout,
+            on_started=lambda: log.info(
+                "ccc-gateway listening on %s (worker %d)", listeners[0].url, worker
+            ),
+            on_reload=reloader,
+        )
+    finally:
+        trimmer.cancel()
 
 
 def worker_command(config_path: Path, index: int) -> list[str]:
