@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (%(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
     parser.add_argument(
-        "--db", default=DEFAULT_DB, metavar="FILE",
+        "--db",
+        default=DEFAULT_DB,
+        metavar="FILE",
         help="SQLite file, created and seeded on first start (%(default)s)",
     )
     return parser.parse_args(argv)

@@ -72,7 +72,12 @@ def _field(form: Mapping[str, object], name: str) -> str:
 
 
 def _login_page(
-    request: web.Request, token: str, next_path: str, *, message: str = "", username: str = "",
+    request: web.Request,
+    token: str,
+    next_path: str,
+    *,
+    message: str = "",
+    username: str = "",
     status: int = 200,
 ) -> web.Response:
     alert = f'<p class="alert" role="alert">{esc(message)}</p>' if message else ""
@@ -121,12 +126,24 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     username = _field(form, "username").strip().lower()
     if not login_csrf_ok(request, _field(form, CSRF_FIELD)):
         message = "This form expired or was sent from another site. Please sign in again."
-        return _login_page(request, login_csrf_token(request), next_path, message=message,
-                           username=username, status=403)
+        return _login_page(
+            request,
+            login_csrf_token(request),
+            next_path,
+            message=message,
+            username=username,
+            status=403,
+        )
     user = await authenticate(request.app[DB], username, _field(form, "password"))
     if user is None:
-        return _login_page(request, login_csrf_token(request), next_path, username=username,
-                           message="Unknown user name or wrong password.", status=401)
+        return _login_page(
+            request,
+            login_csrf_token(request),
+            next_path,
+            username=username,
+            message="Unknown user name or wrong password.",
+            status=401,
+        )
     response = web.Response(status=303, headers={hdrs.LOCATION: next_path})
     start_session(request, response, request.app[DB], user.username, request.app[CLOCK]())
     clear_login_csrf_cookie(request, response)
@@ -140,8 +157,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/login")
     form = await _read_form(request)
     if not tokens_match(user.csrf, _field(form, CSRF_FIELD)):
-        return error_response(request, 403, "Sign-out refused",
-                              "The sign-out form was stale or sent from another site.")
+        return error_response(
+            request,
+            403,
+            "Sign-out refused",
+            "The sign-out form was stale or sent from another site.",
+        )
     response = web.Response(status=303, headers={hdrs.LOCATION: "/login"})
     end_session(request, response, request.app[DB], user)
     return response

@@ -94,8 +94,13 @@ def start_session(
     # HttpOnly: scripts (including anything injected) never see it. Lax: sent on top-level
     # navigations from other sites (links into the CRM work) but not on cross-site POSTs.
     response.set_cookie(
-        SESSION_COOKIE, session_id, max_age=SESSION_TTL_SECONDS, path="/",
-        httponly=True, samesite="Lax", secure=is_https(request),
+        SESSION_COOKIE,
+        session_id,
+        max_age=SESSION_TTL_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=is_https(request),
     )
 
 
@@ -121,15 +126,23 @@ def login_csrf_token(request: web.Request) -> str:
 def set_login_csrf_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     """Send the login form's double-submit token (only to /login, never to scripts)."""
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=LOGIN_CSRF_TTL_SECONDS, path="/login",
-        httponly=True, samesite="Strict", secure=is_https(request),
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=LOGIN_CSRF_TTL_SECONDS,
+        path="/login",
+        httponly=True,
+        samesite="Strict",
+        secure=is_https(request),
     )
 
 
 def clear_login_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
     """Drop the login token once it has served its purpose."""
     response.del_cookie(
-        LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="Strict",
+        LOGIN_CSRF_COOKIE,
+        path="/login",
+        httponly=True,
+        samesite="Strict",
         secure=is_https(request),
     )
 

@@ -74,8 +74,9 @@ async def customer_by_phone(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["phone"]
     customer = request.app[DB].customer_by_phone(lookup_candidates(raw))
     if customer is None:
-        return error_response(request, 404, "Customer not found",
-                              f"No customer with phone number {raw}.")
+        return error_response(
+            request, 404, "Customer not found", f"No customer with phone number {raw}."
+        )
     return _detail(request, customer)
 
 

@@ -13,7 +13,9 @@ from ccc_gateway.log import ACCESS_LOGGER
 from ccc_gateway.serve import https_redirect_app
 
 
-async def test_access_log_line_has_the_request_fields(stack: Stack, caplog: pytest.LogCaptureFixture):
+async def test_access_log_line_has_the_request_fields(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+):
     """One access line per request: method, path (no query), status, duration, bytes, request id."""
     browser = stack.browser()
     try:
@@ -53,7 +55,9 @@ async def test_unknown_gateway_route_is_json_for_programs_and_a_page_for_people(
         async with await browser.get("/aliyun/nope", headers={"Accept": "application/json"}) as r:
             assert r.status == 404
             body = await r.json()
-            assert body["errorCode"] == "NotFound" and body["requestId"] == r.headers["X-Request-Id"]
+            assert (
+                body["errorCode"] == "NotFound" and body["requestId"] == r.headers["X-Request-Id"]
+            )
         async with await browser.get("/aliyun/nope", headers={"Sec-Fetch-Mode": "navigate"}) as r:
             assert r.status == 404
             assert r.content_type == "text/html"
@@ -83,18 +87,26 @@ async def test_plain_http_listener_only_redirects_to_https():
     async with TestClient(TestServer(https_redirect_app(8443))) as client:
         response = await client.post("/customers?id=7", allow_redirects=False)
         assert response.status == 308
-        assert response.headers["Location"] == f"https://127.0.0.1:8443/customers?id=7"
+        assert response.headers["Location"] == "https://127.0.0.1:8443/customers?id=7"
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/ALIYUN/session", "/Aliyun/ccc/api", "/aliyun%2Fsession", "/aliyun%2fccc%2fapi", "//aliyun/session"],
+    [
+        "/ALIYUN/session",
+        "/Aliyun/ccc/api",
+        "/aliyun%2Fsession",
+        "/aliyun%2fccc%2fapi",
+        "//aliyun/session",
+    ],
 )
 async def test_disguised_gateway_paths_never_reach_the_crm(stack: Stack, path: str):
     """Other spellings of /aliyun/ are the gateway's 404, not a page from the CRM."""
     browser = stack.browser()
     try:
-        async with browser.client.get(f"{stack.url}{path}", headers={"Accept": "application/json"}) as r:
+        async with browser.client.get(
+            f"{stack.url}{path}", headers={"Accept": "application/json"}
+        ) as r:
             assert r.status == 404
             assert (await r.json())["errorCode"] == "NotFound"
     finally:
@@ -111,5 +123,7 @@ def test_app_factory_does_not_read_the_environment(monkeypatch, tmp_path):
 
     monkeypatch.delenv("SESSION_KEY", raising=False)
     cert, key = ensure_self_signed(tmp_path)
-    config = gateway_config(port=1, crm_port=2, emulator_url=URL("http://127.0.0.1:3"), cert=cert, key=key)
+    config = gateway_config(
+        port=1, crm_port=2, emulator_url=URL("http://127.0.0.1:3"), cert=cert, key=key
+    )
     assert isinstance(create_app(config), web.Application)

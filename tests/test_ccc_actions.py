@@ -26,9 +26,19 @@ def test_workbench_list_is_the_documented_one() -> None:
 
 @pytest.mark.parametrize(
     ("action", "valid"),
-    [("ListConfig", True), ("Ab", True), ("A" + "b" * 63, True), ("A" + "b" * 64, False),
-     ("A", False), ("listConfig", False), ("List Config", False), ("List-Config", False),
-     ("", False), ("ListConfig\n", False), ("Lïst", False)],
+    [
+        ("ListConfig", True),
+        ("Ab", True),
+        ("A" + "b" * 63, True),
+        ("A" + "b" * 64, False),
+        ("A", False),
+        ("listConfig", False),
+        ("List Config", False),
+        ("List-Config", False),
+        ("", False),
+        ("ListConfig\n", False),
+        ("Lïst", False),
+    ],
 )
 def test_valid_action_name(action: str, valid: bool) -> None:
     """Action names match ^[A-Z][A-Za-z0-9]{1,63}$ exactly."""
@@ -37,8 +47,14 @@ def test_valid_action_name(action: str, valid: bool) -> None:
 
 @pytest.mark.parametrize(
     ("action", "read_only"),
-    [("ListConfig", True), ("GetUser", True), ("AddAgentDevice", False),
-     ("RefreshToken", False), ("Listen", True), ("listConfig", False)],
+    [
+        ("ListConfig", True),
+        ("GetUser", True),
+        ("AddAgentDevice", False),
+        ("RefreshToken", False),
+        ("Listen", True),
+        ("listConfig", False),
+    ],
 )
 def test_is_read_only(action: str, read_only: bool) -> None:
     """Only well-formed List…/Get… actions count as read-only."""

@@ -77,18 +77,20 @@ async def test_bearer_body_fields(session: aiohttp.ClientSession) -> None:
         )
         call = m.requests[KEY][0]
     assert call.kwargs["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-    assert sent_forms(m) == [{
-        "InstanceId": "i-1",
-        "ConfigItem.1": "a b",
-        "Action": "ListConfig",
-        "Version": "2017-07-05",
-        "Format": "JSON",
-        "RegionId": "cn-shanghai",
-        "Timestamp": "2024-05-06T07:08:09Z",
-        "SignatureNonce": "nonce-1",
-        "BearerToken": TOKEN,
-        "SignatureType": "BEARERTOKEN",
-    }]
+    assert sent_forms(m) == [
+        {
+            "InstanceId": "i-1",
+            "ConfigItem.1": "a b",
+            "Action": "ListConfig",
+            "Version": "2017-07-05",
+            "Format": "JSON",
+            "RegionId": "cn-shanghai",
+            "Timestamp": "2024-05-06T07:08:09Z",
+            "SignatureNonce": "nonce-1",
+            "BearerToken": TOKEN,
+            "SignatureType": "BEARERTOKEN",
+        }
+    ]
     assert result == PopResult(200, OK_BODY, "req-1", "OK", 0.25)
 
 
@@ -211,7 +213,10 @@ async def test_error_body_passthrough(session: aiohttp.ClientSession) -> None:
         answer(m, status=401, payload=error)
         result = await make_client(session).call("GetUser", {}, BearerCredentials(TOKEN))
     assert (result.status, result.body, result.request_id, result.code) == (
-        401, error, "r-9", "InvalidToken"
+        401,
+        error,
+        "r-9",
+        "InvalidToken",
     )
 
 

@@ -142,17 +142,19 @@ def test_merge_params_pins_region() -> None:
 
 def test_flatten_scalars() -> None:
     """Scalars become strings: lower-case booleans, plain decimals, None dropped."""
-    flat = flatten_request({
-        "instanceId": "i-1",
-        " isVirtual ": True,
-        "off": False,
-        "count": 3,
-        "ratio": 1e-07,
-        "big": 1e20,
-        "half": 0.5,
-        "nothing": None,
-        "  ": "dropped",
-    })
+    flat = flatten_request(
+        {
+            "instanceId": "i-1",
+            " isVirtual ": True,
+            "off": False,
+            "count": 3,
+            "ratio": 1e-07,
+            "big": 1e20,
+            "half": 0.5,
+            "nothing": None,
+            "  ": "dropped",
+        }
+    )
     assert flat == {
         "InstanceId": "i-1",
         "IsVirtual": "true",
@@ -166,13 +168,15 @@ def test_flatten_scalars() -> None:
 
 def test_flatten_lists_and_objects() -> None:
     """Lists become Key.N (1-based), objects Key.Sub, recursively and capitalised."""
-    flat = flatten_request({
-        "skillGroupId": ["a", "b"],
-        "configItem": [{"name": "x", "value": 1}, {"name": "y"}],
-        "matrix": [[1, 2], [3]],
-        "filter": {"state": "READY", "ids": [7]},
-        "empty": [],
-    })
+    flat = flatten_request(
+        {
+            "skillGroupId": ["a", "b"],
+            "configItem": [{"name": "x", "value": 1}, {"name": "y"}],
+            "matrix": [[1, 2], [3]],
+            "filter": {"state": "READY", "ids": [7]},
+            "empty": [],
+        }
+    )
     assert flat == {
         "SkillGroupId.1": "a",
         "SkillGroupId.2": "b",
@@ -199,8 +203,25 @@ def test_flatten_renumbers_around_none() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["a b", "x&y", "=", "a\x00", "tab\there", "1abc", "a..b", "a.0", "a.01", "a.", ".a",
-            "é", "a/b", "a[0]", "_x", "a" * 300],
+    "key",
+    [
+        "a b",
+        "x&y",
+        "=",
+        "a\x00",
+        "tab\there",
+        "1abc",
+        "a..b",
+        "a.0",
+        "a.01",
+        "a.",
+        ".a",
+        "é",
+        "a/b",
+        "a[0]",
+        "_x",
+        "a" * 300,
+    ],
 )
 def test_flatten_rejects_bad_names(key: str) -> None:
     """Keys that are not POP parameter names are refused with RequestShapeError."""
@@ -287,8 +308,14 @@ def test_unflatten_inverse() -> None:
 
 
 @pytest.mark.parametrize(
-    "flat", [{"A": "1", "A.B": "2"}, {"A.B": "2", "A": "1"}, {"A.2": "x"}, {"A.1": "x", "A.B": "y"},
-             {"1": "x"}],
+    "flat",
+    [
+        {"A": "1", "A.B": "2"},
+        {"A.B": "2", "A": "1"},
+        {"A.2": "x"},
+        {"A.1": "x", "A.B": "y"},
+        {"1": "x"},
+    ],
 )
 def test_unflatten_rejects_contradictions(flat: dict[str, str]) -> None:
     """Keys that cannot come from one structure raise ValueError."""
@@ -302,20 +329,40 @@ def test_unflatten_rejects_contradictions(flat: dict[str, str]) -> None:
 def test_reshape_golden_skill_levels() -> None:
     """The §3 ListSkillGroupsOfUser example reshapes exactly as documented."""
     pop = {
-        "RequestId": "4322", "Success": True, "Code": "OK", "HttpStatusCode": 200,
-        "SkillLevels": {"SkillLevel": [{
-            "SkillLevelId": "15831", "Level": 5,
-            "Skill": {"SkillGroupId": "1cf0", "SkillGroupName": "e69041",
-                      "OutboundPhoneNumbers": {"PhoneNumber": []}},
-        }]},
+        "RequestId": "4322",
+        "Success": True,
+        "Code": "OK",
+        "HttpStatusCode": 200,
+        "SkillLevels": {
+            "SkillLevel": [
+                {
+                    "SkillLevelId": "15831",
+                    "Level": 5,
+                    "Skill": {
+                        "SkillGroupId": "1cf0",
+                        "SkillGroupName": "e69041",
+                        "OutboundPhoneNumbers": {"PhoneNumber": []},
+                    },
+                }
+            ]
+        },
     }
     assert reshape_response(pop) == {
-        "requestId": "4322", "success": True, "code": "OK", "httpStatusCode": 200,
-        "skillLevels": [{
-            "skillLevelId": "15831", "level": 5,
-            "skill": {"skillGroupId": "1cf0", "skillGroupName": "e69041",
-                      "outboundPhoneNumbers": []},
-        }],
+        "requestId": "4322",
+        "success": True,
+        "code": "OK",
+        "httpStatusCode": 200,
+        "skillLevels": [
+            {
+                "skillLevelId": "15831",
+                "level": 5,
+                "skill": {
+                    "skillGroupId": "1cf0",
+                    "skillGroupName": "e69041",
+                    "outboundPhoneNumbers": [],
+                },
+            }
+        ],
     }
 
 
@@ -351,7 +398,12 @@ def test_reshape_keeps_scalar_types() -> None:
     """Scalars keep their JSON types."""
     pop = {"A": None, "B": 1.5, "C": 0, "D": False, "E": "0", "F": [True, None, 2]}
     assert reshape_response(pop) == {
-        "a": None, "b": 1.5, "c": 0, "d": False, "e": "0", "f": [True, None, 2]
+        "a": None,
+        "b": 1.5,
+        "c": 0,
+        "d": False,
+        "e": "0",
+        "f": [True, None, 2],
     }
 
 

@@ -32,8 +32,9 @@ utf8_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
 any_json = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=30,
 )
 # "Signature" itself is never signed; the SDK removes it before composing, so leave it out.
@@ -41,8 +42,10 @@ sign_inputs = st.dictionaries(utf8_text.filter(lambda k: k != "Signature"), utf8
 pop_names = st.from_regex(r"[A-Z][A-Za-z0-9_-]{0,8}", fullmatch=True)
 nested_capitalised = st.recursive(
     utf8_text,
-    lambda inner: st.lists(inner, min_size=1, max_size=3)
-    | st.dictionaries(pop_names, inner, min_size=1, max_size=3),
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(pop_names, inner, min_size=1, max_size=3)
+    ),
     max_leaves=15,
 )
 

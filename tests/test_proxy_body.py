@@ -51,9 +51,7 @@ def test_undecodable_bodies(body: bytes, coding: str) -> None:
     assert decode_body(body, coding, 1 << 20) is None
 
 
-@pytest.mark.parametrize(
-    ("etag", "kept"), [('"v1"', None), ('W/"v1"', 'W/"v1"'), (None, None)]
-)
+@pytest.mark.parametrize(("etag", "kept"), [('"v1"', None), ('W/"v1"', 'W/"v1"'), (None, None)])
 def test_describe_new_body(etag: str | None, kept: str | None) -> None:
     """A rewritten body gets its own length; strong ETag, ranges and digest go."""
     headers: CIMultiDict[str] = CIMultiDict(

@@ -97,7 +97,11 @@ def test_hop_by_hop_request_headers_dropped() -> None:
         ("Accept", "text/html"),
     )
     assert set(out) == {
-        "Accept", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id"
+        "Accept",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Request-Id",
     }
     assert out["Accept"] == "text/html"
 
@@ -148,7 +152,9 @@ def test_trusted_peer_without_chain_starts_one() -> None:
     """A trusted proxy that sent no chain gets its own address and the gateway's view."""
     out = forwarding_headers(headers(("Host", "g.example")), TRUSTED)
     assert out == {
-        "X-Forwarded-For": "10.0.0.2", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "g.example"
+        "X-Forwarded-For": "10.0.0.2",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "g.example",
     }
 
 

@@ -214,8 +214,16 @@ async def test_login_redirects_to_a_safe_next(crm: Client) -> None:
 
 @pytest.mark.parametrize(
     "next_path",
-    ["//evil.example", "https://evil.example", "/\\evil.example", "\\\\evil.example",
-     "javascript:alert(1)", "/\t/evil.example", "evil.example", "/logout"],
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        "evil.example",
+        "/logout",
+    ],
 )
 async def test_open_redirect_next_values_go_home(crm: Client, next_path: str) -> None:
     """Off-site or odd `next` values are replaced by `/`."""
@@ -226,8 +234,17 @@ async def test_open_redirect_next_values_go_home(crm: Client, next_path: str) ->
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("/customers", "/customers"), ("/a?b=c#d", "/a?b=c#d"), (None, "/"), ("", "/"),
-     ("//x", "/"), ("/\\x", "/"), ("http://x/", "/"), ("/login?next=/x", "/"), ("/a\nb", "/")],
+    [
+        ("/customers", "/customers"),
+        ("/a?b=c#d", "/a?b=c#d"),
+        (None, "/"),
+        ("", "/"),
+        ("//x", "/"),
+        ("/\\x", "/"),
+        ("http://x/", "/"),
+        ("/login?next=/x", "/"),
+        ("/a\nb", "/"),
+    ],
 )
 def test_safe_next(value: str | None, expected: str) -> None:
     """safe_next keeps same-site paths and replaces everything else with `/`."""
@@ -338,8 +355,13 @@ async def test_logout_with_wrong_csrf_is_refused(crm: Client) -> None:
 async def test_logout_form_on_every_page(crm: Client) -> None:
     """Every signed-in page has a CSRF-protected Log out button."""
     await login(crm)
-    for path in ("/", "/customers", "/customer/phoneNumber/135012345678",
-                 "/customer/userName/Miss%20Lu", "/customer/userName/nobody"):
+    for path in (
+        "/",
+        "/customers",
+        "/customer/phoneNumber/135012345678",
+        "/customer/userName/Miss%20Lu",
+        "/customer/userName/nobody",
+    ):
         text = await (await crm.get(path)).text()
         assert 'action="/logout"' in text, path
         assert "Log out" in text and CSRF_RE.search(text), path
@@ -514,9 +536,15 @@ async def test_healthz(crm: Client) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("135012345678", "135012345678"), ("+86 135-0123-4567", "+8613501234567"),
-     ("(010) 1234.5678", "01012345678"), ("abc", None), ("", None), ("++1", None),
-     ("1" * 21, None)],
+    [
+        ("135012345678", "135012345678"),
+        ("+86 135-0123-4567", "+8613501234567"),
+        ("(010) 1234.5678", "01012345678"),
+        ("abc", None),
+        ("", None),
+        ("++1", None),
+        ("1" * 21, None),
+    ],
 )
 def test_normalise_phone(raw: str, expected: str | None) -> None:
     """Separators are dropped, a leading + kept, and non-numbers rejected."""
@@ -536,7 +564,11 @@ def test_cli_help(tmp_path: Path) -> None:
     """`python -m sample_crm --help` prints the options and exits 0."""
     result = subprocess.run(
         [sys.executable, "-m", "sample_crm", "--help"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
     )
     assert result.returncode == 0
     for option in ("--host", "--port", "--db"):
@@ -550,9 +582,20 @@ def test_cli_busy_port_is_one_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "sample_crm", "--port", str(port), "--db",
-             str(tmp_path / "crm.sqlite3")],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+            [
+                sys.executable,
+                "-m",
+                "sample_crm",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "crm.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=False,
         )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
