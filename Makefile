@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup browser
+.PHONY: demo test lint bench setup system
 
 setup: $(STAMP)
 
@@ -13,14 +13,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
-browser:
-	@test -x /usr/bin/chromium || sh scripts/install-system-packages.sh
+# Debian packages the suite needs: Chromium for the browser tests (Playwright cannot download
+# browsers here) and redis-server for the replica tests. Idempotent; quick when installed.
+system:
+	@sh scripts/install-system-packages.sh
 
 demo: $(STAMP)
 	$(VENV)/bin/ccc-gateway demo
 
-test: $(STAMP) browser
+test: $(STAMP) system
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
