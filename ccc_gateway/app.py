@@ -28,7 +28,7 @@ from .proxy import CrmProxy, create_upstream_client
 from .routing import GATEWAY_PREFIX, is_gateway_path
 from .session import SESSION_COOKIE, SessionManager
 from .session_codec import SessionCodec
-from .session_cookies import CookieSession
+from .session_cookies import CookieSession, is_gateway_cookie
 from .tls import client_context
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 PROXY = web.AppKey("proxy", CrmProxy)
 SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
-GATEWAY_COOKIE_PREFIX = "__Host-ccc-"
 
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
@@ -75,10 +74,6 @@ def reload_keys(app: web.Application, keys: Sequence[str]) -> None:
     """
     fresh = SessionCodec(keys)  # every key is checked before anything changes
     vars(app[SESSION_CODEC]).update(vars(fresh))
-
-
-def is_gateway_cookie(name: str) -> bool:
-    return name.startswith(GATEWAY_COOKIE_PREFIX)
 
 
 async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from .pkce import new_nonce, new_state, new_verifier, s256_challenge
 from .return_to import safe_return_to
 from .same_origin import check_same_origin
 from .session import LOGIN_URL, SessionManager
+from .session_cookies import is_gateway_cookie
 from .session_store import StoreUnavailable
 from .signin import Agent, SignIn
 from .tokens import TokenSet
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 SESSIONS = web.AppKey("sessions", SessionManager)
 OAUTH = web.AppKey("oauth", AlibabaOAuthClient)
 LOGIN_STATES = web.AppKey("login_states", LoginStates)
-GATEWAY_COOKIE_PREFIX = "__Host-ccc-"  # the gateway's own cookies (session, login state)
 
 
 def setup(app: web.Application) -> None:
@@ -138,7 +139,7 @@ async def _check_crm_user(
 
 
 def _crm_cookies_sent(request: web.Request) -> bool:
-    return any(not name.startswith(GATEWAY_COOKIE_PREFIX) for name in request.cookies)
+    return any(not is_gateway_cookie(name) for name in request.cookies)
 
 
 async def _complete(oauth: AlibabaOAuthClient, code: str, entry: LoginState, now: float) -> SignIn:
@@ -216,8 +217,6 @@ async def refresh(request: web.Request) -> web.Response:
 def _expired(tokens: TokenSet) -> TokenSet:
     # A forced refresh is a refresh of a token treated as already expired, so the single-flight
     # logic (which reuses any result newer than the token it holds) applies unchanged.
-    from dataclasses import replace
-
     return replace(tokens, expires_at=0.0)
 
 

@@ -235,13 +235,11 @@ def _tls(s: Section) -> TlsConfig:
 
 def _upstream(s: Section) -> UpstreamConfig:
     d = UpstreamConfig()
-    whoami = s.raw("whoami_path")
+    # An explicit null or "" turns the whoami lookup (and with it CRM binding) off.
+    whoami_default = d.whoami_path if "whoami_path" not in s.data else None
     result = UpstreamConfig(
         url=s.get("url", as_http_url, d.url),
-        # An explicit null or "" turns the whoami lookup (and with it CRM binding) off.
-        whoami_path=d.whoami_path
-        if "whoami_path" not in s.data
-        else (s.get("whoami_path", as_relative_path, None) if whoami else None),
+        whoami_path=s.get("whoami_path", as_relative_path, whoami_default),
         login_path=s.get("login_path", as_relative_path, d.login_path),
         connect_timeout=s.get("connect_timeout", parse_duration, d.connect_timeout),
         read_timeout=s.get("read_timeout", parse_duration, d.read_timeout),

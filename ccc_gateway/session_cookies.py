@@ -31,6 +31,15 @@ from .session_codec import (
 )
 
 HOST_PREFIX = "__Host-"
+# Every cookie the gateway sets starts with this (session chunks, login state); the proxy
+# strips them before the CRM sees a request and drops CRM attempts to set them.
+GATEWAY_COOKIE_PREFIX = HOST_PREFIX + "ccc-"
+
+
+def is_gateway_cookie(name: str) -> bool:
+    return name.startswith(GATEWAY_COOKIE_PREFIX)
+
+
 MAX_COOKIE_BYTES = 4000  # one Set-Cookie header value; browsers keep ~4096 per cookie
 # All our `name=value` pairs in the Cookie header: aiohttp rejects a header over 8190 bytes
 # with a 400 before any handler runs (not even /logout), so leave ~1 KB for the CRM's cookies.

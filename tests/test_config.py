@@ -219,3 +219,9 @@ def test_root_gateway_yaml_is_valid_with_its_environment(tls_files, monkeypatch)
     config = load_config(ROOT / "gateway.yaml", env)
     assert config.aliyun.client_id == "1"
     assert config.session.keys == (Secret(KEY),)
+
+
+def test_unset_variable_in_whoami_path_is_reported_once(tls_files):
+    """A `${NAME}` in upstream.whoami_path that is unset is one problem, not two."""
+    found = problems_of(minimal(tls_files, "upstream: {whoami_path: '${WHOAMI}'}"))
+    assert found == ["upstream.whoami_path: environment variable WHOAMI is not set"]
