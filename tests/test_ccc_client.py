@@ -6,13 +6,13 @@ import calendar
 import itertools
 import logging
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from mock_http import CompatAioresponses
 from yarl import URL
 
 from ccc_gateway.ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
@@ -29,17 +29,9 @@ STS = StsCredentials(
 OK_BODY = {"RequestId": "req-1", "Success": True, "Code": "OK", "HttpStatusCode": 200}
 
 
-class _MockedResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates the `stream_writer` argument aiohttp 3.14 requires."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
 def answer(m: aioresponses, **kwargs: Any) -> None:
     """Queue one canned answer to the next POST."""
-    m.post(ENDPOINT, response_class=_MockedResponse, **kwargs)
+    m.post(ENDPOINT, **kwargs)
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ def sent_forms(m: aioresponses) -> list[dict[str, str]]:
 
 async def test_bearer_body_fields(session: aiohttp.ClientSession) -> None:
     """Bearer mode sends common + business parameters, the token, and no signature fields."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, payload=OK_BODY)
         result = await make_client(session).call(
             "ListConfig", {"InstanceId": "i-1", "ConfigItem.1": "a b"}, BearerCredentials(TOKEN)
@@ -96,7 +88,7 @@ async def test_bearer_body_fields(session: aiohttp.ClientSession) -> None:
 
 async def test_sts_body_fields_and_signature(session: aiohttp.ClientSession) -> None:
     """STS mode sends the key fields and a POST signature that verifies over the sent body."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, payload=OK_BODY)
         await make_client(session).call("GetUser", {"InstanceId": "i-1", "UserId": "u*~"}, STS)
     (form,) = sent_forms(m)
@@ -124,7 +116,7 @@ async def test_sts_body_fields_and_signature(session: aiohttp.ClientSession) -> 
 )
 async def test_timeout(session: aiohttp.ClientSession, error: Exception) -> None:
     """A timeout, aiohttp's own included, raises PopUnavailable(timeout=True), not retried."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         m.post(ENDPOINT, exception=error)
         answer(m, payload=OK_BODY)
         with pytest.raises(PopUnavailable) as info:
@@ -135,7 +127,7 @@ async def test_timeout(session: aiohttp.ClientSession, error: Exception) -> None
 
 async def test_connection_error_retried_once_for_reads(session: aiohttp.ClientSession) -> None:
     """A read-only action is sent again, with a fresh nonce, after a connection failure."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
         answer(m, payload=OK_BODY)
         result = await make_client(session).call("ListConfig", {}, BearerCredentials(TOKEN))
@@ -145,7 +137,7 @@ async def test_connection_error_retried_once_for_reads(session: aiohttp.ClientSe
 
 async def test_connection_error_twice_gives_up(session: aiohttp.ClientSession) -> None:
     """A read-only action is retried only once."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         for _ in range(3):
             m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
         with pytest.raises(PopUnavailable) as info:
@@ -156,7 +148,7 @@ async def test_connection_error_twice_gives_up(session: aiohttp.ClientSession) -
 
 async def test_connection_error_not_retried_for_writes(session: aiohttp.ClientSession) -> None:
     """A write action is never replayed after a connection failure."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
         answer(m, payload=OK_BODY)
         with pytest.raises(PopUnavailable):
@@ -166,7 +158,7 @@ async def test_connection_error_not_retried_for_writes(session: aiohttp.ClientSe
 
 async def test_oversize_declared_length(session: aiohttp.ClientSession) -> None:
     """A Content-Length over the cap is refused before reading."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, body=b"{}", headers={"Content-Length": "5000"})
         with pytest.raises(PopUnavailable, match="over 1000 bytes"):
             await make_client(session, max_response_bytes=1000).call(
@@ -177,7 +169,7 @@ async def test_oversize_declared_length(session: aiohttp.ClientSession) -> None:
 async def test_oversize_streamed_body(session: aiohttp.ClientSession) -> None:
     """A body without Content-Length is cut off once it passes the cap."""
     body = b'{"RequestId": "' + b"x" * 5000 + b'"}'
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, body=body)
         with pytest.raises(PopUnavailable, match="over 1000 bytes") as info:
             await make_client(session, max_response_bytes=1000).call(
@@ -189,7 +181,7 @@ async def test_oversize_streamed_body(session: aiohttp.ClientSession) -> None:
 async def test_body_at_cap_is_accepted(session: aiohttp.ClientSession) -> None:
     """A body exactly at the cap is read."""
     body = b'{"Code": "OK"}'
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, body=body)
         result = await make_client(session, max_response_bytes=len(body)).call(
             "GetUser", {}, BearerCredentials(TOKEN)
@@ -200,7 +192,7 @@ async def test_body_at_cap_is_accepted(session: aiohttp.ClientSession) -> None:
 @pytest.mark.parametrize("body", [b"<html>busy</html>", b"", b"[1, 2]", b"\xff\xfe\x00"])
 async def test_non_json_body(session: aiohttp.ClientSession, body: bytes) -> None:
     """A body that is not a JSON object raises PopUnavailable."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, body=body, status=502, content_type="text/html")
         with pytest.raises(PopUnavailable, match="HTTP 502"):
             await make_client(session).call("GetUser", {}, BearerCredentials(TOKEN))
@@ -209,7 +201,7 @@ async def test_non_json_body(session: aiohttp.ClientSession, body: bytes) -> Non
 async def test_error_body_passthrough(session: aiohttp.ClientSession) -> None:
     """A 4xx JSON error is returned as a result carrying the POP status, code and id."""
     error = {"RequestId": "r-9", "HostId": "ccc", "Code": "InvalidToken", "Message": "bad"}
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, status=401, payload=error)
         result = await make_client(session).call("GetUser", {}, BearerCredentials(TOKEN))
     assert (result.status, result.body, result.request_id, result.code) == (
@@ -223,7 +215,7 @@ async def test_error_body_passthrough(session: aiohttp.ClientSession) -> None:
 async def test_business_error_with_200(session: aiohttp.ClientSession) -> None:
     """A Success:false answer with HTTP 200 is an ordinary result."""
     body = {"RequestId": "r-2", "Success": False, "Code": "NotExist.User", "Message": "no"}
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, payload=body)
         result = await make_client(session).call("GetUser", {}, STS)
     assert (result.status, result.code) == (200, "NotExist.User")
@@ -231,7 +223,7 @@ async def test_business_error_with_200(session: aiohttp.ClientSession) -> None:
 
 async def test_missing_fields_are_none(session: aiohttp.ClientSession) -> None:
     """A JSON object without RequestId or Code gives None for both."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         answer(m, payload={"Code": ["odd"]})
         result = await make_client(session).call("GetUser", {}, STS)
     assert (result.request_id, result.code) == (None, None)
@@ -240,7 +232,7 @@ async def test_missing_fields_are_none(session: aiohttp.ClientSession) -> None:
 @pytest.mark.parametrize("action", ["listConfig", "A", "List Config", "X" * 65, ""])
 async def test_invalid_action_name(session: aiohttp.ClientSession, action: str) -> None:
     """A malformed action name is refused before anything is sent."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         with pytest.raises(RequestShapeError, match="action"):
             await make_client(session).call(action, {}, BearerCredentials(TOKEN))
         assert KEY not in m.requests
@@ -249,7 +241,7 @@ async def test_invalid_action_name(session: aiohttp.ClientSession, action: str) 
 @pytest.mark.parametrize("name", ["Signature", "AccessKeyId", "SignatureType", "Action"])
 async def test_reserved_business_parameter(session: aiohttp.ClientSession, name: str) -> None:
     """A business parameter that would steer authentication is refused."""
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         with pytest.raises(RequestShapeError, match=name):
             await make_client(session).call("GetUser", {name: "x"}, BearerCredentials(TOKEN))
         assert KEY not in m.requests
@@ -260,7 +252,7 @@ async def test_no_secrets_in_errors_or_logs(
 ) -> None:
     """Tokens, secrets and signatures appear in no log record or exception message."""
     caplog.set_level(logging.DEBUG, logger="ccc_gateway")
-    with aioresponses() as m:
+    with CompatAioresponses() as m:
         m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
         answer(m, payload=OK_BODY)
         m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))

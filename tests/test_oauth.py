@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import json
 import logging
-import types
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from aiohttp.pytest_plugin import AiohttpServer
 from aioresponses import aioresponses
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from mock_http import CompatAioresponses
 from yarl import URL
 
 from ccc_gateway.oauth import (
@@ -90,22 +90,6 @@ def id_token(key: rsa.RSAPrivateKey = KEY, kid: str = "k1", **extra: Any) -> str
 def clock() -> Clock:
     """The injected clock."""
     return Clock()
-
-
-class CompatResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 omits the ``stream_writer`` argument aiohttp 3.14 requires."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", types.SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class CompatAioresponses(aioresponses):
-    """aioresponses whose mocked replies default to :class:`CompatResponse`."""
-
-    def add(self, url: Any, method: str = "GET", **kwargs: Any) -> None:  # type: ignore[override]
-        kwargs.setdefault("response_class", CompatResponse)
-        super().add(url, method, **kwargs)
 
 
 @pytest.fixture
