@@ -101,6 +101,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         public_host=config.aliyun.redirect_uri.host_port_subcomponent,
     )
     yield
+    await app[PROXY].close()
     await upstream.close()
     await aliyun.close()
     if config.session.store is not None:

@@ -1,10 +1,12 @@
 """The reverse proxy to the CRM: every request not under /aliyun/ goes through `CrmProxy`.
 
 Bodies stream both ways, chunk by chunk, so a 1 GB download costs the gateway no more memory
-than a small page. Only an HTML page the response filter wants (the softphone widget) is read
-whole, up to a cap, decoded, transformed and sent with a fresh Content-Length. Header rules
-live in `proxy_headers`, body limits and decoding in `proxy_body`, the websocket relay in
-`proxy_ws`.
+than a small page. Requests go over the lean keep-alive pool of `upstream_http` (aiohttp's
+`ClientSession` cost more CPU per page than the rest of the hop); websockets use aiohttp's
+client, which does the upgrade handshake. Only an HTML page the response filter wants (the
+softphone widget) is read whole, up to a cap, decoded, transformed and sent with a fresh
+Content-Length. Header rules live in `proxy_headers`, body limits and decoding in
+`proxy_body`, the websocket relay in `proxy_ws`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .keys import REQUEST_ID
 from .middleware import new_request_id
 from .proxy_body import RequestBody, decode_body, describe_new_body, too_large_message
 from .proxy_ws import relay
+from .upstream_http import ConnectFailed, HttpPool, HttpResponse
 
 if TYPE_CHECKING:
     from .config import UpstreamConfig
@@ -77,6 +80,20 @@ def create_upstream_client(upstream: UpstreamConfig) -> aiohttp.ClientSession:
     )
 
 
+def create_upstream_pool(upstream: UpstreamConfig) -> HttpPool:
+    """The keep-alive pool the proxy sends the CRM's requests over."""
+    return HttpPool(
+        upstream.url.origin(),
+        max_connections=upstream.max_connections,
+        connect_timeout=upstream.connect_timeout,
+        # No total: a long download is fine as long as bytes keep coming.
+        read_timeout=upstream.read_timeout,
+        # CRMs send long Content-Security-Policy and Set-Cookie lines; aiohttp's 8 KiB
+        # default would turn such a page into a 502.
+        max_field_size=UPSTREAM_MAX_FIELD_SIZE,
+    )
+
+
 def _client_gone(request: web.Request) -> web.Response:
     """What to hand aiohttp once the browser has left: nothing will be sent (nginx's 499)."""
     log.debug("client left before the CRM's answer was relayed: %s", request.path)
@@ -86,7 +103,7 @@ def _client_gone(request: web.Request) -> web.Response:
 def _describe(exc: BaseException) -> str:
     """An exception for the log: never its repr or str, which may hold the request headers."""
     # aiohttp's ClientResponseError carries the RequestInfo, cookies and all.
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
         return f"{type(exc).__name__} ({exc.os_error.strerror or exc.os_error})"
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"{type(exc).__name__} ({exc.status})"
@@ -101,7 +118,11 @@ def _abort(request: web.Request) -> None:
 
 
 class CrmProxy:
-    """Forwards a request to the CRM and streams its answer back (the catch-all handler)."""
+    """Forwards a request to the CRM and streams its answer back (the catch-all handler).
+
+    `client` (aiohttp's) is only for websocket upgrades; requests go over the proxy's own
+    `HttpPool`, closed by `close()`.
+    """
 
     def __init__(
         self,
@@ -116,6 +137,7 @@ class CrmProxy:
         public_host: str | None = None,
     ) -> None:
         self._client = client
+        self._pool = create_upstream_pool(upstream)
         self._origin = upstream.url.origin()
         self._origin_text = str(self._origin)
         # Host and port are all an error message may tell a client about the CRM.
@@ -131,6 +153,9 @@ class CrmProxy:
         # mails, redirects) would point them at whatever host the client made up.
         self._public_host = public_host
 
+    async def close(self) -> None:
+        await self._pool.close()
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The catch-all route: proxy `request` to the CRM."""
         if request.method == hdrs.METH_GET and rules.is_websocket_upgrade(request.headers):
@@ -142,14 +167,13 @@ class CrmProxy:
         headers = self._headers(request, request_id, websocket=False)
         body = RequestBody(request.content, self._max_body) if request.body_exists else None
         try:
-            upstream = await self._client.request(
+            upstream = await self._pool.request(
                 request.method,
-                self._url(request),
-                headers=headers,
-                data=body.chunks() if body is not None else None,
-                allow_redirects=False,
+                self._target(request),
+                headers.items(),
+                body.chunks() if body is not None else None,
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (OSError, aiohttp.ClientError, PayloadTooLarge) as exc:  # TimeoutError is one
             if body is not None and body.client_failed:
                 return _client_gone(request)
             raise self._failure(exc, body) from None
@@ -158,12 +182,16 @@ class CrmProxy:
         finally:
             upstream.release()  # back to the pool, or closed if the body was not read out
 
-    def _url(self, request: web.Request) -> URL:
+    @staticmethod
+    def _target(request: web.Request) -> str:
         # The raw target as the client sent it: `%2F` must stay `%2F` for the CRM.
         target = request.raw_path
         if not target.startswith("/"):  # absolute-form request target
             target = request.rel_url.raw_path_qs
-        return URL(self._origin_text + target, encoded=True)
+        return target
+
+    def _url(self, request: web.Request) -> URL:
+        return URL(self._origin_text + self._target(request), encoded=True)
 
     def _request_id(self, request: web.Request) -> str:
         given: str | None = request.get(REQUEST_ID)  # set by the request-context middleware
@@ -212,14 +240,14 @@ class CrmProxy:
         if isinstance(exc, TimeoutError):  # connect and read timeouts alike
             return GatewayTimeout(f"The CRM at {self._where} did not answer in time.")
         log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
             return BadGateway(f"The CRM at {self._where} is not reachable.")
         if isinstance(exc, aiohttp.WSServerHandshakeError):
             return BadGateway(f"The CRM at {self._where} refused the websocket ({exc.status}).")
         return BadGateway(f"The CRM at {self._where} failed to answer.")
 
     async def _respond(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, request_id: str
+        self, request: web.Request, upstream: HttpResponse, request_id: str
     ) -> web.StreamResponse:
         headers = rules.response_headers(
             upstream.headers,
@@ -234,7 +262,7 @@ class CrmProxy:
         return await self._stream(request, upstream, headers)
 
     @staticmethod
-    def _small(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+    def _small(request: web.Request, upstream: HttpResponse) -> bool:
         length = upstream.content_length
         return (
             length is not None
@@ -244,9 +272,7 @@ class CrmProxy:
             and upstream.status not in _UNFILTERED_STATUSES
         )
 
-    async def _whole(
-        self, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
-    ) -> web.StreamResponse:
+    async def _whole(self, upstream: HttpResponse, headers: CIMultiDict[str]) -> web.StreamResponse:
         """Read the (small) body, then answer with headers and body together."""
         try:
             body = await upstream.read()
@@ -259,7 +285,7 @@ class CrmProxy:
 
     @staticmethod
     def _filterable(
-        request: web.Request, upstream: aiohttp.ClientResponse, response_filter: ResponseFilter
+        request: web.Request, upstream: HttpResponse, response_filter: ResponseFilter
     ) -> bool:
         status = upstream.status
         coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
@@ -274,7 +300,7 @@ class CrmProxy:
     async def _stream(
         self,
         request: web.Request,
-        upstream: aiohttp.ClientResponse,
+        upstream: HttpResponse,
         headers: CIMultiDict[str],
         already_read: Iterable[bytes] = (),
     ) -> web.StreamResponse:
@@ -310,7 +336,7 @@ class CrmProxy:
     async def _filtered(
         self,
         request: web.Request,
-        upstream: aiohttp.ClientResponse,
+        upstream: HttpResponse,
         headers: CIMultiDict[str],
         response_filter: ResponseFilter,
     ) -> web.StreamResponse:
@@ -339,7 +365,7 @@ class CrmProxy:
             status=upstream.status, reason=upstream.reason, body=new_body, headers=edited
         )
 
-    async def _read_capped(self, upstream: aiohttp.ClientResponse) -> tuple[list[bytes], bool]:
+    async def _read_capped(self, upstream: HttpResponse) -> tuple[list[bytes], bool]:
         """The body's chunks; False when it passed the cap (the rest is still unread)."""
         chunks: list[bytes] = []
         size = 0

@@ -281,6 +281,7 @@ class GatewayServer(TestServer):
 async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterator[Gateway]:
     """A factory: a gateway app proxying to the fake CRM; `upstream` overrides its config."""
     clients: list[aiohttp.ClientSession] = []
+    proxies: list[CrmProxy] = []
 
     async def make(
         *,
@@ -293,11 +294,14 @@ async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterat
         clients.append(session)
         options.setdefault("is_gateway_cookie", lambda name: name.startswith("__Host-ccc-"))
         proxy = CrmProxy(config, session, **options)
+        proxies.append(proxy)
         app = web.Application(middlewares=[preset_request_id, render_errors])
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         return await aiohttp_client(GatewayServer(app), **(client_kwargs or {}))
 
     yield make
+    for proxy in proxies:
+        await proxy.close()
     for session in clients:
         await session.close()
 

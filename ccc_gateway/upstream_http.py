@@ -1,0 +1,324 @@
+"""A lean HTTP/1.1 keep-alive client for the gateway's hot hops (the CRM proxy).
+
+aiohttp's `ClientSession` does a great deal per request that a reverse proxy does not need:
+URL joining and quoting, cookie jars, default headers, redirects, traces, a `ClientRequest`
+and a `ClientResponse` with their timers. On the bench that was ~150 µs of CPU per proxied
+page, more than aiohttp's whole server side (bench/RESULTS.md). This module keeps only the
+hop: a pool of keep-alive connections to one origin, a request head written as one block of
+bytes, and the answer parsed by aiohttp's own protocol (`ResponseHandler`: the llhttp C
+parser, read timeouts, flow control), so parsing, chunked bodies and back-pressure are the
+same well-tested code aiohttp's client uses.
+
+What it does not do, on purpose: redirects, cookies, decompression, proxies from the
+environment, HTTP/2. Websocket upgrades stay on aiohttp's client (`proxy_ws`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Iterable
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+# An idle connection older than this is closed rather than reused: servers drop idle
+# keep-alive connections after their own timeout (nginx 75 s, aiohttp 75 s), and a request
+# written into a connection being closed fails. aiohttp's connector uses the same 15 s.
+IDLE_TIMEOUT = 15.0
+MAX_LINE_SIZE = 8190
+# The methods a failed write on a reused connection may be retried for (RFC 9110 §9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Requests with these methods and no body still say so (as aiohttp's client does).
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT", "DELETE"})
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host"})
+
+Body = bytes | AsyncIterable[bytes] | None
+
+
+class ConnectFailed(aiohttp.ClientConnectionError):
+    """The TCP (or TLS) connection to the upstream could not be made."""
+
+    def __init__(self, where: str, os_error: OSError) -> None:
+        super().__init__(f"cannot connect to {where}: {os_error.strerror or os_error}")
+        self.os_error = os_error
+
+
+class BadResponse(aiohttp.ClientError):
+    """The upstream's answer was not valid HTTP/1.1 (the parser's complaint, no headers)."""
+
+
+class HttpResponse:
+    """An upstream answer: status and headers now, the body in `content` as it arrives.
+
+    The connection returns to the pool when the body has been read to its end; `release()`
+    before that closes it (the unread rest cannot be skipped safely), as does `close()`.
+    """
+
+    __slots__ = ("_done", "_pool", "_proto", "content", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        pool: HttpPool,
+        proto: ResponseHandler,
+        status: int,
+        reason: str,
+        headers: CIMultiDictProxy[str],
+        content: StreamReader,
+    ) -> None:
+        self._pool = pool
+        self._proto: ResponseHandler | None = proto
+        self._done = False
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.content = content
+        content.on_eof(self._body_read)  # runs at once for an empty or finished body
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if value is None or not value.isdigit():
+            return None
+        return int(value)
+
+    async def read(self) -> bytes:
+        """The whole body (then the connection is back in the pool)."""
+        return await self.content.read()
+
+    def release(self) -> None:
+        """Done with this answer: keep the connection if the body was read out, else close."""
+        self._finish(keep=self.content.is_eof())
+
+    def close(self) -> None:
+        """Drop the connection now, whatever is left unread."""
+        self._finish(keep=False)
+
+    def _body_read(self) -> None:
+        self._finish(keep=True)
+
+    def _finish(self, *, keep: bool) -> None:
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            self._pool._give_back(proto, keep=keep)
+
+
+class HttpPool:
+    """Keep-alive HTTP/1.1 connections to one origin, at most `max_connections` in use."""
+
+    def __init__(
+        self,
+        origin: URL,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        read_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+        max_field_size: int = 32 * 1024,
+    ) -> None:
+        if origin.scheme not in ("http", "https") or not origin.raw_host:
+            raise ValueError(f"not an http(s) origin: {origin}")
+        self._host = origin.raw_host
+        self._port = origin.port or (443 if origin.scheme == "https" else 80)
+        self._ssl: ssl.SSLContext | None = None
+        if origin.scheme == "https":
+            self._ssl = ssl_context or ssl.create_default_context()
+        # The Host header as a browser would send it for this origin (default port left out).
+        self._host_header = origin.raw_authority.rpartition("@")[2]
+        self._where = f"{origin.host_subcomponent}:{self._port}"
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_field_size = max_field_size
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: deque[tuple[ResponseHandler, float]] = deque()
+        self._closed = False
+
+    async def request(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: Body = None
+    ) -> HttpResponse:
+        """Send one request (`target`: path and query, already encoded) and await the answer's
+        head. Raises ConnectFailed, TimeoutError, or another aiohttp.ClientError."""
+        head, chunked = self._head(method, target, headers, body)
+        loop = asyncio.get_running_loop()
+        if self._slots.locked():  # all connections busy: waiting counts as connecting
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise TimeoutError(f"no free connection to {self._where}") from None
+        else:
+            await self._slots.acquire()  # returns at once (an asyncio.timeout costs ~3 µs)
+        try:
+            proto = self._reusable()
+            # A reused connection may have been closed by the server a moment ago; its
+            # request then fails before any answer and is sent once more on a new one.
+            retry = proto is not None and method in IDEMPOTENT_METHODS and not _streamed(body)
+            if proto is None:
+                proto = await self._connect(loop)
+            try:
+                return await self._exchange(proto, method, head, body, chunked)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                if not retry:
+                    raise
+            return await self._exchange(await self._connect(loop), method, head, body, chunked)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.popleft()[0].close()
+
+    # ------------------------------------------------------------ connections
+
+    def _reusable(self) -> ResponseHandler | None:
+        now = time.monotonic()
+        while self._idle:
+            proto, since = self._idle.pop()  # the most recently used: warm and least stale
+            if now - since < IDLE_TIMEOUT and proto.is_connected():
+                return proto
+            proto.close()
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> ResponseHandler:
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                transport, proto = await loop.create_connection(
+                    lambda: ResponseHandler(loop),
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl is not None else None,
+                )
+        except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+            raise ConnectFailed(self._where, exc) from None
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Head and small body go out as one segment; no Nagle wait for the last bytes.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return proto
+
+    def _give_back(self, proto: ResponseHandler, *, keep: bool) -> None:
+        if keep and not self._closed and not proto.should_close and proto.is_connected():
+            self._idle.append((proto, time.monotonic()))
+        else:
+            proto.close()
+        self._slots.release()
+
+    # ------------------------------------------------------------ one exchange
+
+    def _head(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: Body
+    ) -> tuple[bytes, bool]:
+        """The request head, and whether the body goes in chunks."""
+        lines = [f"{method} {target} HTTP/1.1\r\n", f"Host: {self._host_header}\r\n"]
+        declared = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower in _FRAMING_HEADERS:
+                if lower != "content-length" or isinstance(body, bytes) or body is None:
+                    continue  # framing is ours to state for bytes bodies; Host is the origin's
+                declared = True  # a streamed body of a length the client declared
+            lines.append(f"{name}: {value}\r\n")
+        if isinstance(body, bytes):
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        elif _streamed(body) and not declared:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        elif body is None and method not in _BODYLESS_METHODS:
+            lines.append("Content-Length: 0\r\n")
+        chunked = _streamed(body) and not declared
+        lines.append("\r\n")
+        text = "".join(lines)
+        # Header values come from parsed requests, but a line break in one would let it start
+        # a header (or a request) of its own on the upstream connection.
+        if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+            raise ValueError("a header name or value contains a line break")
+        # The server decoded the client's header bytes as UTF-8 with surrogateescape: this
+        # gives the CRM the very same bytes.
+        return text.encode("utf-8", "surrogateescape"), chunked
+
+    async def _exchange(
+        self, proto: ResponseHandler, method: str, head: bytes, body: Body, chunked: bool
+    ) -> HttpResponse:
+        proto.set_response_params(
+            skip_payload=method == "HEAD",
+            read_until_eof=True,  # an answer with neither length nor chunks ends at close
+            auto_decompress=False,  # bodies pass through exactly as the upstream encoded them
+            read_timeout=self._read_timeout,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=self._max_field_size,
+        )
+        transport = proto.transport
+        if transport is None:
+            raise aiohttp.ServerDisconnectedError()
+        writer: asyncio.Task[None] | None = None
+        if body is None or isinstance(body, bytes):
+            transport.write(head + body if body else head)  # one write, one segment
+            proto.start_timeout()
+        else:
+            transport.write(head)
+            writer = asyncio.ensure_future(_send_body(proto, body, chunked=chunked))
+        try:
+            message, payload = await proto.read()
+        except HttpProcessingError as exc:
+            proto.abort()
+            raise BadResponse(f"invalid answer from the upstream: {exc.message}") from None
+        except BaseException:
+            proto.abort()
+            if writer is not None:
+                writer.cancel()
+                if writer.done() and not writer.cancelled() and writer.exception() is not None:
+                    raise writer.exception() from None  # type: ignore[misc]
+            raise
+        if writer is not None and not writer.done():
+            # The upstream answered before the upload ended (an early 4xx): the rest is not
+            # wanted, and the connection can't carry another request.
+            writer.cancel()
+            proto.force_close()
+        return HttpResponse(
+            self,
+            proto,
+            message.code,
+            message.reason,
+            message.headers,
+            EMPTY_PAYLOAD if payload is EMPTY_PAYLOAD else payload,
+        )
+
+
+def _streamed(body: Body) -> bool:
+    return body is not None and not isinstance(body, bytes)
+
+
+async def _send_body(proto: ResponseHandler, body: AsyncIterable[bytes], *, chunked: bool) -> None:
+    """Stream the request body, waiting whenever the socket's buffer is full."""
+    try:
+        async for chunk in body:
+            transport = proto.transport
+            if transport is None:
+                return  # the connection is gone: the read side reports why
+            if not chunk:
+                continue
+            if chunked:
+                transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            else:
+                transport.write(chunk)
+            await proto._drain_helper()
+        if chunked and proto.transport is not None:
+            proto.transport.write(b"0\r\n\r\n")
+        proto.start_timeout()  # like aiohttp's sock_read: the wait for the answer starts now
+    except BaseException as exc:
+        # The client's upload failed or was too large: the upstream must not take a
+        # truncated body for a whole one, so the connection is cut; the exception (with the
+        # reason) is raised by the exchange.
+        proto.abort()
+        if not isinstance(exc, asyncio.CancelledError):
+            proto.set_exception(exc)
+        raise
