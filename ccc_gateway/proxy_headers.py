@@ -94,6 +94,8 @@ def connection_tokens(headers: MultiMapping[str]) -> frozenset[str]:
 
 def is_websocket_upgrade(headers: MultiMapping[str]) -> bool:
     """Both `Connection: upgrade` and `Upgrade: websocket` are present (any case, any list)."""
+    if hdrs.UPGRADE not in headers:  # nearly every request: no token parsing
+        return False
     return "upgrade" in connection_tokens(headers) and "websocket" in _tokens(
         headers.getall(hdrs.UPGRADE, ())
     )

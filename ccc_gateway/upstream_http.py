@@ -136,7 +136,10 @@ class HttpPool:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_field_size = max_field_size
-        self._slots = asyncio.Semaphore(max_connections)
+        # Connections in use are counted here rather than with asyncio.Semaphore, whose
+        # locked() scans its waiters on every call; a freed slot is handed to the first waiter.
+        self._free_slots = max_connections
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._idle: deque[tuple[ResponseHandler, float]] = deque()
         self._closed = False
 
@@ -146,30 +149,25 @@ class HttpPool:
         """Send one request (`target`: path and query, already encoded) and await the answer's
         head. Raises ConnectFailed, TimeoutError, or another aiohttp.ClientError."""
         head, chunked = self._head(method, target, headers, body)
-        loop = asyncio.get_running_loop()
-        if self._slots.locked():  # all connections busy: waiting counts as connecting
-            try:
-                async with asyncio.timeout(self._connect_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise TimeoutError(f"no free connection to {self._where}") from None
+        if self._free_slots > 0 and not self._slot_waiters:
+            self._free_slots -= 1
         else:
-            await self._slots.acquire()  # returns at once (an asyncio.timeout costs ~3 µs)
+            await self._wait_for_slot()
         try:
             proto = self._reusable()
             # A reused connection may have been closed by the server a moment ago; its
             # request then fails before any answer and is sent once more on a new one.
             retry = proto is not None and method in IDEMPOTENT_METHODS and not _streamed(body)
             if proto is None:
-                proto = await self._connect(loop)
+                proto = await self._connect()
             try:
                 return await self._exchange(proto, method, head, body, chunked)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 if not retry:
                     raise
-            return await self._exchange(await self._connect(loop), method, head, body, chunked)
+            return await self._exchange(await self._connect(), method, head, body, chunked)
         except BaseException:
-            self._slots.release()
+            self._return_slot()
             raise
 
     async def close(self) -> None:
@@ -188,7 +186,9 @@ class HttpPool:
             proto.close()
         return None
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop) -> ResponseHandler:
+    async def _connect(self) -> ResponseHandler:
+        # Only here: asyncio.get_running_loop() costs a getpid() system call each time.
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 transport, proto = await loop.create_connection(
@@ -211,7 +211,31 @@ class HttpPool:
             self._idle.append((proto, time.monotonic()))
         else:
             proto.close()
-        self._slots.release()
+        self._return_slot()
+
+    async def _wait_for_slot(self) -> None:
+        """All connections are busy: wait for one (this counts as connecting)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await waiter
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                self._return_slot()  # handed over just as the time ran out
+            raise TimeoutError(f"no free connection to {self._where}") from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._return_slot()
+            raise
+
+    def _return_slot(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():  # not a waiter that timed out or was cancelled
+                waiter.set_result(None)
+                return
+        self._free_slots += 1
 
     # ------------------------------------------------------------ one exchange
 
@@ -219,27 +243,35 @@ class HttpPool:
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: Body
     ) -> tuple[bytes, bool]:
         """The request head, and whether the body goes in chunks."""
-        lines = [f"{method} {target} HTTP/1.1\r\n", f"Host: {self._host_header}\r\n"]
+        # Built as one flat list of pieces: header names from a CIMultiDict are `istr`, which
+        # an f-string formats through the slow `__format__` path (4.6 vs 1.0 µs per request).
+        parts = [method, " ", target, " HTTP/1.1\r\nHost: ", self._host_header, "\r\n"]
+        lines = 2
+        streamed = body is not None and not isinstance(body, bytes)
         declared = False
         for name, value in headers:
-            lower = name.lower()
+            lower = str.lower(name)
             if lower in _FRAMING_HEADERS:
-                if lower != "content-length" or isinstance(body, bytes) or body is None:
+                if lower != "content-length" or not streamed:
                     continue  # framing is ours to state for bytes bodies; Host is the origin's
                 declared = True  # a streamed body of a length the client declared
-            lines.append(f"{name}: {value}\r\n")
+            parts += (name, ": ", value, "\r\n")
+            lines += 1
+        chunked = streamed and not declared
         if isinstance(body, bytes):
-            lines.append(f"Content-Length: {len(body)}\r\n")
-        elif _streamed(body) and not declared:
-            lines.append("Transfer-Encoding: chunked\r\n")
+            parts += ("Content-Length: ", str(len(body)), "\r\n")
+            lines += 1
+        elif chunked:
+            parts.append("Transfer-Encoding: chunked\r\n")
+            lines += 1
         elif body is None and method not in _BODYLESS_METHODS:
-            lines.append("Content-Length: 0\r\n")
-        chunked = _streamed(body) and not declared
-        lines.append("\r\n")
-        text = "".join(lines)
+            parts.append("Content-Length: 0\r\n")
+            lines += 1
+        parts.append("\r\n")
+        text = "".join(parts)
         # Header values come from parsed requests, but a line break in one would let it start
         # a header (or a request) of its own on the upstream connection.
-        if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        if text.count("\n") != lines + 1 or text.count("\r") != lines + 1:
             raise ValueError("a header name or value contains a line break")
         # The server decoded the client's header bytes as UTF-8 with surrogateescape: this
         # gives the CRM the very same bytes.

@@ -406,3 +406,28 @@ async def test_failing_upload_raises_its_error_and_aborts_the_request(
         await pool.request("POST", "/", [], broken())
     await asyncio.sleep(0.1)
     assert received and not received[0].endswith(b"0\r\n\r\n")  # never looks complete
+
+
+async def test_many_requests_share_a_small_pool_and_no_slot_leaks(echo, make_pool) -> None:
+    upstream, server = echo
+    pool = make_pool(server.make_url("/"), max_connections=2)
+
+    async def one(n: int) -> bytes:
+        return await (await pool.request("POST", "/", [], str(n).encode())).read()
+
+    answers = await asyncio.gather(*(one(n) for n in range(30)))
+    assert sorted(answers) == sorted(b"hello %d" % n for n in range(30))
+    assert len(upstream.connections) <= 2
+    # A waiter cancelled while queued gives nothing back twice and takes nothing away.
+    held = [await pool.request("GET", "/held", []) for _ in range(2)]
+    queued = asyncio.ensure_future(pool.request("GET", "/", []))
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    upstream.hold.set()
+    for response in held:
+        assert await response.read() == b"part,rest"
+    again = await asyncio.gather(*(one(n) for n in range(4)))
+    assert len(again) == 4
+    assert pool._free_slots == 2 and not pool._slot_waiters
