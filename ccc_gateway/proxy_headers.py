@@ -183,6 +183,39 @@ def decodable_accept_encoding(value: str) -> str | None:
     return ", ".join(kept) or None
 
 
+# What `request_headers` does with a header, by name. Names repeat from request to request, so
+# the verdict (a lower-casing, an underscore replace and two set tests) is remembered per
+# spelling for the two fixed drop sets; a bounded memory, so made-up names can't grow it.
+_KEEP, _DROP, _COOKIE, _ACCEPT_ENCODING = range(4)
+_KIND_MEMORY = 1024
+_request_kinds: dict[frozenset[str], dict[str, int]] = {_REQUEST_DROP: {}, _WEBSOCKET_DROP: {}}
+
+
+def _request_kind(name: str, drop: frozenset[str]) -> int:
+    lower = name.lower()
+    # CGI/WSGI and PHP servers read `X_Ccc_Agent_Upn` as X-Ccc-Agent-Upn (both become
+    # HTTP_X_CCC_AGENT_UPN): an underscore spelling of a dropped header is dropped too.
+    dashed = lower.replace("_", "-")
+    if dashed in drop or dashed.startswith(IDENTITY_PREFIX):
+        return _DROP
+    if lower == "cookie":
+        return _COOKIE
+    if lower == "accept-encoding":
+        return _ACCEPT_ENCODING
+    return _KEEP
+
+
+def _remembered_kind(name: str, drop: frozenset[str], memory: dict[str, int] | None) -> int:
+    if memory is None:
+        return _request_kind(name, drop)
+    kind = memory.get(name)
+    if kind is None:
+        kind = _request_kind(name, drop)
+        if len(memory) < _KIND_MEMORY:
+            memory[name] = kind
+    return kind
+
+
 def request_headers(
     incoming: MultiMapping[str],
     peer: Peer,
@@ -198,26 +231,24 @@ def request_headers(
     `decodable_only` limits Accept-Encoding to what the response filter can decode.
     """
     drop = _WEBSOCKET_DROP if websocket else _REQUEST_DROP
-    if named := connection_tokens(incoming):
-        drop = drop | named
+    memory: dict[str, int] | None = _request_kinds[drop]
+    named = connection_tokens(incoming)
+    if not named <= drop:  # `Connection: keep-alive` names nothing new; others do
+        drop, memory = drop | named, None
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
-        lower = name.lower()
-        # CGI/WSGI and PHP servers read `X_Ccc_Agent_Upn` as X-Ccc-Agent-Upn (both become
-        # HTTP_X_CCC_AGENT_UPN): an underscore spelling of a dropped header is dropped too.
-        dashed = lower.replace("_", "-")
-        if dashed in drop or dashed.startswith(IDENTITY_PREFIX):
-            continue
-        if lower == "cookie":
+        kind = _remembered_kind(name, drop, memory)
+        if kind == _KEEP:
+            out.add(name, value)
+        elif kind == _COOKIE:
             stripped = strip_cookies(value, is_gateway_cookie)
             if stripped is not None:
                 out.add(name, stripped)
-        elif decodable_only and lower == "accept-encoding":
-            narrowed = decodable_accept_encoding(value)
-            if narrowed is not None:
+        elif kind == _ACCEPT_ENCODING:
+            if not decodable_only:
+                out.add(name, value)
+            elif (narrowed := decodable_accept_encoding(value)) is not None:
                 out.add(name, narrowed)
-        else:
-            out.add(name, value)
     out.update(forwarding_headers(incoming, peer))
     out[X_REQUEST_ID] = request_id
     if identity:
@@ -265,7 +296,8 @@ def response_headers(
     dropped: the CRM must not be able to overwrite or delete the gateway's session.
     """
     drop = _RESPONSE_DROP
-    if named := connection_tokens(upstream):
+    named = connection_tokens(upstream)
+    if not named <= drop:  # `Connection: keep-alive` names nothing new
         drop = drop | named
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream.items():
