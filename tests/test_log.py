@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 
@@ -11,6 +12,7 @@ from ccc_gateway.log import (
     ACCESS_LOGGER,
     JsonFormatter,
     RedactingFilter,
+    TextFormatter,
     mask_phone_numbers,
     redact,
     setup_logging,
@@ -71,3 +73,31 @@ def test_access_log_switch(monkeypatch):
         assert logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
     finally:
         root.setLevel(level)
+
+
+def test_text_lines_keep_logging_layout_and_scrub_fields():
+    """`time LEVEL logger: message k=v …`; string fields redacted except the request id."""
+    record = logging.LogRecord("x.y", logging.INFO, __file__, 1, "GET %s %d", ("/a", 200), None)
+    record.fields = {"request_id": "17000000001234", "phone": "13501234567", "ms": 1.5}
+    line = TextFormatter().format(record)
+    stamp, rest = line[:23], line[24:]
+    assert logging.Formatter().formatTime(record) == stamp
+    assert rest == "INFO x.y: GET /a 200 request_id=17000000001234 phone=135******67 ms=1.5"
+
+
+def test_text_lines_carry_tracebacks():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    record.fields = {"n": 1}
+    line = TextFormatter().format(record)
+    assert line.splitlines()[0].endswith("ERROR x: failed")
+    assert "ValueError: boom" in line and line.endswith(" n=1")
+
+
+def test_redaction_of_a_repeated_text_is_the_same_every_time():
+    """Clean texts are remembered; texts with a secret are redacted on every call."""
+    for _ in range(3):
+        assert redact("GET /customers.html 200") == "GET /customers.html 200"
+        assert "s3cr3t" not in redact("GET /reset;token=s3cr3t 200")
