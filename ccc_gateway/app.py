@@ -22,7 +22,7 @@ from .errors import NotFound
 from .inject import WidgetInjector
 from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
 from .login_state import LoginStates
-from .middleware import request_context, response_headers
+from .middleware import Handler, request_context, response_headers
 from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
 from .routing import GATEWAY_PREFIX, is_gateway_path
@@ -40,8 +40,9 @@ SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
 
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
+    app_metrics = metrics.Metrics(known_actions=config.ccc.allowed_actions)
     app = web.Application(
-        middlewares=[request_context],
+        middlewares=[request_context(app_metrics)],
         # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.
         client_max_size=max(config.ccc.max_request_size, 64 * 1024),
     )
@@ -53,7 +54,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     health.setup(app)
     metrics.setup(
         app,
-        metrics.Metrics(known_actions=config.ccc.allowed_actions),
+        app_metrics,
         serve_route=config.listen.metrics_port is None,  # moved to the private listener
     )
     health.add_readiness_check(app, "jwks", _jwks_loaded)
@@ -62,7 +63,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     softphone.setup(app)
     ccc_api.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
-    app.router.add_route("*", "/{tail:.*}", _to_crm)
+    app.router.add_route("*", "/{tail:.*}", _to_crm(app, config))
     return app
 
 
@@ -210,12 +211,19 @@ async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:
     raise NotFound(f"No gateway route {request.method} {request.path}.")
 
 
-async def _to_crm(request: web.Request) -> web.StreamResponse:
-    # Disguised spellings of the gateway's own prefix (/ALIYUN/, /aliyun%2F…, /x/../aliyun/)
-    # are neither served as gateway routes nor handed to the CRM.
-    if is_gateway_path(request):
-        raise NotFound(f"No gateway route {request.method} {request.path}.")
-    if request.app[CONFIG].upstream.identity_headers:
-        # The proxy's identity hook is synchronous; the CRM binding check (cached whoami) is not.
-        await request.app[auth_views.SESSIONS].note_identity(request)
-    return await request.app[PROXY].handle(request)
+def _to_crm(app: web.Application, config: Config) -> Handler:
+    """The catch-all route's handler, bound to its app (not looked up through `request.app`)."""
+    identity_headers = config.upstream.identity_headers
+
+    async def to_crm(request: web.Request) -> web.StreamResponse:
+        # Disguised spellings of the gateway's own prefix (/ALIYUN/, /aliyun%2F…, /x/../aliyun/)
+        # are neither served as gateway routes nor handed to the CRM.
+        if is_gateway_path(request):
+            raise NotFound(f"No gateway route {request.method} {request.path}.")
+        if identity_headers:
+            # The proxy's identity hook is synchronous; the CRM binding check (cached whoami)
+            # is not.
+            await app[auth_views.SESSIONS].note_identity(request)
+        return await app[PROXY].handle(request)
+
+    return to_crm

@@ -2,9 +2,11 @@
 
 A per-app registry keeps every app (tests create many in one process; a worker process has
 exactly one) with its own counters. Requests, latency and in-flight requests are counted by
-a middleware that classifies each request by route class, so their labels stay bounded:
-`page` (proxied to the CRM), `api`, `auth`, `softphone`, `ops`, and `other` for unknown
-`/aliyun/` paths. Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
+the request-context middleware (middleware.py) through `request_started`/`request_done`,
+which class each request by route, so their labels stay bounded: `page` (proxied to the
+CRM), `api`, `auth`, `softphone`, `ops`, and `other` for unknown `/aliyun/` paths. Those
+per-request series are plain numbers turned into Prometheus samples at scrape time (see
+`_RequestSeries`). Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
 counted where they happen through `record` and `observe_pop`, each a no-op in an app built
 without metrics, so the modules that call them never depend on this one being set up.
 
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from bisect import bisect_left
+from collections.abc import Awaitable, Iterator
+from itertools import accumulate
 from typing import Literal
 
 from aiohttp import web
@@ -28,13 +32,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from .ccc_actions import WORKBENCH_ACTIONS
 from .ccc_client import PopResult, PopUnavailable
 from .oauth_errors import OAuthProviderError, OAuthUnavailable
 
 Event = Literal["signin", "refresh", "revoke"]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 NAMESPACE = "ccc_gateway"
 # Requests span loopback health checks (ms) to streamed CRM downloads (minutes).
@@ -42,7 +48,6 @@ REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 POP_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 CRM_FAILURES = frozenset({502, 504})  # the proxy's answers when the CRM fails or is too slow
 OTHER_ACTION = "other"  # label for actions outside the known list (bounded cardinality)
-_CLIENT_GONE = 499  # the access log's code for a client that left before the answer
 
 
 class Metrics:
@@ -52,22 +57,11 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.known_actions = known_actions if known_actions is not None else WORKBENCH_ACTIONS
         r = self.registry
-        self.requests = Counter(
-            f"{NAMESPACE}_requests",
-            "Requests answered, by route class and status.",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self.request_seconds = Histogram(
-            f"{NAMESPACE}_request_duration_seconds",
-            "Time to answer a request, including streaming the body, by route class.",
-            ["route"],
-            buckets=REQUEST_BUCKETS,
-            registry=r,
-        )
-        self.in_flight = Gauge(
+        self.requests = _RequestSeries(r)
+        self.in_flight = 0  # requests between request_started and request_done
+        Gauge(
             f"{NAMESPACE}_requests_in_flight", "Requests being answered now.", registry=r
-        )
+        ).set_function(lambda: self.in_flight)
         self.crm_errors = Counter(
             f"{NAMESPACE}_crm_errors",
             "Proxied requests the CRM failed (502) or answered too slowly (504).",
@@ -95,11 +89,9 @@ class Metrics:
             buckets=POP_BUCKETS,
             registry=r,
         )
-        # The labelled children of the per-request series, resolved once per label set:
-        # `labels()` sorts its keywords, stringifies and takes a lock on every call, which
-        # was the metrics middleware's main cost. Bounded like the series themselves.
-        self._request_counters: dict[tuple[str, str, int], Counter] = {}
-        self._request_timers: dict[str, Histogram] = {}
+        # The labelled children of the POP series, resolved once per label set: `labels()`
+        # sorts its keywords, stringifies and takes a lock on every call. Bounded like the
+        # series themselves.
         self._pop_counters: dict[tuple[str, str], Counter] = {}
         self._pop_timers: dict[str, Histogram] = {}
         self._worker_info = Gauge(
@@ -115,17 +107,17 @@ class Metrics:
         self._worker_info.clear()
         self._worker_info.labels(worker=str(worker), pid=str(os.getpid())).set(1)
 
+    def request_started(self) -> None:
+        self.in_flight += 1
+
+    def request_done(self, path: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request (`path` as routed, `status` as sent) and time it."""
+        self.in_flight -= 1
+        self.observe_request(route_class(path), method, status, seconds)
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request of `route` class and time it."""
-        counter = self._request_counters.get((route, method, status))
-        if counter is None:
-            counter = self.requests.labels(route=route, method=method, status=str(status))
-            self._request_counters[route, method, status] = counter
-        counter.inc()
-        timer = self._request_timers.get(route)
-        if timer is None:
-            timer = self._request_timers[route] = self.request_seconds.labels(route=route)
-        timer.observe(seconds)
+        self.requests.observe(route, method if method in _METHODS else "other", status, seconds)
         if route == "page" and status in CRM_FAILURES:
             self.crm_errors.labels(status=str(status)).inc()
 
@@ -154,10 +146,11 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 def setup(app: web.Application, metrics: Metrics, *, serve_route: bool = True) -> None:
-    """Count every request of `app`; serve `/aliyun/metrics` unless a separate port does."""
+    """Keep `metrics` for `app`'s handlers; serve `/aliyun/metrics` unless a separate port does.
+
+    Requests are counted by the request-context middleware given the same `metrics`.
+    """
     app[METRICS] = metrics
-    # Outermost, so the status counted is the one the error middleware rendered.
-    app.middlewares.insert(0, count_requests)
     if serve_route:
         app.router.add_get("/aliyun/metrics", metrics_view)
 
@@ -203,27 +196,75 @@ def route_class(path: str) -> str:
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[METRICS]
-    route = route_class(request.path)
-    status = _CLIENT_GONE
-    started = time.monotonic()
-    metrics.in_flight.inc()
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:  # redirects pass through the error middleware raised
-        status = exc.status
-        raise
-    except Exception:
-        status = 500
-        raise
-    finally:
-        metrics.in_flight.dec()
-        method = request.method if request.method in _METHODS else "other"
-        metrics.observe_request(route, method, status, time.monotonic() - started)
+class _RequestSeries:
+    """`ccc_gateway_requests_total` and `ccc_gateway_request_duration_seconds`, kept as plain
+    numbers and made into samples when the registry is collected.
+
+    prometheus_client's Counter and Histogram take a lock for every increment (a histogram
+    observation is two), which made counting a request cost as much as building its access
+    line. These series are only ever updated from the event loop's thread and scraped from it
+    too (`/aliyun/metrics` and the private listener are handlers on the same loop), so every
+    scrape sees exact totals without a lock. The exposition is the one those classes make:
+    `_total`, cumulative `_bucket`s, `_count`, `_sum`, and `_created` per label set.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> count
+        self._created: dict[tuple[str, str, int], float] = {}
+        self._timers: dict[str, _Timer] = {}  # route -> its histogram
+        registry.register(self)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        count = self._counts.get(key)
+        if count is None:
+            self._created[key] = time.time()
+            count = 0
+        self._counts[key] = count + 1
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = _Timer()
+        # The first bound at or above `seconds` (Prometheus buckets are "less than or equal");
+        # past the last one, the +Inf bucket.
+        timer.counts[bisect_left(REQUEST_BUCKETS, seconds)] += 1
+        timer.total += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            f"{NAMESPACE}_requests",
+            "Requests answered, by route class and status.",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in self._counts.items():
+            created = self._created[route, method, status]
+            requests.add_metric([route, method, str(status)], count, created=created)
+        yield requests
+        name = f"{NAMESPACE}_request_duration_seconds"
+        seconds = HistogramMetricFamily(
+            name,
+            "Time to answer a request, including streaming the body, by route class.",
+            labels=["route"],
+        )
+        for route, timer in self._timers.items():
+            seconds.add_metric(
+                [route], list(zip(_BOUNDS, accumulate(timer.counts), strict=True)), timer.total
+            )
+            seconds.samples.append(Sample(f"{name}_created", {"route": route}, timer.created))
+        yield seconds
+
+
+_BOUNDS = [floatToGoString(bound) for bound in (*REQUEST_BUCKETS, float("inf"))]
+
+
+class _Timer:
+    """One route class's request-duration histogram."""
+
+    __slots__ = ("counts", "created", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(_BOUNDS)  # per bucket, not cumulative; the last one is +Inf
+        self.total = 0.0
+        self.created = time.time()
 
 
 def record(request: web.Request, event: Event, outcome: str) -> None:

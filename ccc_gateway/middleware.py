@@ -18,6 +18,7 @@ from aiohttp import hdrs, web
 from .errors import GatewayError
 from .keys import REQUEST_ID
 from .log import ACCESS_LOGGER
+from .metrics import Metrics
 from .pages import page
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+CLIENT_GONE = 499  # the status counted and logged for a client that left before the answer
 
 
 def new_request_id() -> str:
@@ -89,54 +92,73 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Assign the request id, render errors, write the access log line."""
-    request_id = request.headers.get("X-Request-Id")
-    if request_id is None or not _SANE_REQUEST_ID.match(request_id):
-        request_id = new_request_id()
-    request[REQUEST_ID] = request_id
-    started = time.monotonic()
-    response: web.StreamResponse | None = None
-    try:
-        response = await _render_errors(request, handler)
-        return response
-    finally:
-        _log_access(request, response, time.monotonic() - started)
+def request_context(metrics: Metrics | None = None) -> Middleware:
+    """The gateway's one middleware: request id, error rendering, request metrics, access line.
 
+    One coroutine rather than one per concern: every middleware is another layer of calls
+    and coroutine frames around every request, proxied pages included.
+    """
 
-async def _render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except GatewayError as error:
-        return error_response(request, error)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    @web.middleware
+    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-Id")
+        if request_id is None or not _SANE_REQUEST_ID.match(request_id):
+            request_id = new_request_id()
+        request[REQUEST_ID] = request_id
+        started = time.monotonic()
+        if metrics is not None:
+            metrics.request_started()
+        response: web.StreamResponse | None = None
+        status = CLIENT_GONE  # unless an answer or an error says otherwise
+        try:
+            response = await handler(request)
+        except GatewayError as error:
+            response = error_response(request, error)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                status = exc.status
+                raise  # a redirect, raised: aiohttp sends it as it is
+            response = _http_error_response(request, exc)
+        except Exception:
+            status = 500  # aiohttp's answer to an unhandled exception
             raise
-        http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
-        http_error.status = exc.status
-        response = error_response(request, http_error)
-        if exc.status == 405 and hdrs.ALLOW in exc.headers:
-            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        finally:
+            if response is not None:
+                status = response.status
+            duration = time.monotonic() - started
+            if metrics is not None:
+                metrics.request_done(request.path, request.method, status, duration)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(request, response, status, duration)
         return response
 
+    return request_context
 
-def _log_access(request: web.Request, response: web.StreamResponse | None, duration: float) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    status = response.status if response is not None else 499
+
+def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own 4xx/5xx (no route, wrong method, body too large) in the gateway's form."""
+    http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
+    http_error.status = exc.status
+    response = error_response(request, http_error)
+    if exc.status == 405 and hdrs.ALLOW in exc.headers:
+        response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+    return response
+
+
+def _log_access(
+    request: web.Request, response: web.StreamResponse | None, status: int, duration: float
+) -> None:
     # A plain Response is written after this middleware returns: its length is known already.
     size = 0
     if response is not None:
         size = response.body_length if response.prepared else (response.content_length or 0)
+    # The message is made here, once, rather than from a format and arguments in every
+    # handler's filter and formatter. The path only: a query string may carry credentials.
     access_log.info(
-        "%s %s %d",
-        request.method,
-        request.path,
-        status,
+        f"{request.method} {request.path} {status}",
         extra={
             "fields": {
-                "request_id": request_id_of(request),
+                "request_id": request[REQUEST_ID],
                 "duration_ms": round(duration * 1000, 1),
                 "bytes": size,
                 "remote": request.remote,
