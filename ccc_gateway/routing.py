@@ -29,5 +29,22 @@ def normalise_path(raw_path: str) -> str:
 
 
 def is_gateway_path(request: web.Request) -> bool:
-    path = normalise_path(request.raw_path)
+    """Whether the path the CRM would be sent is, however spelled, the gateway's own."""
+    target = request.raw_path
+    if not target.startswith("/"):
+        # Absolute form (`GET http://host/ALIYUN/…`): the proxy sends the CRM its path part.
+        target = request.rel_url.raw_path
+    return is_gateway_target(target)
+
+
+def is_gateway_target(target: str) -> bool:
+    """Whether a raw origin-form target (path, maybe a query) names the gateway's prefix."""
+    path = target.partition("?")[0]
+    # Fast path for the CRM's own pages. Normalising never makes letters: it decodes `%XX`,
+    # turns `\` into `/`, cuts `;…` off a segment's end and drops whole segments, so each
+    # segment it returns is a prefix of one the client sent. Without `%`, a path that does
+    # not contain "aliyun" (in any case) cannot normalise to the gateway's prefix.
+    if "%" not in path and "aliyun" not in path.lower():
+        return False
+    path = normalise_path(path)
     return path == GATEWAY_PREFIX.rstrip("/") or path.startswith(GATEWAY_PREFIX)
