@@ -630,6 +630,17 @@ async def test_absolute_form_target_is_not_an_open_proxy(rec: tuple[Stack, Recor
     assert "evil.example" not in crm.headers()["host"][0]
 
 
+async def test_absolute_form_cannot_disguise_the_gateway_prefix(rec: tuple[Stack, RecordingCrm]):
+    """`GET http://host/ALIYUN/…` is judged by its path like `/ALIYUN/…`: 404, the CRM sees none."""
+    stack, crm = rec
+    for target in (b"http://evil.example/ALIYUN/ccc/api", b"http://evil.example/aliyun%2Fsession"):
+        status_line = await _raw(
+            stack, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        assert status_line.split(b" ")[1] == b"404", target
+    assert crm.seen == []
+
+
 async def test_oversize_header_field_is_refused_before_the_crm(
     rec: tuple[Stack, RecordingCrm], rec_browser: Browser
 ):
