@@ -22,6 +22,7 @@ answers 502/504 (proxy-pitfalls.md, "Refresh").
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Final
@@ -311,7 +312,10 @@ def _newer(stored: SignIn, held: SignIn) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _header_text(value: str) -> str:
     # Header values are ASCII on the wire; names may be Chinese. Percent-encoding (UTF-8) of
     # everything outside printable ASCII, and of '%' itself, lets the CRM always unquote.
+    # Cached: with identity headers on, every page of a signed-in agent quotes the same two
+    # values again, and `quote` was most of the cost of noting the identity.
     return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
