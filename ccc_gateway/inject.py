@@ -14,6 +14,7 @@ content frame, and falls back to ordinary navigation when the CRM forbids that (
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -34,6 +35,10 @@ SELF = "'self'"
 SCRIPT_CHAIN = ("script-src-elem", "script-src", "default-src")
 STYLE_CHAIN = ("style-src-elem", "style-src", "default-src")
 FRAME_CHAIN = ("frame-src", "child-src", "default-src")
+
+# Distinct CSP header texts remembered (rewrites, frame-ancestors): a CRM sends a handful;
+# one with a fresh nonce per page just misses, and the bound keeps that from growing.
+_POLICY_CACHE_SIZE = 256
 
 _NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})
 _SINGLE_BYTE_UNSAFE = re.compile(r"charset\s*=\s*\"?(utf-?16|utf-?32)", re.IGNORECASE)
@@ -113,6 +118,7 @@ def admit_self(policy: Policy, chain: tuple[str, ...], add_as: str) -> tuple[Pol
     return [*policy, (add_as, widened)], True
 
 
+@functools.lru_cache(maxsize=_POLICY_CACHE_SIZE)
 def rewrite_policy(text: str) -> tuple[str, str | None]:
     """The CRM policy made to admit the widget, and the nonce to put on its tags, if needed."""
     policy = parse_policy(text)
@@ -162,7 +168,7 @@ def _source_matches_origin(source: str, origin: URL) -> bool:
     return port == "*" or int(port) == own_port
 
 
-def frame_ancestors_allow_self(sources: list[str], origin: URL | None) -> bool:
+def frame_ancestors_allow_self(sources: Iterable[str], origin: URL | None) -> bool:
     """Whether a `frame-ancestors` source list admits a page of `origin` framing it."""
     for source in (s.lower() for s in sources):
         # Our origin is https; an `http:` scheme source matches its https upgrade (CSP3).
@@ -181,6 +187,8 @@ def x_frame_options_allow_self(values: list[str]) -> bool:
     DENY refuses; SAMEORIGIN admits our own origin; conflicting values refuse; an unknown or
     obsolete value (ALLOW-FROM) is ignored, as browsers do.
     """
+    if not values:
+        return True  # the usual case: no header at all
     options = {v.strip().lower() for value in values for v in value.split(",") if v.strip()}
     if len(options) > 1:
         return not options & {"deny", "allowall", "sameorigin"}
@@ -197,14 +205,21 @@ def allows_same_origin_framing(
     """
     governed = False
     for text in headers.getall(CSP, []):
-        directives = dict(parse_policy(text))
-        if "frame-ancestors" in directives:
+        sources = _frame_ancestors(text)
+        if sources is not None:
             governed = True
-            if not frame_ancestors_allow_self(directives["frame-ancestors"], origin):
+            if not frame_ancestors_allow_self(sources, origin):
                 return False
     if governed:
         return True
     return x_frame_options_allow_self(headers.getall(X_FRAME_OPTIONS, []))
+
+
+@functools.lru_cache(maxsize=_POLICY_CACHE_SIZE)
+def _frame_ancestors(text: str) -> tuple[str, ...] | None:
+    """The `frame-ancestors` sources of one policy text, or None without that directive."""
+    sources = dict(parse_policy(text)).get("frame-ancestors")
+    return None if sources is None else tuple(sources)  # a tuple: the cache shares it
 
 
 def request_origin(request: web.Request) -> URL | None:
@@ -246,6 +261,12 @@ def is_injectable(status: int, headers: CIMultiDictProxy[str] | CIMultiDict[str]
 
 
 def widget_tags(nonce: str | None = None, *, frameable: bool = True) -> bytes:
+    if nonce is None:
+        return _PLAIN_TAGS[frameable]
+    return _tags(nonce, frameable)
+
+
+def _tags(nonce: str | None, frameable: bool) -> bytes:
     attribute = f' nonce="{nonce}"' if nonce else ""
     frame = "allowed" if frameable else "refused"
     return (
@@ -254,34 +275,66 @@ def widget_tags(nonce: str | None = None, *, frameable: bool = True) -> bytes:
     ).encode("ascii")
 
 
+# The tags of every page whose CSP needs no nonce: two byte strings, made once.
+_PLAIN_TAGS = {frameable: _tags(None, frameable) for frameable in (True, False)}
+_WIDGET_MARK = WIDGET_SCRIPT.encode("ascii")
+_BODY_END = b"</body"
+_BODY_END_SPELLINGS = (_BODY_END, _BODY_END.upper())
+
+
+def find_body_end(body: bytes) -> int:
+    """The offset of the last `</body` in any case, or -1 when there is none."""
+    # Pages spell it in lower (or upper) case, near their end, where rfind starts looking:
+    # a few bytes' work instead of lower-casing (copying) the whole page. Only a later one
+    # in another case could be the last instead, so only what follows is lower-cased; with
+    # neither spelling found, that is the whole page, as before.
+    for spelling in _BODY_END_SPELLINGS:
+        at = body.rfind(spelling)
+        if at >= 0:
+            break
+    start = at + 1
+    later = body[start:].lower().rfind(_BODY_END)
+    return start + later if later >= 0 else at
+
+
 def insert_before_body_end(body: bytes, tags: bytes) -> bytes:
     """`tags` before the last `</body>` (any case), or at the end when there is none."""
-    at = body.lower().rfind(b"</body")
+    at = find_body_end(body)
     if at < 0:
         return body + tags
-    return body[:at] + tags + body[at:]
+    # memoryview slices are views: the page's bytes are copied once, by the join.
+    view = memoryview(body)
+    return b"".join((view[:at], tags, view[at:]))
 
 
 class WidgetInjector:
-    """The `ResponseFilter` the proxy calls for every CRM answer."""
+    """The `ResponseFilter` the proxy calls for every CRM answer.
+
+    The page stays bytes throughout: `is_injectable` admits only ASCII-compatible charsets,
+    in which the ASCII markers searched for and the ASCII tags inserted mean what they say.
+    """
 
     def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
         return is_page_navigation(request) and is_injectable(status, headers)
 
     def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
-        if WIDGET_SCRIPT.encode() in body:
+        if _WIDGET_MARK in body:
             return body  # the CRM (or a second gateway) already carries it
-        nonce = None
-        # Read before the rewrite below, which never touches frame-ancestors anyway.
-        frameable = allows_same_origin_framing(headers, request_origin(request))
         policies = headers.getall(CSP, [])
+        # Our origin matters only to a CSP frame-ancestors host-source, so without a CSP it
+        # is not worked out. Read before the rewrite below, which never touches
+        # frame-ancestors anyway.
+        origin = request_origin(request) if policies else None
+        frameable = allows_same_origin_framing(headers, origin)
+        nonce = None
         if policies:
             rewritten = []
             for text in policies:
                 new_text, policy_nonce = rewrite_policy(text)
                 rewritten.append(new_text)
                 nonce = nonce or policy_nonce
-            headers.popall(CSP)
-            for text in rewritten:
-                headers.add(CSP, text)
+            if rewritten != policies:
+                headers.popall(CSP)
+                for text in rewritten:
+                    headers.add(CSP, text)
         return insert_before_body_end(body, widget_tags(nonce, frameable=frameable))

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 from stack import Stack
 from yarl import URL
@@ -17,6 +19,7 @@ from ccc_gateway.inject import (
     WIDGET_SCRIPT,
     WidgetInjector,
     allows_same_origin_framing,
+    find_body_end,
     frame_ancestors_allow_self,
     insert_before_body_end,
     is_injectable,
@@ -114,11 +117,29 @@ def test_duplicate_directive_ignored_like_browsers() -> None:
         ),
         (b"<p>no body end", b"<p>no body end" + TAGS),
         (b"", TAGS),
+        # the last one wins whichever spelling comes first or is found first
+        (b"<body>'</body>'</Body>", b"<body>'</body>'" + TAGS + b"</Body>"),
+        (b"</BODY>x</body>", b"</BODY>x" + TAGS + b"</body>"),
+        (b"<p>'</body>'</p></BODY></HTML>", b"<p>'</body>'</p>" + TAGS + b"</BODY></HTML>"),
+        (b"x</bOdY>", b"x" + TAGS + b"</bOdY>"),
     ],
 )
 def test_insert_before_last_body_end(body: bytes, expected: bytes) -> None:
     """Tags go before the last </body> in any case, or at the end when there is none."""
-    assert insert_before_body_end(body, TAGS) == expected
+    result = insert_before_body_end(body, TAGS)
+    assert result == expected
+    assert type(result) is bytes  # what the proxy sends and measures, not a view of the page
+
+
+_HTML_BITS = st.sampled_from(
+    [b"</body", b"</BODY", b"</Body", b"</bOdY>", b"</bod", b"</", b"<", b"y", b">", b"\xc3\xa9"]
+)
+
+
+@given(st.lists(_HTML_BITS, max_size=12).map(b"".join))
+def test_find_body_end_is_case_insensitive_rfind(body: bytes) -> None:
+    """The shortcut for the usual spellings finds what lower-casing the whole page would."""
+    assert find_body_end(body) == body.lower().rfind(b"</body")
 
 
 @pytest.mark.parametrize(
@@ -151,6 +172,8 @@ def test_page_navigation(method: str, headers: dict[str, str], expected: bool) -
         (206, {"Content-Type": "text/html"}, False),
         (200, {"Content-Type": "application/json"}, False),
         (200, {"Content-Type": "text/html; charset=utf-16"}, False),
+        (200, {"Content-Type": 'text/html; charset="UTF-32LE"'}, False),
+        (200, {"Content-Type": "text/html;charset=utf16"}, False),
         (200, {"Content-Type": "text/html", "Content-Disposition": "attachment; x=1"}, False),
         (200, {"Content-Type": "text/html", "Content-Disposition": "inline"}, True),
         (200, {}, False),
@@ -172,6 +195,29 @@ def test_transform_rewrites_every_csp_header() -> None:
     assert headers.getall("Content-Security-Policy") == ["script-src 'self'", "frame-src 'self'"]
     assert headers["Content-Security-Policy-Report-Only"] == "default-src 'none'"
     assert body.count(WIDGET_SCRIPT.encode()) == 1
+
+
+def test_transform_same_policy_twice() -> None:
+    """A CSP text seen before gets the same rewrite and nonce; the remembered one is unharmed."""
+    policy = "script-src 'nonce-abc' 'strict-dynamic'; frame-src 'none'; frame-ancestors 'none'"
+    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    results = []
+    for _ in range(2):
+        headers = CIMultiDict({CSP_NAME: policy})
+        body = WidgetInjector().transform(request, PAGE, headers)
+        results.append((body, headers.getall(CSP_NAME)))
+    assert results[0] == results[1]
+    body, policies = results[0]
+    assert policies == [
+        "script-src 'nonce-abc' 'strict-dynamic'; frame-src 'self'; frame-ancestors 'none'"
+    ]
+    assert widget_tags("abc", frameable=False) in body
+
+
+def test_policy_memory_is_bounded() -> None:
+    """CSP rewrites are remembered per distinct text, but never without limit (per-page nonces)."""
+    maxsize = rewrite_policy.cache_info().maxsize
+    assert maxsize is not None and maxsize <= 1024
 
 
 def test_transform_does_not_inject_twice() -> None:
