@@ -113,10 +113,7 @@ class Metrics:
     def request_done(self, path: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request (`path` as routed, `status` as sent) and time it."""
         self.in_flight -= 1
-        self.observe_request(route_class(path), method, status, seconds)
-
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request of `route` class and time it."""
+        route = route_class(path)
         self.requests.observe(route, method if method in _METHODS else "other", status, seconds)
         if route == "page" and status in CRM_FAILURES:
             self.crm_errors.labels(status=str(status)).inc()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from multidict import istr
 
 from .errors import GatewayError
 from .keys import REQUEST_ID
@@ -24,6 +25,9 @@ from .pages import page
 log = logging.getLogger(__name__)
 access_log = logging.getLogger(ACCESS_LOGGER)
 
+# An istr, as aiohttp's own header names are: a plain str is case-folded on every use. Not
+# hdrs.X_REQUEST_ID, which would spell it "X-Request-ID" on the wire.
+X_REQUEST_ID = istr("X-Request-Id")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -101,7 +105,7 @@ def request_context(metrics: Metrics | None = None) -> Middleware:
 
     @web.middleware
     async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request.headers.get("X-Request-Id")
+        request_id = request.headers.get(X_REQUEST_ID)
         if request_id is None or not _SANE_REQUEST_ID.match(request_id):
             request_id = new_request_id()
         request[REQUEST_ID] = request_id
@@ -129,7 +133,7 @@ def request_context(metrics: Metrics | None = None) -> Middleware:
             if metrics is not None:
                 metrics.request_done(request.path, request.method, status, duration)
             if access_log.isEnabledFor(logging.INFO):
-                _log_access(request, response, status, duration)
+                _log_access(request, request_id, response, status, duration)
         return response
 
     return request_context
@@ -146,7 +150,11 @@ def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Re
 
 
 def _log_access(
-    request: web.Request, response: web.StreamResponse | None, status: int, duration: float
+    request: web.Request,
+    request_id: str,
+    response: web.StreamResponse | None,
+    status: int,
+    duration: float,
 ) -> None:
     # A plain Response is written after this middleware returns: its length is known already.
     size = 0
@@ -158,7 +166,7 @@ def _log_access(
         f"{request.method} {request.path} {status}",
         extra={
             "fields": {
-                "request_id": request[REQUEST_ID],
+                "request_id": request_id,
                 "duration_ms": round(duration * 1000, 1),
                 "bytes": size,
                 "remote": request.remote,
@@ -174,10 +182,10 @@ def response_headers(
     hsts = f"max-age={int(hsts_max_age)}; includeSubDomains" if hsts_max_age > 0 else ""
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-        request_id = request_id_of(request)
+        request_id = request.get(REQUEST_ID)
         if request_id:
-            response.headers["X-Request-Id"] = request_id
+            response.headers[X_REQUEST_ID] = request_id
         if hsts and request.secure:
-            response.headers.setdefault("Strict-Transport-Security", hsts)
+            response.headers.setdefault(hdrs.STRICT_TRANSPORT_SECURITY, hsts)
 
     return add_headers

@@ -65,6 +65,8 @@ class SessionManager:
         store: SessionStore | None = None,
     ) -> None:
         self._config = config
+        # Every store keeps the sign-in, or a handle to it, in this cookie.
+        self._cookies = cookies
         self._store: SessionStore = store if store is not None else CookieStore(cookies)
         self._oauth = oauth
         self.crm = crm  # None: CRM binding is off
@@ -145,6 +147,11 @@ class SessionManager:
         from CrmIdentity's per-cookie cache, so at most one CRM lookup per browser per
         `whoami_cache_ttl`; when the CRM cannot say, no headers are sent (fail closed).
         """
+        if not self._cookies.carried(request):
+            # Most CRM traffic has no gateway session (scripts, assets, agents not signed in):
+            # one substring test instead of the store's lookup. Nothing earlier in a proxied
+            # request can have saved a sign-in for `load` to find instead.
+            return
         try:
             signin = await self.load(request)
         except GatewayError:

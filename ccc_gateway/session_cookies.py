@@ -89,6 +89,10 @@ class CookieSession:
             return None
         return self._codec.decode(token, now=now, max_age=self.max_age)
 
+    def carried(self, request: web.Request) -> bool:
+        """Whether the request may carry this cookie: its name is in the Cookie header."""
+        return self.name in request.headers.get(hdrs.COOKIE, "")
+
     def needs_reencrypt(self, request: web.Request) -> bool:
         """True when the carried cookie is valid under an older key: save it again to rotate."""
         token = self._carried_token(request)

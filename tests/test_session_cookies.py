@@ -244,3 +244,12 @@ def test_gateway_cookie_names_lists_only_our_chunks_in_order() -> None:
         }
     )
     assert gateway_cookie_names(request, NAME) == [NAME, f"{NAME}-1", f"{NAME}-2", f"{NAME}-10"]
+
+
+def test_carried_is_false_only_when_the_cookie_cannot_be_there():
+    """The cheap pre-check never misses a cookie that `load` would find."""
+    session = _session()
+    assert not session.carried(_request())
+    assert not session.carried(_request({"crm": "1", "__Host-other": "x"}))
+    assert session.carried(_request({"crm": "1", NAME: "broken"}))
+    assert session.carried(_request({NAME + "-1": "chunk"}))
