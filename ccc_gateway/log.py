@@ -139,7 +139,13 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
-            line += " " + " ".join([f"{k}={v}" for k, v in _scrubbed(fields).items()])
+            # The same rule as _scrubbed's, inline: this runs for every access line.
+            line += " " + " ".join(
+                [
+                    f"{k}={redact(v) if isinstance(v, str) and k not in VERBATIM_FIELDS else v}"
+                    for k, v in fields.items()
+                ]
+            )
         return line
 
 

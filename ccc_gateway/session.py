@@ -94,6 +94,10 @@ class SessionManager:
             return pending
         if pending == _CLEAR:
             return None
+        return await self._load_stored(request)
+
+    async def _load_stored(self, request: web.Request) -> SignIn | None:
+        """The live sign-in the store has for this request."""
         now = self._clock()
         signin = await self._store.load(request, now=now)
         if signin is None or not self._alive(signin, now):
@@ -147,13 +151,14 @@ class SessionManager:
         from CrmIdentity's per-cookie cache, so at most one CRM lookup per browser per
         `whoami_cache_ttl`; when the CRM cannot say, no headers are sent (fail closed).
         """
+        # Called before anything else of a proxied request, so no update of this request can
+        # be pending: the store's sign-in is the one (`load` would look for an update first).
         if not self._cookies.carried(request):
             # Most CRM traffic has no gateway session (scripts, assets, agents not signed in):
-            # one substring test instead of the store's lookup. Nothing earlier in a proxied
-            # request can have saved a sign-in for `load` to find instead.
+            # one substring test instead of the store's lookup.
             return
         try:
-            signin = await self.load(request)
+            signin = await self._load_stored(request)
         except GatewayError:
             return  # the store is down: the page is served, only without identity headers
         if signin is None:
