@@ -37,7 +37,7 @@ from .errors import (
     PayloadTooLarge,
     PopError,
 )
-from .keys import ALIYUN_CLIENT, CLOCK, CONFIG
+from .keys import CLOCK, CONFIG
 from .log import AUDIT_LOGGER, mask_phone_numbers
 from .metrics import observe_pop
 from .oauth_errors import OAuthProtocolError
@@ -45,6 +45,7 @@ from .pop import RequestShapeError, flatten_request, reshape_response
 from .same_origin import check_same_origin
 from .session import LOGIN_URL
 from .signin import SignIn
+from .tls import client_context
 from .tokens import StsCredentials, TokenSet, sts_credentials
 
 log = logging.getLogger(__name__)
@@ -79,26 +80,28 @@ class ApiCall:
 
 
 def setup(app: web.Application) -> None:
-    """Register the route; the PopClient is made once the app's Alibaba session exists."""
+    """Register the route; the PopClient (and its connections) lives as long as the app."""
     app[ACTION_POLICY] = ActionPolicy(app[CONFIG].ccc.allowed_actions)
     app.router.add_get(API_PATH, handle_api, allow_head=False)
     app.router.add_post(API_PATH, handle_api)
-    # cleanup contexts run in order: this one after `_outbound_clients` set ALIYUN_CLIENT.
     app.cleanup_ctx.append(_pop_client)
 
 
 async def _pop_client(app: web.Application) -> AsyncIterator[None]:
-    ccc = app[CONFIG].ccc
-    app[POP_CLIENT] = PopClient(
-        app[ALIYUN_CLIENT],
-        endpoint=str(ccc.endpoint),
+    config = app[CONFIG]
+    ccc = config.ccc
+    client = PopClient(
+        endpoint=ccc.endpoint,
         version=ccc.version,
         region_id=ccc.region,
         timeout=ccc.timeout,
         max_response_bytes=ccc.max_response_size,
+        ssl_context=client_context(config.aliyun.ca_file),  # the trust of every Alibaba call
         clock=app[CLOCK],  # POP Timestamps must follow the gateway's (test-settable) clock
     )
-    yield  # the ClientSession belongs to `_outbound_clients`, which closes it
+    app[POP_CLIENT] = client
+    yield
+    await client.close()
 
 
 # Parsing (pure)

@@ -1,24 +1,30 @@
 """The outbound CCC OpenAPI caller (aliyun-protocol.md §3 "Calling the CCC OpenAPI").
 
-Framework-free apart from the injected `aiohttp.ClientSession`: builds the common
-parameters, authenticates them (Bearer or STS signature v1.0, both from `pop`), POSTs them as
-an `application/x-www-form-urlencoded` body — what the official Python SDKs do, and it keeps
-tokens and signatures out of URLs and so out of access logs — and reads the JSON answer
-under a size cap.
+Builds the common parameters, authenticates them (Bearer or STS signature v1.0, both from
+`pop`), POSTs them as an `application/x-www-form-urlencoded` body — what the official Python
+SDKs do, and it keeps tokens and signatures out of URLs and so out of access logs — and
+reads the JSON answer under a size cap.
+
+The calls go over a keep-alive pool of its own (`upstream_http.HttpPool`, the CRM proxy's
+lean HTTP/1.1 client): every call is one POST to one URL, so aiohttp's ClientSession did
+much per call (URL handling, cookie jar, request and response objects, timers) that it
+needs nothing of.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiohttp import hdrs
+from yarl import URL
 
 from .ccc_actions import is_read_only, valid_action_name
 from .pop import (
@@ -30,13 +36,18 @@ from .pop import (
     sts_signed_params,
 )
 from .tokens import StsCredentials
+from .upstream_http import HttpPool, HttpResponse
 
 __all__ = ["BearerCredentials", "PopClient", "PopResult", "PopUnavailable"]
 
 log = logging.getLogger(__name__)
 
-_FORM = "application/x-www-form-urlencoded"
+_HEADERS = (
+    ("Content-Type", "application/x-www-form-urlencoded"),
+    ("Accept", "application/json"),
+)
 _CHUNK = 64 * 1024
+MAX_CONNECTIONS = 100
 
 
 @dataclass(frozen=True)
@@ -73,23 +84,33 @@ class _ConnectFailed(Exception):
 
 
 class PopClient:
-    """Calls CCC OpenAPI actions for a signed-in agent."""
+    """Calls CCC OpenAPI actions for a signed-in agent, over connections kept open."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
         *,
-        endpoint: str,
+        endpoint: str | URL,
         version: str,
         region_id: str,
         timeout: float = 10.0,
         max_response_bytes: int = 2 * 1024 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] = lambda: os.urandom(16).hex(),  # as uuid4().hex, faster
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._session = session
-        self._endpoint = endpoint
+        url = URL(endpoint)
+        self._target = url.raw_path_qs
+        # `timeout` bounds the whole call; connecting and each wait for bytes are bounded by
+        # it too, inside the pool.
+        self._pool = HttpPool(
+            url.origin(),
+            max_connections=max_connections,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            ssl_context=ssl_context,
+        )
         self._version = version
         self._region_id = region_id
         self._timeout = timeout
@@ -97,6 +118,9 @@ class PopClient:
         self._clock = clock
         self._nonce = nonce_factory
         self._monotonic = monotonic
+
+    async def close(self) -> None:
+        await self._pool.close()
 
     async def call(
         self,
@@ -153,49 +177,52 @@ class PopClient:
     async def _send(self, action: str, body: bytes) -> PopResult:
         started = self._monotonic()
         try:
-            async with self._session.post(
-                self._endpoint,
-                data=body,
-                headers={hdrs.CONTENT_TYPE: _FORM, hdrs.ACCEPT: "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-            ) as resp:
-                raw = await self._read_capped(action, resp)
-                status = resp.status
-        # TimeoutError first: aiohttp's timeouts are also ClientConnectionErrors.
+            async with asyncio.timeout(self._timeout):
+                try:
+                    response = await self._pool.request("POST", self._target, _HEADERS, body)
+                except TimeoutError:  # first: aiohttp's read timeouts are connection errors too
+                    raise
+                except aiohttp.ClientConnectionError as exc:
+                    # Refused, reset or closed before an answer (a kept-alive connection the
+                    # server had just closed, too): nothing came back.
+                    raise _ConnectFailed(type(exc).__name__) from exc
+                try:
+                    raw = await self._read_capped(action, response)
+                finally:
+                    response.close()  # a no-op once the body was read: it went back to the pool
         except TimeoutError as exc:
             raise PopUnavailable(
                 f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
             ) from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise _ConnectFailed(type(exc).__name__) from exc
         except aiohttp.ClientError as exc:
             raise PopUnavailable(
                 f"CCC OpenAPI call failed ({action}): {type(exc).__name__}"
             ) from exc
-        return self._result(action, status, raw, self._monotonic() - started)
+        return self._result(action, response.status, raw, self._monotonic() - started)
 
-    async def _read_capped(self, action: str, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, action: str, response: HttpResponse) -> bytes:
         """The body, refusing it as soon as it exceeds the cap (never buffered whole)."""
-        if resp.content_length is not None and resp.content_length > self._max_bytes:
+        length = response.content_length
+        if length is not None and length > self._max_bytes:
             raise PopUnavailable(self._too_big(action))
-        chunks: list[bytes] = []
-        size = 0
         try:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
+            if length is not None:
+                return await response.read()
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(_CHUNK):
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise PopUnavailable(self._too_big(action))
                 chunks.append(chunk)
-        except TimeoutError as exc:
-            raise PopUnavailable(
-                f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
-            ) from exc
+            return b"".join(chunks)
+        except TimeoutError:  # the pool's read timeout (an aiohttp.ClientError as well)
+            raise
         except aiohttp.ClientError as exc:
             # The request was sent and answered: never a connect failure, never replayed.
             raise PopUnavailable(
                 f"CCC OpenAPI answer broken off ({action}): {type(exc).__name__}"
             ) from exc
-        return b"".join(chunks)
 
     def _too_big(self, action: str) -> str:
         return f"CCC OpenAPI answer over {self._max_bytes} bytes ({action})"

@@ -1,75 +1,156 @@
-"""Tests for ccc_gateway.ccc_client.PopClient against aioresponses (no network)."""
+"""Tests for ccc_gateway.ccc_client.PopClient against a scripted POP server on loopback.
+
+The server is raw asyncio, so a test can make it answer anything: JSON, junk, a body longer
+than it said, chunks, nothing at all (a reset), or nothing in time.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import itertools
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import aiohttp
 import pytest
-from aioresponses import aioresponses
-from mock_http import CompatAioresponses
-from yarl import URL
 
 from ccc_gateway.ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
 from ccc_gateway.pop import RequestShapeError, sign_v1
 from ccc_gateway.tokens import StsCredentials
 
-ENDPOINT = "https://ccc.cn-shanghai.aliyuncs.com/"
-KEY = ("POST", URL(ENDPOINT))
 NOW = calendar.timegm((2024, 5, 6, 7, 8, 9))
 TOKEN = "bearer-secret-token"
 STS = StsCredentials(
     access_key_id="STS.key", access_key_secret="sts-secret", security_token="st-tok"
 )
 OK_BODY = {"RequestId": "req-1", "Success": True, "Code": "OK", "HttpStatusCode": 200}
+RESET = b""  # a planned answer of no bytes: the connection is cut instead
 
 
-def answer(m: aioresponses, **kwargs: Any) -> None:
-    """Queue one canned answer to the next POST."""
-    m.post(ENDPOINT, **kwargs)
+@dataclass(frozen=True)
+class Cut:
+    """A planned answer after which the server cuts the connection."""
+
+    answer: bytes
+
+
+def http(status: int, body: bytes, *, ctype: str = "application/json", **extra: str) -> bytes:
+    """An HTTP/1.1 answer with a Content-Length (unless `extra` frames it otherwise)."""
+    headers = {"Content-Type": ctype, "Content-Length": str(len(body)), **extra}
+    if "Transfer-Encoding" in extra:
+        del headers["Content-Length"]
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return f"HTTP/1.1 {status} X\r\n{head}\r\n".encode() + body
+
+
+def ok(payload: Any = OK_BODY, status: int = 200) -> bytes:
+    return http(status, json.dumps(payload).encode())
+
+
+def chunked(status: int, body: bytes, size: int = 1000) -> bytes:
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size])
+        for i in range(0, len(body), size)
+    )
+    return http(status, chunks + b"0\r\n\r\n", **{"Transfer-Encoding": "chunked"})
+
+
+@dataclass
+class FakePop:
+    """Answers each request with the next planned bytes (RESET: cut the connection)."""
+
+    plans: list[bytes | Cut | Callable[[], Awaitable[bytes]]] = field(default_factory=list)
+    requests: list[tuple[bytes, bytes]] = field(default_factory=list)  # (head, body)
+    connections: int = 0
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def forms(self) -> list[dict[str, str]]:
+        return [dict(parse_qsl(body.decode("ascii"))) for _, body in self.requests]
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                self.requests.append((head, await reader.readexactly(length)))
+                plan = self.plans.pop(0) if self.plans else ok()
+                if isinstance(plan, Cut):
+                    writer.write(plan.answer)
+                    await writer.drain()
+                    plan = RESET
+                answer = plan if isinstance(plan, bytes) else await plan()
+                if not answer:
+                    writer.transport.abort()
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+async def pop() -> AsyncIterator[FakePop]:
+    fake = FakePop()
+    server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
+    fake.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield fake
+        server.close()
 
 
-def make_client(session: aiohttp.ClientSession, **overrides: object) -> PopClient:
-    nonces = (f"nonce-{i}" for i in itertools.count(1))
-    ticks = itertools.count(100.0, 0.25)
-    options: dict[str, object] = {
-        "endpoint": ENDPOINT,
-        "version": "2017-07-05",
-        "region_id": "cn-shanghai",
-        "clock": lambda: NOW,
-        "nonce_factory": lambda: next(nonces),
-        "monotonic": lambda: next(ticks),
-        **overrides,
-    }
-    return PopClient(session, **options)  # type: ignore[arg-type]
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., PopClient]]:
+    clients: list[PopClient] = []
+
+    def make(endpoint: str, **overrides: object) -> PopClient:
+        nonces = (f"nonce-{i}" for i in itertools.count(1))
+        ticks = itertools.count(100.0, 0.25)
+        options: dict[str, object] = {
+            "endpoint": endpoint,
+            "version": "2017-07-05",
+            "region_id": "cn-shanghai",
+            "timeout": 2.0,
+            "clock": lambda: NOW,
+            "nonce_factory": lambda: next(nonces),
+            "monotonic": lambda: next(ticks),
+            **overrides,
+        }
+        client = PopClient(**options)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
-def sent_forms(m: aioresponses) -> list[dict[str, str]]:
-    """The form bodies of every POST recorded, decoded."""
-    return [dict(parse_qsl(call.kwargs["data"].decode("ascii"))) for call in m.requests[KEY]]
+MakeClient = Callable[..., PopClient]
 
 
-async def test_bearer_body_fields(session: aiohttp.ClientSession) -> None:
+async def test_bearer_body_fields(pop: FakePop, make_client: MakeClient) -> None:
     """Bearer mode sends common + business parameters, the token, and no signature fields."""
-    with CompatAioresponses() as m:
-        answer(m, payload=OK_BODY)
-        result = await make_client(session).call(
-            "ListConfig", {"InstanceId": "i-1", "ConfigItem.1": "a b"}, BearerCredentials(TOKEN)
-        )
-        call = m.requests[KEY][0]
-    assert call.kwargs["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-    assert sent_forms(m) == [
+    result = await make_client(pop.url).call(
+        "ListConfig", {"InstanceId": "i-1", "ConfigItem.1": "a b"}, BearerCredentials(TOKEN)
+    )
+    ((head, _),) = pop.requests
+    assert head.startswith(b"POST / HTTP/1.1\r\n")
+    assert b"\r\nContent-Type: application/x-www-form-urlencoded\r\n" in head
+    assert pop.forms() == [
         {
             "InstanceId": "i-1",
             "ConfigItem.1": "a b",
@@ -86,12 +167,10 @@ async def test_bearer_body_fields(session: aiohttp.ClientSession) -> None:
     assert result == PopResult(200, OK_BODY, "req-1", "OK", 0.25)
 
 
-async def test_sts_body_fields_and_signature(session: aiohttp.ClientSession) -> None:
+async def test_sts_body_fields_and_signature(pop: FakePop, make_client: MakeClient) -> None:
     """STS mode sends the key fields and a POST signature that verifies over the sent body."""
-    with CompatAioresponses() as m:
-        answer(m, payload=OK_BODY)
-        await make_client(session).call("GetUser", {"InstanceId": "i-1", "UserId": "u*~"}, STS)
-    (form,) = sent_forms(m)
+    await make_client(pop.url).call("GetUser", {"InstanceId": "i-1", "UserId": "u*~"}, STS)
+    (form,) = pop.forms()
     signature = form.pop("Signature")
     assert form == {
         "InstanceId": "i-1",
@@ -110,100 +189,138 @@ async def test_sts_body_fields_and_signature(session: aiohttp.ClientSession) -> 
     assert signature == sign_v1("POST", form, "sts-secret")
 
 
-@pytest.mark.parametrize(
-    "error",
-    [TimeoutError(), aiohttp.ServerTimeoutError("read"), aiohttp.ConnectionTimeoutError("conn")],
-)
-async def test_timeout(session: aiohttp.ClientSession, error: Exception) -> None:
-    """A timeout, aiohttp's own included, raises PopUnavailable(timeout=True), not retried."""
-    with CompatAioresponses() as m:
-        m.post(ENDPOINT, exception=error)
-        answer(m, payload=OK_BODY)
-        with pytest.raises(PopUnavailable) as info:
-            await make_client(session).call("ListConfig", {}, BearerCredentials(TOKEN))
-        assert len(m.requests[KEY]) == 1
+async def test_endpoint_path_is_the_request_target(pop: FakePop, make_client: MakeClient):
+    """An endpoint with a path (a private gateway, the emulator) is POSTed to that path."""
+    await make_client(pop.url + "pop/v1?x=1").call("GetUser", {}, STS)
+    assert pop.requests[0][0].startswith(b"POST /pop/v1?x=1 HTTP/1.1\r\n")
+
+
+async def test_connection_is_kept_and_reused(pop: FakePop, make_client: MakeClient) -> None:
+    """Calls one after another share one kept-alive connection to the POP endpoint."""
+    client = make_client(pop.url)
+    for _ in range(5):
+        assert (await client.call("GetUser", {}, STS)).status == 200
+    assert (len(pop.requests), pop.connections) == (5, 1)
+
+
+async def _stall() -> bytes:
+    await asyncio.sleep(1)
+    return ok()
+
+
+async def _stall_mid_body() -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b'{"Code": '  # and no more
+
+
+@pytest.mark.parametrize("plan", [_stall, _stall_mid_body], ids=["no-answer", "mid-body"])
+async def test_timeout(
+    pop: FakePop, make_client: MakeClient, plan: Callable[[], Awaitable[bytes]]
+) -> None:
+    """No (whole) answer within the timeout raises PopUnavailable(timeout=True), not retried."""
+    pop.plans = [plan, ok()]
+    with pytest.raises(PopUnavailable) as info:
+        await make_client(pop.url, timeout=0.3).call("ListConfig", {}, BearerCredentials(TOKEN))
+    assert len(pop.requests) == 1
     assert info.value.timeout is True
 
 
-async def test_connection_error_retried_once_for_reads(session: aiohttp.ClientSession) -> None:
+async def test_connection_error_retried_once_for_reads(pop: FakePop, make_client: MakeClient):
     """A read-only action is sent again, with a fresh nonce, after a connection failure."""
-    with CompatAioresponses() as m:
-        m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        answer(m, payload=OK_BODY)
-        result = await make_client(session).call("ListConfig", {}, BearerCredentials(TOKEN))
+    pop.plans = [RESET, ok()]
+    result = await make_client(pop.url).call("ListConfig", {}, BearerCredentials(TOKEN))
     assert result.status == 200
-    assert [f["SignatureNonce"] for f in sent_forms(m)] == ["nonce-1", "nonce-2"]
+    assert [f["SignatureNonce"] for f in pop.forms()] == ["nonce-1", "nonce-2"]
 
 
-async def test_connection_error_twice_gives_up(session: aiohttp.ClientSession) -> None:
+async def test_connection_error_twice_gives_up(pop: FakePop, make_client: MakeClient) -> None:
     """A read-only action is retried only once."""
-    with CompatAioresponses() as m:
-        for _ in range(3):
-            m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        with pytest.raises(PopUnavailable) as info:
-            await make_client(session).call("ListConfig", {}, BearerCredentials(TOKEN))
-        assert len(m.requests[KEY]) == 2
+    pop.plans = [RESET, RESET, RESET]
+    with pytest.raises(PopUnavailable) as info:
+        await make_client(pop.url).call("ListConfig", {}, BearerCredentials(TOKEN))
+    assert len(pop.requests) == 2
     assert info.value.timeout is False
 
 
-async def test_connection_error_not_retried_for_writes(session: aiohttp.ClientSession) -> None:
+async def test_refused_connection(make_client: MakeClient, caplog: pytest.LogCaptureFixture):
+    """Nothing listening: PopUnavailable after one retry, not a timeout."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(PopUnavailable, match="unreachable") as info:
+        await make_client(f"http://127.0.0.1:{port}/").call("GetUser", {}, STS)
+    assert info.value.timeout is False
+    assert "retrying once" in caplog.text
+
+
+async def test_connection_error_not_retried_for_writes(pop: FakePop, make_client: MakeClient):
     """A write action is never replayed after a connection failure."""
-    with CompatAioresponses() as m:
-        m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        answer(m, payload=OK_BODY)
-        with pytest.raises(PopUnavailable):
-            await make_client(session).call("AddAgentDevice", {}, BearerCredentials(TOKEN))
-        assert len(m.requests[KEY]) == 1
+    pop.plans = [RESET, ok()]
+    with pytest.raises(PopUnavailable):
+        await make_client(pop.url).call("AddAgentDevice", {}, BearerCredentials(TOKEN))
+    assert len(pop.requests) == 1
 
 
-async def test_oversize_declared_length(session: aiohttp.ClientSession) -> None:
-    """A Content-Length over the cap is refused before reading."""
-    with CompatAioresponses() as m:
-        answer(m, body=b"{}", headers={"Content-Length": "5000"})
-        with pytest.raises(PopUnavailable, match="over 1000 bytes"):
-            await make_client(session, max_response_bytes=1000).call(
-                "GetUser", {}, BearerCredentials(TOKEN)
-            )
-
-
-async def test_oversize_streamed_body(session: aiohttp.ClientSession) -> None:
-    """A body without Content-Length is cut off once it passes the cap."""
-    body = b'{"RequestId": "' + b"x" * 5000 + b'"}'
-    with CompatAioresponses() as m:
-        answer(m, body=body)
-        with pytest.raises(PopUnavailable, match="over 1000 bytes") as info:
-            await make_client(session, max_response_bytes=1000).call(
-                "GetUser", {}, BearerCredentials(TOKEN)
-            )
+async def test_answer_broken_off_is_not_replayed(pop: FakePop, make_client: MakeClient):
+    """A connection lost inside the answer's body: PopUnavailable, even a read is not resent."""
+    pop.plans = [Cut(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b'{"Code": '), ok()]
+    with pytest.raises(PopUnavailable, match="broken off") as info:
+        await make_client(pop.url).call("GetUser", {}, STS)
+    assert len(pop.requests) == 1
     assert info.value.timeout is False
 
 
-async def test_body_at_cap_is_accepted(session: aiohttp.ClientSession) -> None:
-    """A body exactly at the cap is read."""
-    body = b'{"Code": "OK"}'
-    with CompatAioresponses() as m:
-        answer(m, body=body)
-        result = await make_client(session, max_response_bytes=len(body)).call(
+async def test_oversize_declared_length(pop: FakePop, make_client: MakeClient) -> None:
+    """A Content-Length over the cap is refused before reading."""
+    pop.plans = [b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b" " * 5000]
+    with pytest.raises(PopUnavailable, match="over 1000 bytes"):
+        await make_client(pop.url, max_response_bytes=1000).call(
             "GetUser", {}, BearerCredentials(TOKEN)
         )
+
+
+async def test_oversize_streamed_body(pop: FakePop, make_client: MakeClient) -> None:
+    """A body without Content-Length is cut off once it passes the cap."""
+    pop.plans = [chunked(200, b'{"RequestId": "' + b"x" * 5000 + b'"}')]
+    with pytest.raises(PopUnavailable, match="over 1000 bytes") as info:
+        await make_client(pop.url, max_response_bytes=1000).call(
+            "GetUser", {}, BearerCredentials(TOKEN)
+        )
+    assert info.value.timeout is False
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+async def test_body_at_cap_is_accepted(pop: FakePop, make_client: MakeClient, framing: str):
+    """A body exactly at the cap is read, whichever way it is framed."""
+    body = b'{"Code": "OK"}'
+    pop.plans = [http(200, body) if framing == "length" else chunked(200, body, size=5)]
+    result = await make_client(pop.url, max_response_bytes=len(body)).call(
+        "GetUser", {}, BearerCredentials(TOKEN)
+    )
     assert result.code == "OK"
 
 
 @pytest.mark.parametrize("body", [b"<html>busy</html>", b"", b"[1, 2]", b"\xff\xfe\x00"])
-async def test_non_json_body(session: aiohttp.ClientSession, body: bytes) -> None:
+async def test_non_json_body(pop: FakePop, make_client: MakeClient, body: bytes) -> None:
     """A body that is not a JSON object raises PopUnavailable."""
-    with CompatAioresponses() as m:
-        answer(m, body=body, status=502, content_type="text/html")
-        with pytest.raises(PopUnavailable, match="HTTP 502"):
-            await make_client(session).call("GetUser", {}, BearerCredentials(TOKEN))
+    pop.plans = [http(502, body, ctype="text/html")]
+    with pytest.raises(PopUnavailable, match="HTTP 502"):
+        await make_client(pop.url).call("GetUser", {}, BearerCredentials(TOKEN))
 
 
-async def test_error_body_passthrough(session: aiohttp.ClientSession) -> None:
+async def test_not_http_at_all(pop: FakePop, make_client: MakeClient) -> None:
+    """An answer that is not HTTP is PopUnavailable (and not replayed as a connect failure)."""
+    pop.plans = [b"SSH-2.0-OpenSSH_9.6\r\n\r\n", ok()]
+    with pytest.raises(PopUnavailable) as info:
+        await make_client(pop.url).call("AddAgentDevice", {}, BearerCredentials(TOKEN))
+    assert (len(pop.requests), info.value.timeout) == (1, False)
+
+
+async def test_error_body_passthrough(pop: FakePop, make_client: MakeClient) -> None:
     """A 4xx JSON error is returned as a result carrying the POP status, code and id."""
     error = {"RequestId": "r-9", "HostId": "ccc", "Code": "InvalidToken", "Message": "bad"}
-    with CompatAioresponses() as m:
-        answer(m, status=401, payload=error)
-        result = await make_client(session).call("GetUser", {}, BearerCredentials(TOKEN))
+    pop.plans = [ok(error, status=401)]
+    result = await make_client(pop.url).call("GetUser", {}, BearerCredentials(TOKEN))
     assert (result.status, result.body, result.request_id, result.code) == (
         401,
         error,
@@ -212,56 +329,47 @@ async def test_error_body_passthrough(session: aiohttp.ClientSession) -> None:
     )
 
 
-async def test_business_error_with_200(session: aiohttp.ClientSession) -> None:
+async def test_business_error_with_200(pop: FakePop, make_client: MakeClient) -> None:
     """A Success:false answer with HTTP 200 is an ordinary result."""
-    body = {"RequestId": "r-2", "Success": False, "Code": "NotExist.User", "Message": "no"}
-    with CompatAioresponses() as m:
-        answer(m, payload=body)
-        result = await make_client(session).call("GetUser", {}, STS)
+    pop.plans = [ok({"RequestId": "r-2", "Success": False, "Code": "NotExist.User"})]
+    result = await make_client(pop.url).call("GetUser", {}, STS)
     assert (result.status, result.code) == (200, "NotExist.User")
 
 
-async def test_missing_fields_are_none(session: aiohttp.ClientSession) -> None:
+async def test_missing_fields_are_none(pop: FakePop, make_client: MakeClient) -> None:
     """A JSON object without RequestId or Code gives None for both."""
-    with CompatAioresponses() as m:
-        answer(m, payload={"Code": ["odd"]})
-        result = await make_client(session).call("GetUser", {}, STS)
+    pop.plans = [ok({"Code": ["odd"]})]
+    result = await make_client(pop.url).call("GetUser", {}, STS)
     assert (result.request_id, result.code) == (None, None)
 
 
 @pytest.mark.parametrize("action", ["listConfig", "A", "List Config", "X" * 65, ""])
-async def test_invalid_action_name(session: aiohttp.ClientSession, action: str) -> None:
+async def test_invalid_action_name(pop: FakePop, make_client: MakeClient, action: str) -> None:
     """A malformed action name is refused before anything is sent."""
-    with CompatAioresponses() as m:
-        with pytest.raises(RequestShapeError, match="action"):
-            await make_client(session).call(action, {}, BearerCredentials(TOKEN))
-        assert KEY not in m.requests
+    with pytest.raises(RequestShapeError, match="action"):
+        await make_client(pop.url).call(action, {}, BearerCredentials(TOKEN))
+    assert pop.requests == []
 
 
 @pytest.mark.parametrize("name", ["Signature", "AccessKeyId", "SignatureType", "Action"])
-async def test_reserved_business_parameter(session: aiohttp.ClientSession, name: str) -> None:
+async def test_reserved_business_parameter(pop: FakePop, make_client: MakeClient, name: str):
     """A business parameter that would steer authentication is refused."""
-    with CompatAioresponses() as m:
-        with pytest.raises(RequestShapeError, match=name):
-            await make_client(session).call("GetUser", {name: "x"}, BearerCredentials(TOKEN))
-        assert KEY not in m.requests
+    with pytest.raises(RequestShapeError, match=name):
+        await make_client(pop.url).call("GetUser", {name: "x"}, BearerCredentials(TOKEN))
+    assert pop.requests == []
 
 
 async def test_no_secrets_in_errors_or_logs(
-    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    pop: FakePop, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Tokens, secrets and signatures appear in no log record or exception message."""
     caplog.set_level(logging.DEBUG, logger="ccc_gateway")
-    with CompatAioresponses() as m:
-        m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        answer(m, payload=OK_BODY)
-        m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        m.post(ENDPOINT, exception=aiohttp.ClientConnectionError("refused"))
-        client = make_client(session)
-        await client.call("ListConfig", {}, STS)
-        with pytest.raises(PopUnavailable) as info:
-            await client.call("ListConfig", {}, BearerCredentials(TOKEN))
-        signature = sent_forms(m)[1]["Signature"]
+    pop.plans = [RESET, ok(), RESET, RESET]
+    client = make_client(pop.url)
+    await client.call("ListConfig", {}, STS)
+    with pytest.raises(PopUnavailable) as info:
+        await client.call("ListConfig", {}, BearerCredentials(TOKEN))
+    signature = pop.forms()[1]["Signature"]
     text = caplog.text + str(info.value) + repr(info.value)
     assert caplog.records
     for secret in (TOKEN, "sts-secret", "st-tok", signature):
