@@ -31,9 +31,9 @@ from .pop import (
     RequestShapeError,
     bearer_params,
     common_params,
+    form_body,
     merge_params,
-    percent_encode,
-    sts_signed_params,
+    sts_signed_body,
 )
 from .tokens import StsCredentials
 from .upstream_http import HttpPool, HttpResponse
@@ -162,17 +162,14 @@ class PopClient:
         )
         base = merge_params(common, params)
         if isinstance(credentials, BearerCredentials):
-            signed = bearer_params(base, credentials.access_token)
-        else:
-            signed = sts_signed_params(
-                base,
-                access_key_id=credentials.access_key_id,
-                access_key_secret=credentials.access_key_secret,
-                security_token=credentials.security_token,
-                method="POST",
-            )
-        pairs = (f"{percent_encode(k)}={percent_encode(v)}" for k, v in signed.items())
-        return "&".join(pairs).encode("ascii")
+            return form_body(bearer_params(base, credentials.access_token))
+        return sts_signed_body(
+            base,
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            method="POST",
+        )
 
     async def _send(self, action: str, body: bytes) -> PopResult:
         started = self._monotonic()

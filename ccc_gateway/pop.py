@@ -8,7 +8,8 @@ Implements /work/shared/reference/aliyun-protocol.md §3:
 * "Response reshaping" (POP → browser): `reshape_response` is the demo's `copyObject`
   (rules 1–3).
 * "Authentication": `common_params`, then `bearer_params` (Bearer mode) or
-  `sts_signed_params` (STS signature v1.0 over `canonical_query` / `string_to_sign`).
+  `sts_signed_params` (STS signature v1.0 over `canonical_query` / `string_to_sign`);
+  `form_body` and `sts_signed_body` give the encoded request body.
 
 Parameter-name grammar accepted from the browser (after trimming), for top-level keys and
 for the keys of nested objects alike::
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import hmac
 import math
 import re
@@ -253,21 +253,24 @@ def _browser_key(raw: Any) -> str:
 
 def percent_encode(s: str) -> str:
     """RFC 3986 encoding of UTF-8 as POP wants it: only `A-Z a-z 0-9 - _ . ~` stay as is."""
-    if _UNRESERVED.fullmatch(s):  # names, ids, nonces: nothing to encode
+    if len(s) <= _SHORT_CHARS and _UNRESERVED.fullmatch(s):  # ids, nonces: nothing to do
         return s
-    if len(s) <= _CACHED_MAX_CHARS:
-        return _quote_cached(s)
-    return _quote(s)
+    return _quote_cached(s) if len(s) <= _CACHED_MAX_CHARS else _quote(s)
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
-# quote() walks its input byte by byte in Python; a SecurityToken (1–2 KB of base64 with
-# "+/=") went through it twice per call, every call. Tokens repeat for an agent's whole
-# sign-in, so their encoding is cached; 256 entries of at most 4 KB bound the memory.
+# quote() walks its input byte by byte in Python. The values that need it repeat: the
+# SecurityToken (1–2 KB of base64 with "+/=", the same for an agent's whole sign-in) and the
+# Timestamp (the same for a second), so their encoding is cached; long values go to the
+# cache without even the regex check, which would scan them whole (a str caches its hash).
+# 256 entries of at most 4 KB bound the memory.
+_SHORT_CHARS = 64
 _CACHED_MAX_CHARS = 4096
 
 
 def _quote(s: str) -> str:
+    if _UNRESERVED.fullmatch(s):
+        return s
     # quote() always keeps letters, digits and "_.-~"; safe="" makes it encode "/" too.
     return quote(s, safe="", encoding="utf-8", errors="strict")
 
@@ -275,29 +278,58 @@ def _quote(s: str) -> str:
 _quote_cached = functools.lru_cache(maxsize=256)(_quote)
 
 
+class _EncodedNames(dict[str, str]):
+    """Parameter name → its percent-encoding. Names are a small vocabulary (the common
+    parameters, an action's own): looked up, not encoded, on every call. Past 1024 names it
+    starts again, which bounds the memory."""
+
+    def __missing__(self, name: str) -> str:
+        if len(self) >= 1024:
+            self.clear()
+        self[name] = encoded = percent_encode(name)
+        return encoded
+
+
+_ENCODED_NAMES = _EncodedNames()
+
+
 def canonical_query(params: Mapping[str, str]) -> str:
     """Every parameter but `Signature`, sorted by name, encoded and joined as `k=v&…`."""
+    names = _ENCODED_NAMES
     return "&".join(
-        f"{percent_encode(k)}={percent_encode(params[k])}"
-        for k in sorted(params)
-        if k != "Signature"
+        [f"{names[k]}={percent_encode(params[k])}" for k in sorted(params) if k != "Signature"]
     )
 
 
 def string_to_sign(method: str, params: Mapping[str, str]) -> str:
     """`METHOD&%2F&enc(canonical query)`."""
+    return _string_to_sign(method, canonical_query(params))
+
+
+def _string_to_sign(method: str, query: str) -> str:
     # The canonical query holds only unreserved characters, %XX escapes, "&" and "=", so
     # encoding it again needs just three replacements ("%" first); quote() would walk it byte
     # by byte, which was a fifth of a forwarded call's CPU time (bench/RESULTS.md).
-    encoded = canonical_query(params).replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+    encoded = query.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
     return f"{method.upper()}&%2F&{encoded}"
 
 
 def sign_v1(method: str, params: Mapping[str, str], access_key_secret: str) -> str:
     """Signature v1.0: base64(HMAC-SHA1(secret + "&", string_to_sign))."""
+    return _sign_query(method, canonical_query(params), access_key_secret)
+
+
+def _sign_query(method: str, query: str, access_key_secret: str) -> str:
     key = (access_key_secret + "&").encode("utf-8")
-    digest = hmac.new(key, string_to_sign(method, params).encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(digest.digest()).decode("ascii")
+    # hmac.digest: one call into OpenSSL, no HMAC object.
+    digest = hmac.digest(key, _string_to_sign(method, query).encode("utf-8"), "sha1")
+    return base64.b64encode(digest).decode("ascii")
+
+
+def form_body(params: Mapping[str, str]) -> bytes:
+    """The parameters as an `application/x-www-form-urlencoded` body, POP's encoding."""
+    pairs = (f"{percent_encode(k)}={percent_encode(v)}" for k, v in params.items())
+    return "&".join(pairs).encode("ascii")
 
 
 def common_params(
@@ -309,9 +341,15 @@ def common_params(
         "Version": version,
         "Format": "JSON",
         "RegionId": region_id,
-        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "Timestamp": _timestamp(int(now)),
         "SignatureNonce": nonce,
     }
+
+
+# Calls come many a second: the text of a second is made once (gmtime drops the fraction).
+@functools.lru_cache(maxsize=2)
+def _timestamp(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def merge_params(common: Mapping[str, str], business: Mapping[str, str]) -> dict[str, str]:
@@ -356,14 +394,35 @@ def sts_signed_params(
     method: str,
 ) -> dict[str, str]:
     """STS mode: add the temporary key's fields and sign everything with signature v1.0."""
-    params = {k: v for k, v in base.items() if k not in _SIGNATURE_FIELDS}
-    params.update(
-        {
-            "AccessKeyId": access_key_id,
-            "SecurityToken": security_token,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureVersion": "1.0",
-        }
-    )
+    params = _sts_params(base, access_key_id, security_token)
     params["Signature"] = sign_v1(method, params, access_key_secret)
+    return params
+
+
+def sts_signed_body(
+    base: Mapping[str, str],
+    *,
+    access_key_id: str,
+    access_key_secret: str,
+    security_token: str,
+    method: str,
+) -> bytes:
+    """`form_body(sts_signed_params(...))`, with every value encoded once, not twice.
+
+    The sorted canonical query that is signed is itself a valid form body (a form's order
+    means nothing), so the body is that query plus the signature.
+    """
+    query = canonical_query(_sts_params(base, access_key_id, security_token))
+    signature = _sign_query(method, query, access_key_secret)
+    # Base64 needs only "+", "/" and "=" encoded; a fresh signature would miss quote()'s cache.
+    encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    return f"{query}&Signature={encoded}".encode("ascii")
+
+
+def _sts_params(base: Mapping[str, str], access_key_id: str, security_token: str) -> dict[str, str]:
+    params = {k: v for k, v in base.items() if k not in _SIGNATURE_FIELDS}
+    params["AccessKeyId"] = access_key_id
+    params["SecurityToken"] = security_token
+    params["SignatureMethod"] = "HMAC-SHA1"
+    params["SignatureVersion"] = "1.0"
     return params

@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 
 from ccc_gateway.pop import (
     RequestShapeError,
+    bearer_params,
     flatten_request,
+    form_body,
     reshape_response,
     sign_v1,
     string_to_sign,
+    sts_signed_body,
+    sts_signed_params,
     unflatten,
 )
 
@@ -85,6 +89,18 @@ def test_reshape_never_raises_and_lowers_keys(obj: Any) -> None:
     """Any JSON reshapes without error; every key starts lower-case and is non-empty."""
     for key in _walk_keys(reshape_response(obj)):
         assert key and key[0] == key[0].lower() and key == key.strip()
+
+
+@relaxed
+@given(sign_inputs, utf8_text)
+def test_sts_signed_body_is_the_form_of_the_signed_params(params: dict[str, str], secret: str):
+    """The one-pass STS body holds exactly the parameters sts_signed_params gives."""
+    keys = {"access_key_id": "STS.id", "access_key_secret": secret, "security_token": "t+/="}
+    base = {k: v for k, v in params.items() if k not in ("AccessKeyId", "SecurityToken")}
+    body = sts_signed_body(base, method="POST", **keys)
+    signed = sts_signed_params(base, method="POST", **keys)
+    assert sorted(body.split(b"&")) == sorted(form_body(signed).split(b"&"))
+    assert form_body(bearer_params(base, "tok")).count(b"&") == len(bearer_params(base, "")) - 1
 
 
 @relaxed
