@@ -6,7 +6,8 @@ field (the SDK's `ajaxOtherParams`) is ignored. The handler checks, in this orde
 body size, the agent's sign-in (refreshed when due), the action name and the allow-list, the
 pinned instance; then it flattens the parameters (`pop.flatten_request`), authenticates as the
 agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and relays the answer, reshaped
-for the SDK unless `ccc.reshape` is off. Every forwarded call leaves one audit log line.
+for the SDK (as it is parsed, `pop.loads_reshaped`) unless `ccc.reshape` is off. Every
+forwarded call leaves one audit log line.
 
 The parsing and decision helpers are pure functions raising `GatewayError`s; the protocol
 itself stays in `pop.py` and `ccc_client.py`.
@@ -41,7 +42,7 @@ from .keys import CLOCK, CONFIG
 from .log import AUDIT_LOGGER, mask_phone_numbers
 from .metrics import observe_pop
 from .oauth_errors import OAuthProtocolError
-from .pop import RequestShapeError, flatten_request, reshape_response
+from .pop import RequestShapeError, flatten_request
 from .same_origin import check_same_origin
 from .session import LOGIN_URL
 from .signin import SignIn
@@ -58,7 +59,12 @@ INSTANCE_PARAM: Final = "InstanceId"
 # POP codes that mean "this token no longer works": only a new sign-in helps.
 SIGN_IN_AGAIN_CODES: Final = ("InvalidBearerToken", "InvalidSecurityToken", "InvalidAccessKeyId")
 MAX_MESSAGE = 500  # POP messages relayed to the browser are cut to this many characters
-_NO_STORE: Final = {"Cache-Control": "no-store"}  # answers carry TURN passwords, login signatures
+_JSON_HEADERS: Final = {
+    "Content-Type": "application/json; charset=utf-8",  # as web.json_response says it
+    "Cache-Control": "no-store",  # answers carry TURN passwords, login signatures
+}
+# A parsed answer holds no cycles to look for; ASCII-only, as json.dumps writes it.
+_JSON: Final = json.JSONEncoder(check_circular=False, separators=(",", ":"))
 
 POP_CLIENT = web.AppKey("ccc_pop_client", PopClient)
 ACTION_POLICY = web.AppKey("ccc_action_policy", ActionPolicy)
@@ -96,6 +102,7 @@ async def _pop_client(app: web.Application) -> AsyncIterator[None]:
         region_id=ccc.region,
         timeout=ccc.timeout,
         max_response_bytes=ccc.max_response_size,
+        reshape=ccc.reshape,  # answers are parsed straight into the SDK's shape
         ssl_context=client_context(config.aliyun.ca_file),  # the trust of every Alibaba call
         clock=app[CLOCK],  # POP Timestamps must follow the gateway's (test-settable) clock
     )
@@ -292,8 +299,12 @@ async def handle_api(request: web.Request) -> web.Response:
     result = await _forward(request, signin, call.action, params, credentials)
     if result.status >= 400:
         raise pop_error(result, _secrets(credentials))
-    body = reshape_response(result.body) if ccc.reshape else result.body
-    return web.json_response(body, status=result.status, headers=_NO_STORE)
+    # The body is already in the SDK's shape when ccc.reshape is on (PopClient reshapes).
+    return web.Response(
+        body=_JSON.encode(result.body).encode("utf-8"),
+        status=result.status,
+        headers=_JSON_HEADERS,
+    )
 
 
 async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]:

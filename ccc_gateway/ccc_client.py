@@ -32,6 +32,7 @@ from .pop import (
     bearer_params,
     common_params,
     form_body,
+    loads_reshaped,
     merge_params,
     sts_signed_body,
 )
@@ -62,7 +63,12 @@ class BearerCredentials:
 
 @dataclass(frozen=True)
 class PopResult:
-    """A JSON answer from the CCC OpenAPI, whatever its HTTP status."""
+    """A JSON answer from the CCC OpenAPI, whatever its HTTP status.
+
+    `body` is the answer as POP sent it, or reshaped for the workbench SDK
+    (`pop.reshape_response`) when the client reshapes and the status is below 400; error
+    answers always keep POP's names (`Code`, `Message`).
+    """
 
     status: int
     body: dict[str, Any]
@@ -94,6 +100,7 @@ class PopClient:
         region_id: str,
         timeout: float = 10.0,
         max_response_bytes: int = 2 * 1024 * 1024,
+        reshape: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
         clock: Callable[[], float] = time.time,
@@ -115,6 +122,7 @@ class PopClient:
         self._region_id = region_id
         self._timeout = timeout
         self._max_bytes = max_response_bytes
+        self._reshape = reshape
         self._clock = clock
         self._nonce = nonce_factory
         self._monotonic = monotonic
@@ -225,19 +233,22 @@ class PopClient:
         return f"CCC OpenAPI answer over {self._max_bytes} bytes ({action})"
 
     def _result(self, action: str, status: int, raw: bytes, duration: float) -> PopResult:
+        reshaped = self._reshape and status < 400
         try:
-            body = json.loads(raw)
+            # Parsed once, straight into the SDK's shape when it is wanted.
+            body = loads_reshaped(raw) if reshaped else json.loads(raw)
         except (ValueError, RecursionError):
             raise PopUnavailable(
                 f"CCC OpenAPI answered HTTP {status} without JSON ({action})"
             ) from None
         if not isinstance(body, dict):
             raise PopUnavailable(f"CCC OpenAPI answered HTTP {status} with a non-object ({action})")
+        request_id, code = ("requestId", "code") if reshaped else ("RequestId", "Code")
         result = PopResult(
             status=status,
             body=body,
-            request_id=_text(body.get("RequestId")),
-            code=_text(body.get("Code")),
+            request_id=_text(body.get(request_id)),
+            code=_text(body.get(code)),
             duration=max(duration, 0.0),
         )
         log.debug(

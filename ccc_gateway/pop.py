@@ -6,7 +6,7 @@ Implements /work/shared/reference/aliyun-protocol.md §3:
   into flat POP parameters (`Key.1`, `Key.Sub`, …) the way `alibabacloud-tea-openapi` does;
   `unflatten` is its inverse (tests and diagnostics).
 * "Response reshaping" (POP → browser): `reshape_response` is the demo's `copyObject`
-  (rules 1–3).
+  (rules 1–3); `loads_reshaped` parses a POP answer straight into that shape.
 * "Authentication": `common_params`, then `bearer_params` (Bearer mode) or
   `sts_signed_params` (STS signature v1.0 over `canonical_query` / `string_to_sign`);
   `form_body` and `sts_signed_body` give the encoded request body.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import functools
 import hmac
+import json
 import math
 import re
 import time
@@ -212,7 +213,7 @@ def reshape_response(obj: Any) -> Any:
         src, dst = stack.pop()
         if isinstance(src, dict):
             for raw_key, value in src.items():
-                key = _browser_key(raw_key)
+                key = _BROWSER_KEYS[raw_key]
                 if not key:
                     continue
                 if isinstance(value, dict) and len(value) == 1:  # rule 3: unwrap {"X": [...]}
@@ -240,15 +241,73 @@ def _empty_like(value: Any) -> Any:
     return value
 
 
-# POP answers use a small vocabulary of member names, over and over: rewriting each name
-# once, not at every occurrence, halves the cost of reshaping an answer. Dict keys are
-# always hashable; 1024 names bound the cache.
-@functools.lru_cache(maxsize=1024)
-def _browser_key(raw: Any) -> str:
-    if not isinstance(raw, str):
-        return ""
-    key = raw.strip()
-    return key[:1].lower() + key[1:]
+def loads_reshaped(raw: bytes | str) -> Any:
+    """`reshape_response(json.loads(raw))` in one pass: each object is reshaped as it is parsed.
+
+    Parsing built every object of a POP answer and reshaping built them all again, walking
+    the tree in Python; here the parser hands each object's members to `_reshape_members`
+    (bottom-up, so the parser's own depth limit is the only one). Raises what json.loads
+    raises (ValueError, RecursionError).
+    """
+    if isinstance(raw, bytes | bytearray):  # as json.loads does it
+        raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    root = _RESHAPING_DECODER.decode(raw)
+    # Rule 3 never applies to the root: keep it an object (and a plain dict).
+    return dict(root) if type(root) is _OneListObject else root
+
+
+class _OneListObject(dict):  # type: ignore[type-arg]
+    """A reshaped object that had exactly one member, holding a list (rule 3's wrapper).
+
+    Its parent's member takes `the_list` instead; as the root or a list item (where rule 3
+    does not apply) it stays what it is, an object, and JSON encodes it as one. (Not named
+    `items`: the JSON encoder calls a dict's `items()`.)
+    """
+
+    __slots__ = ("the_list",)
+
+    def __init__(self, members: dict[str, Any], the_list: list[Any]) -> None:
+        super().__init__(members)
+        self.the_list = the_list
+
+
+def _reshape_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = {
+        _BROWSER_KEYS[name]: value.the_list if type(value) is _OneListObject else value
+        for name, value in pairs
+    }
+    if len(obj) != len(pairs) or "" in obj:
+        # A repeated name, a name empty once trimmed, or two names that became one: redo it
+        # as reshaping the parsed object does (first place, last value, in order).
+        source = dict(pairs)
+        obj = {}
+        for name, value in source.items():
+            if key := _BROWSER_KEYS[name]:
+                obj[key] = value.the_list if type(value) is _OneListObject else value
+        pairs = list(source.items())
+    if len(pairs) == 1 and type(pairs[0][1]) is list:  # rule 3 looks at the object POP sent
+        return _OneListObject(obj, pairs[0][1])
+    return obj
+
+
+class _BrowserKeys(dict[Any, str]):
+    """Member name → the SDK's name: trimmed, first character lower-cased ("" = drop it).
+
+    POP answers use a small vocabulary of member names, over and over: rewriting each name
+    once, not at every occurrence, halves the cost of reshaping an answer. Past 1024 names
+    (answers with arbitrary keys) it starts again, which bounds the memory.
+    """
+
+    def __missing__(self, raw: Any) -> str:
+        if len(self) >= 1024:
+            self.clear()
+        key = raw.strip() if isinstance(raw, str) else ""
+        self[raw] = key = key[:1].lower() + key[1:]
+        return key
+
+
+_BROWSER_KEYS = _BrowserKeys()
+_RESHAPING_DECODER = json.JSONDecoder(object_pairs_hook=_reshape_members)
 
 
 def percent_encode(s: str) -> str:

@@ -329,6 +329,19 @@ async def test_error_body_passthrough(pop: FakePop, make_client: MakeClient) -> 
     )
 
 
+async def test_reshaping_client(pop: FakePop, make_client: MakeClient) -> None:
+    """reshape=True: answers come back in the SDK's shape, error answers in POP's own."""
+    answer = {"RequestId": "r-1", "Code": "OK", "Users": {"User": [{"UserId": "u1"}]}}
+    error = {"RequestId": "r-2", "Code": "Forbidden", "Message": "no"}
+    pop.plans = [ok(answer), ok(error, status=403)]
+    client = make_client(pop.url, reshape=True)
+    result = await client.call("ListUsers", {}, STS)
+    assert result.body == {"requestId": "r-1", "code": "OK", "users": [{"userId": "u1"}]}
+    assert (result.request_id, result.code) == ("r-1", "OK")
+    failed = await client.call("ListUsers", {}, STS)
+    assert (failed.status, failed.body, failed.code) == (403, error, "Forbidden")
+
+
 async def test_business_error_with_200(pop: FakePop, make_client: MakeClient) -> None:
     """A Success:false answer with HTTP 200 is an ordinary result."""
     pop.plans = [ok({"RequestId": "r-2", "Success": False, "Code": "NotExist.User"})]

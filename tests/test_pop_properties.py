@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from ccc_gateway.pop import (
     bearer_params,
     flatten_request,
     form_body,
+    loads_reshaped,
     reshape_response,
     sign_v1,
     string_to_sign,
@@ -54,6 +56,22 @@ nested_capitalised = st.recursive(
 )
 
 
+# JSON text whose objects may repeat a name, and names that meet once trimmed and lower-cased.
+json_names = st.sampled_from(["A", "a", " A", "", " ", "Items", "items", "X"]) | st.text(max_size=4)
+json_text = st.recursive(
+    (
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
+    ).map(json.dumps),
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(st.tuples(json_names, inner), max_size=4).map(
+            lambda pairs: "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}"
+        )
+    ),
+    max_leaves=30,
+)
+
+
 def _walk_keys(obj: Any) -> list[str]:
     """Every object key in a structure, collected without recursion."""
     keys: list[str] = []
@@ -89,6 +107,17 @@ def test_reshape_never_raises_and_lowers_keys(obj: Any) -> None:
     """Any JSON reshapes without error; every key starts lower-case and is non-empty."""
     for key in _walk_keys(reshape_response(obj)):
         assert key and key[0] == key[0].lower() and key == key.strip()
+
+
+@relaxed
+@given(json_text)
+def test_loads_reshaped_is_reshape_of_loads(text: str) -> None:
+    """Reshaping while parsing gives what parsing then reshaping gives, member order included."""
+    expected = reshape_response(json.loads(text))
+    got = loads_reshaped(text)
+    assert got == expected
+    assert json.dumps(got) == json.dumps(expected)
+    assert type(got) is type(expected)
 
 
 @relaxed
