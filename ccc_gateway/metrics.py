@@ -250,7 +250,10 @@ class _RequestSeries:
         yield seconds
 
 
-_BOUNDS = [floatToGoString(bound) for bound in (*REQUEST_BUCKETS, float("inf"))]
+_BOUNDS = [
+    floatToGoString(bound)  # type: ignore[no-untyped-call]  # prometheus_client is untyped here
+    for bound in (*REQUEST_BUCKETS, float("inf"))
+]
 
 
 class _Timer:

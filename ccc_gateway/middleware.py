@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
 from multidict import istr
 
 from .errors import GatewayError
@@ -31,7 +32,6 @@ X_REQUEST_ID = istr("X-Request-Id")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 CLIENT_GONE = 499  # the status counted and logged for a client that left before the answer
 
 
