@@ -25,7 +25,7 @@ from collections.abc import AsyncIterable, Iterable
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -62,7 +62,7 @@ class HttpResponse:
     before that closes it (the unread rest cannot be skipped safely), as does `close()`.
     """
 
-    __slots__ = ("_done", "_pool", "_proto", "content", "headers", "reason", "status")
+    __slots__ = ("_pool", "_proto", "content", "headers", "reason", "status")
 
     def __init__(
         self,
@@ -75,7 +75,6 @@ class HttpResponse:
     ) -> None:
         self._pool = pool
         self._proto: ResponseHandler | None = proto
-        self._done = False
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -321,7 +320,7 @@ class HttpPool:
             message.code,
             message.reason,
             message.headers,
-            EMPTY_PAYLOAD if payload is EMPTY_PAYLOAD else payload,
+            payload,
         )
 
 
