@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             scenario_c(stack, gateway, opts, out)
         if "E" in only:
             scenario_e(stack, gateway, idle, opts, out)
-        stack.stop(gateway)
         if "D" in only:
-            scenario_d(stack, opts, out)
+            scenario_d(stack, gateway, opts, out)
+        stack.stop(gateway)
         if whatifs:
             run_whatifs(stack, whatifs, opts, out)
         if args.profile:

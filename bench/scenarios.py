@@ -181,8 +181,9 @@ def workers_available() -> bool:
     return importlib.util.find_spec("ccc_gateway.workers") is not None
 
 
-def scenario_d(stack: Stack, opts: Options, out: Outcome) -> None:
-    assert out.a_gateway is not None
+def scenario_d(stack: Stack, one: Server, opts: Options, out: Outcome) -> None:
+    """1 worker (the gateway of A) vs 2 workers, in alternating rounds like A and B: compared
+    with A's figure from minutes earlier, D would measure whatever else ran in between."""
     if not workers_available():
         out.targets.append(Target("D", "2 workers ≥ 1.6× 1 worker", "pending workers", None))
         out.notes.append("D: ccc_gateway/workers.py is not there yet: D is pending workers.")
@@ -201,19 +202,24 @@ def scenario_d(stack: Stack, opts: Options, out: Outcome) -> None:
             return
         workers = [p for p in tree_pids(two.pid) if p != two.pid]  # the supervisor's children
         idle = rss_bytes(workers) / len(workers) / MiB
-        result = _load(stack, two, opts, PLAIN_HEADERS)
+        runs: tuple[list[LoadResult], list[LoadResult]] = ([], [])
+        for _ in range(opts.rounds):
+            for server, into in ((one, runs[0]), (two, runs[1])):
+                into.append(_load(stack, server, opts, PLAIN_HEADERS))
     finally:
         stack.stop(two)
-    ratio = result.rps / out.a_gateway.rps
-    out.rows.append(
+    single, double = pooled(runs[0]), pooled(runs[1])
+    ratio = double.rps / single.rps
+    out.rows += [
+        Row.of("D", "gateway ×1 (D's baseline)", single, ratio=1.0),
         Row.of(
             "D",
             f"gateway ×2 ({len(workers)} workers + supervisor)",
-            result,
+            double,
             ratio=ratio,
             note=f"idle {idle:.1f} MiB per worker",
-        )
-    )
+        ),
+    ]
     out.targets.append(Target("D", "2 workers ≥ 1.6× 1 worker", f"{ratio:.2f}×", ratio >= 1.6))
 
 
