@@ -67,14 +67,14 @@ class HttpResponse:
     def __init__(
         self,
         pool: HttpPool,
-        proto: ResponseHandler,
+        proto: _Connection,
         status: int,
         reason: str,
         headers: CIMultiDictProxy[str],
         content: StreamReader,
     ) -> None:
         self._pool = pool
-        self._proto: ResponseHandler | None = proto
+        self._proto: _Connection | None = proto
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -109,6 +109,20 @@ class HttpResponse:
             self._pool._give_back(proto, keep=keep)
 
 
+class _Connection(ResponseHandler):
+    """aiohttp's response protocol, remembering which kind of parser it was last given.
+
+    aiohttp's client builds a new llhttp parser for every request (5 µs, a sixth of the
+    hop's own Python work); a parser goes on to the next message of its connection on its
+    own (aiohttp's server keeps one per connection), so one is kept for as long as requests
+    on the connection expect the same kind of answer (a body, or none for HEAD).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.parser_skips_payload: bool | None = None  # no parser yet
+
+
 class HttpPool:
     """Keep-alive HTTP/1.1 connections to one origin, at most `max_connections` in use."""
 
@@ -139,7 +153,7 @@ class HttpPool:
         # locked() scans its waiters on every call; a freed slot is handed to the first waiter.
         self._free_slots = max_connections
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
-        self._idle: deque[tuple[ResponseHandler, float]] = deque()
+        self._idle: deque[tuple[_Connection, float]] = deque()
         self._closed = False
 
     async def request(
@@ -176,22 +190,24 @@ class HttpPool:
 
     # ------------------------------------------------------------ connections
 
-    def _reusable(self) -> ResponseHandler | None:
+    def _reusable(self) -> _Connection | None:
         now = time.monotonic()
         while self._idle:
             proto, since = self._idle.pop()  # the most recently used: warm and least stale
-            if now - since < IDLE_TIMEOUT and proto.is_connected():
+            # Bytes the upstream sent while the connection sat idle would be read as the
+            # answer to the next request: such a connection is not reused (should_close).
+            if now - since < IDLE_TIMEOUT and proto.is_connected() and not proto.should_close:
                 return proto
             proto.close()
         return None
 
-    async def _connect(self) -> ResponseHandler:
+    async def _connect(self) -> _Connection:
         # Only here: asyncio.get_running_loop() costs a getpid() system call each time.
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 transport, proto = await loop.create_connection(
-                    lambda: ResponseHandler(loop),
+                    lambda: _Connection(loop),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -205,7 +221,7 @@ class HttpPool:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return proto
 
-    def _give_back(self, proto: ResponseHandler, *, keep: bool) -> None:
+    def _give_back(self, proto: _Connection, *, keep: bool) -> None:
         if keep and not self._closed and not proto.should_close and proto.is_connected():
             self._idle.append((proto, time.monotonic()))
         else:
@@ -277,16 +293,19 @@ class HttpPool:
         return text.encode("utf-8", "surrogateescape"), chunked
 
     async def _exchange(
-        self, proto: ResponseHandler, method: str, head: bytes, body: Body, chunked: bool
+        self, proto: _Connection, method: str, head: bytes, body: Body, chunked: bool
     ) -> HttpResponse:
-        proto.set_response_params(
-            skip_payload=method == "HEAD",
-            read_until_eof=True,  # an answer with neither length nor chunks ends at close
-            auto_decompress=False,  # bodies pass through exactly as the upstream encoded them
-            read_timeout=self._read_timeout,
-            max_line_size=MAX_LINE_SIZE,
-            max_field_size=self._max_field_size,
-        )
+        skip_payload = method == "HEAD"
+        if proto.parser_skips_payload is not skip_payload:
+            proto.set_response_params(
+                skip_payload=skip_payload,
+                read_until_eof=True,  # an answer with neither length nor chunks ends at close
+                auto_decompress=False,  # bodies pass through exactly as the upstream sent them
+                read_timeout=self._read_timeout,
+                max_line_size=MAX_LINE_SIZE,
+                max_field_size=self._max_field_size,
+            )
+            proto.parser_skips_payload = skip_payload
         transport = proto.transport
         if transport is None:
             raise aiohttp.ServerDisconnectedError()

@@ -323,6 +323,37 @@ async def test_close_delimited_answer(raw_server, make_pool) -> None:
     assert await response.read() == b"until the end"
 
 
+async def test_a_connection_that_spoke_while_idle_is_not_reused(raw_server, make_pool) -> None:
+    connections: list[int] = []
+
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        number = len(connections)
+        while True:
+            await read_head(reader)
+            body = b"conn%d" % number
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            # An answer nobody asked for, sent while the connection is idle in the pool.
+            await asyncio.sleep(0.02)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nforge")
+            await writer.drain()
+
+    pool = make_pool(await raw_server(chatty))
+    assert await (await pool.request("GET", "/", [])).read() == b"conn1"
+    await asyncio.sleep(0.05)  # the unsolicited answer arrives while the connection is idle
+    assert await (await pool.request("GET", "/", [])).read() == b"conn2"
+
+
+async def test_head_and_get_alternate_on_one_connection(echo, make_pool) -> None:
+    upstream, server = echo
+    pool = make_pool(server.make_url("/"))
+    for method in ("GET", "HEAD", "HEAD", "GET", "GET", "HEAD", "GET"):
+        response = await pool.request(method, "/", [])
+        assert await response.read() == (b"" if method == "HEAD" else b"hello ")
+    assert len(upstream.connections) == 1
+
+
 def dropping_second_request(connections: list[int]) -> Handler:
     """Answers the first request of each connection, then drops it on the next one."""
 
