@@ -164,13 +164,21 @@ class CrmProxy:
         if self._max_body and declared is not None and declared > self._max_body:
             raise PayloadTooLarge(too_large_message(self._max_body))
         request_id = self._request_id(request)
-        headers = self._headers(request, request_id, websocket=False)
+        headers = rules.request_header_pairs(
+            request.headers,
+            self._peer(request),
+            request_id=request_id,
+            is_gateway_cookie=self._is_gateway_cookie,
+            identity=self._identity(request) if self._identity is not None else None,
+            decodable_only=self._decodable_only(request),
+            public_host=self._public_host,
+        )
         body = RequestBody(request.content, self._max_body) if request.body_exists else None
         try:
             upstream = await self._pool.request(
                 request.method,
                 self._target(request),
-                headers.items(),
+                headers,
                 body.chunks() if body is not None else None,
             )
         except (OSError, aiohttp.ClientError, PayloadTooLarge) as exc:  # TimeoutError is one
@@ -210,28 +218,13 @@ class CrmProxy:
         address = peername[0] if isinstance(peername, tuple) and peername else request.remote
         return rules.Peer(address, rules.is_trusted(address, self._trusted), request.secure)
 
-    def _headers(
-        self, request: web.Request, request_id: str, *, websocket: bool
-    ) -> CIMultiDict[str]:
+    def _decodable_only(self, request: web.Request) -> bool:
         # A page the filter may rewrite must come in an encoding we can decode (no br).
-        decodable_only = (
+        return (
             self._filter is not None
             and request.method == hdrs.METH_GET
             and "text/html" in request.headers.get(hdrs.ACCEPT, "")
         )
-        peer = self._peer(request)
-        headers = rules.request_headers(
-            request.headers,
-            peer,
-            request_id=request_id,
-            is_gateway_cookie=self._is_gateway_cookie,
-            identity=self._identity(request) if self._identity is not None else None,
-            websocket=websocket,
-            decodable_only=decodable_only,
-        )
-        if self._public_host is not None and not peer.trusted:
-            headers[rules.X_FORWARDED_HOST] = self._public_host
-        return headers
 
     def _failure(self, exc: BaseException, body: RequestBody | None) -> GatewayError:
         """The error to show for a CRM request that failed before its answer began."""
@@ -390,7 +383,15 @@ class CrmProxy:
         try:
             crm = await self._client.ws_connect(
                 self._url(request),
-                headers=self._headers(request, request_id, websocket=True),
+                headers=rules.request_headers(
+                    request.headers,
+                    self._peer(request),
+                    request_id=request_id,
+                    is_gateway_cookie=self._is_gateway_cookie,
+                    identity=self._identity(request) if self._identity is not None else None,
+                    websocket=True,
+                    public_host=self._public_host,
+                ),
                 protocols=[p for p in protocols if p],
                 autoclose=False,  # close frames are relayed, not answered by aiohttp
                 autoping=False,  # pings too: the browser and the CRM keep their own liveness
