@@ -9,7 +9,8 @@ goes to the CRM.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -39,6 +40,19 @@ PROXY = web.AppKey("proxy", CrmProxy)
 SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
 
 
+@dataclass
+class _Wired:
+    """What every proxied request needs of the objects made at startup, bound once: looked
+    up in the app instead (`Application.__getitem__` is Python code), they cost each page
+    three lookups."""
+
+    proxy: CrmProxy | None = None
+    sessions: SessionManager | None = None
+
+
+WIRED = web.AppKey("wired", _Wired)
+
+
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
     app_metrics = metrics.Metrics(known_actions=config.ccc.allowed_actions)
     app = web.Application(
@@ -48,9 +62,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     )
     app[CONFIG] = config
     app[CLOCK] = clock
+    wired = app[WIRED] = _Wired()
     app.cleanup_ctx.append(_outbound_clients)
     app.on_response_prepare.append(response_headers(config.listen.hsts_max_age))
-    app.on_response_prepare.append(_write_session_cookie)
+    app.on_response_prepare.append(_write_session_cookie(wired))
     health.setup(app)
     metrics.setup(
         app,
@@ -63,7 +78,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     softphone.setup(app)
     ccc_api.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
-    app.router.add_route("*", "/{tail:.*}", _to_crm(app, config))
+    app.router.add_route("*", "/{tail:.*}", _to_crm(wired, config))
     return app
 
 
@@ -101,6 +116,8 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         response_filter=WidgetInjector() if config.softphone.inject else None,
         public_host=config.aliyun.redirect_uri.host_port_subcomponent,
     )
+    wired = app[WIRED]
+    wired.proxy, wired.sessions = app[PROXY], app[auth_views.SESSIONS]
     yield
     await app[PROXY].close()
     await upstream.close()
@@ -175,10 +192,17 @@ def _session_store(
     return store, RedisConsumedStates(redis)
 
 
-async def _write_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    sessions = request.app.get(auth_views.SESSIONS)
-    if sessions is not None:
-        await sessions.write_cookie(request, response)
+def _write_session_cookie(
+    wired: _Wired,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The on_response_prepare hook, bound to its app's sessions (every response runs it)."""
+
+    async def write_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+        sessions = wired.sessions  # None until startup has made it
+        if sessions is not None:
+            await sessions.write_cookie(request, response)
+
+    return write_session_cookie
 
 
 async def _jwks_loaded(app: web.Application) -> str | None:
@@ -211,8 +235,8 @@ async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:
     raise NotFound(f"No gateway route {request.method} {request.path}.")
 
 
-def _to_crm(app: web.Application, config: Config) -> Handler:
-    """The catch-all route's handler, bound to its app (not looked up through `request.app`)."""
+def _to_crm(wired: _Wired, config: Config) -> Handler:
+    """The catch-all route's handler, bound to its app's proxy (not looked up per request)."""
     identity_headers = config.upstream.identity_headers
 
     async def to_crm(request: web.Request) -> web.StreamResponse:
@@ -220,10 +244,12 @@ def _to_crm(app: web.Application, config: Config) -> Handler:
         # are neither served as gateway routes nor handed to the CRM.
         if is_gateway_path(request):
             raise NotFound(f"No gateway route {request.method} {request.path}.")
-        if identity_headers:
+        if identity_headers and wired.sessions is not None:
             # The proxy's identity hook is synchronous; the CRM binding check (cached whoami)
             # is not.
-            await app[auth_views.SESSIONS].note_identity(request)
-        return await app[PROXY].handle(request)
+            await wired.sessions.note_identity(request)
+        if wired.proxy is None:
+            raise web.HTTPServiceUnavailable()  # not started (a request before startup)
+        return await wired.proxy.handle(request)
 
     return to_crm

@@ -42,6 +42,19 @@ _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host"})
 
 Body = bytes | AsyncIterable[bytes] | None
 
+# Header name spelling -> its lower-case form if it is a framing header, else "" (names
+# repeat from request to request; bounded, so made-up names cannot grow it).
+_framing: dict[str, str] = {}
+_FRAMING_MEMORY = 1024
+
+
+def _framing_name(name: str) -> str:
+    lower = name.lower()
+    framing = lower if lower in _FRAMING_HEADERS else ""
+    if len(_framing) < _FRAMING_MEMORY:
+        _framing[name] = framing
+    return framing
+
 
 class ConnectFailed(aiohttp.ClientConnectionError):
     """The TCP (or TLS) connection to the upstream could not be made."""
@@ -265,9 +278,11 @@ class HttpPool:
         streamed = body is not None and not isinstance(body, bytes)
         declared = False
         for name, value in headers:
-            lower = str.lower(name)
-            if lower in _FRAMING_HEADERS:
-                if lower != "content-length" or not streamed:
+            framing = _framing.get(name)
+            if framing is None:
+                framing = _framing_name(name)
+            if framing:
+                if framing != "content-length" or not streamed:
                     continue  # framing is ours to state for bytes bodies; Host is the origin's
                 declared = True  # a streamed body of a length the client declared
             parts += (name, ": ", value, "\r\n")
