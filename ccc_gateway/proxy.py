@@ -41,6 +41,8 @@ FILTER_MAX_BODY = 5 * MiB  # larger pages are passed through without the widget
 # headers: streaming it cost one more TLS record and send() for the headers alone, which was
 # a tenth of a proxied page's CPU (bench/RESULTS.md). Larger bodies stream.
 WHOLE_MAX_BODY = 64 * 1024
+# Peer addresses whose trust verdict is remembered (the load balancers, the browsers seen).
+TRUST_MEMORY = 4096
 
 # The client must forward the browser's headers, not invent its own: no default Accept,
 # Accept-Encoding, User-Agent or Content-Type.
@@ -144,6 +146,7 @@ class CrmProxy:
         self._where = f"{upstream.url.host_subcomponent}:{upstream.url.port}"
         self._max_body = upstream.max_body_size
         self._trusted = trusted_proxies
+        self._trust: dict[str, bool] = {}  # peer address -> is one of the trusted proxies
         self._is_gateway_cookie = is_gateway_cookie
         self._identity = identity_headers
         self._filter = response_filter
@@ -212,11 +215,18 @@ class CrmProxy:
 
     def _peer(self, request: web.Request) -> rules.Peer:
         # Trust is decided on the socket's peer, never on a value a middleware derived from
-        # headers (request.remote may have been rewritten by one).
-        transport = request.transport
-        peername = transport.get_extra_info("peername") if transport is not None else None
+        # headers (request.remote may have been rewritten by one). aiohttp's protocol holds
+        # the peer once per connection; the TLS transport would ask the socket every time.
+        peername = request.protocol.peername
         address = peername[0] if isinstance(peername, tuple) and peername else request.remote
-        return rules.Peer(address, rules.is_trusted(address, self._trusted), request.secure)
+        if address is None:
+            return rules.Peer(None, False, request.secure)
+        trusted = self._trust.get(address)
+        if trusted is None:
+            trusted = rules.is_trusted(address, self._trusted)  # parses the address
+            if len(self._trust) < TRUST_MEMORY:
+                self._trust[address] = trusted
+        return rules.Peer(address, trusted, request.secure)
 
     def _decodable_only(self, request: web.Request) -> bool:
         # A page the filter may rewrite must come in an encoding we can decode (no br).
@@ -267,28 +277,32 @@ class CrmProxy:
 
     async def _whole(self, upstream: HttpResponse, headers: CIMultiDict[str]) -> web.StreamResponse:
         """Read the (small) body, then answer with headers and body together."""
-        try:
-            body = await upstream.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            # Nothing is sent yet, so a body cut short is an honest 502/504, not a truncation.
-            raise self._failure(exc, None) from None
+        body = await self._read_all(upstream)
         return web.Response(
             status=upstream.status, reason=upstream.reason, body=body, headers=headers
         )
+
+    async def _read_all(self, upstream: HttpResponse) -> bytes:
+        try:
+            return await upstream.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Nothing is sent yet, so a body cut short is an honest 502/504, not a truncation.
+            raise self._failure(exc, None) from None
 
     @staticmethod
     def _filterable(
         request: web.Request, upstream: HttpResponse, response_filter: ResponseFilter
     ) -> bool:
         status = upstream.status
+        if (
+            request.method != hdrs.METH_GET
+            or status < 200
+            or status in _UNFILTERED_STATUSES
+            or not response_filter.wants(request, status, upstream.headers)
+        ):
+            return False
         coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
-        return (
-            request.method == hdrs.METH_GET
-            and status >= 200
-            and status not in _UNFILTERED_STATUSES
-            and (not coding or coding in rules.DECODABLE_CODINGS)
-            and response_filter.wants(request, status, upstream.headers)
-        )
+        return not coding or coding in rules.DECODABLE_CODINGS
 
     async def _stream(
         self,
@@ -337,10 +351,14 @@ class CrmProxy:
         length = upstream.content_length
         if length is not None and length > self._filter_max_body:
             return await self._stream(request, upstream, headers)
-        chunks, complete = await self._read_capped(upstream)
-        if not complete:
-            return await self._stream(request, upstream, headers, chunks)
-        body = b"".join(chunks)
+        if length is not None:
+            # Within the cap as declared, and the parser delivers no more than declared.
+            body = await self._read_all(upstream)
+        else:
+            chunks, complete = await self._read_capped(upstream)
+            if not complete:
+                return await self._stream(request, upstream, headers, chunks)
+            body = b"".join(chunks)
         coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "")
         decoded = decode_body(body, coding, self._filter_max_body)
         if decoded is None:

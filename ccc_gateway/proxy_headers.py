@@ -202,6 +202,20 @@ def decodable_accept_encoding(value: str) -> str | None:
     return ", ".join(kept) or None
 
 
+# Browsers send a handful of Accept-Encoding values: each one's narrowing is remembered.
+_decodable_memory: dict[str, str | None] = {}
+
+
+def _remembered_decodable(value: str) -> str | None:
+    try:
+        return _decodable_memory[value]
+    except KeyError:
+        narrowed = decodable_accept_encoding(value)
+        if len(_decodable_memory) < _KIND_MEMORY:
+            _decodable_memory[value] = narrowed
+        return narrowed
+
+
 # What `request_headers` does with a header, by name. Names repeat from request to request, so
 # the verdict (a lower-casing, an underscore replace and two set tests) is remembered per
 # spelling for the two fixed drop sets; a bounded memory, so made-up names can't grow it.
@@ -270,7 +284,7 @@ def request_header_pairs(
         elif kind == _ACCEPT_ENCODING:
             if not decodable_only:
                 out.append((name, value))
-            elif (narrowed := decodable_accept_encoding(value)) is not None:
+            elif (narrowed := _remembered_decodable(value)) is not None:
                 out.append((name, narrowed))
     # Appended, not merged: the forwarding headers, the request id and every X-Ccc-* name
     # are in the drop set, so none of them can be in `out` already.
