@@ -26,7 +26,7 @@ from .login_state import LoginStates
 from .middleware import Handler, request_context, response_headers
 from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
-from .routing import GATEWAY_PREFIX, is_gateway_path
+from .routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
 from .session import SESSION_COOKIE, SessionManager
 from .session_codec import SessionCodec
 from .session_cookies import CookieSession, is_gateway_cookie
@@ -78,7 +78,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     softphone.setup(app)
     ccc_api.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
-    app.router.add_route("*", "/{tail:.*}", _to_crm(wired, config))
+    app.router.register_resource(CatchAllResource(_to_crm(wired, config)))
     return app
 
 

@@ -12,6 +12,7 @@ import posixpath
 from urllib.parse import unquote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 GATEWAY_PREFIX = "/aliyun/"
 
@@ -48,3 +49,27 @@ def is_gateway_target(target: str) -> bool:
         return False
     path = normalise_path(path)
     return path == GATEWAY_PREFIX.rstrip("/") or path.startswith(GATEWAY_PREFIX)
+
+
+class CatchAllResource(web.DynamicResource):
+    """The route `/{tail:.*}` (any method): every path no other route took.
+
+    The same as `router.add_route("*", "/{tail:.*}", handler)`, minus the per-request work a
+    DynamicResource does to match: its regular expression, then a dict of the unquoted
+    groups. That pattern matches every path that starts with `/` and holds no line feed (the
+    regex's `.` matches anything else), so those tests are all that is left; `match_info`
+    is empty.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        super().__init__("/{tail:.*}")
+        self._route = self.add_route("*", handler)
+        self._methods = {self._route.method}
+
+    async def resolve(
+        self, request: web.Request
+    ) -> tuple[web.UrlMappingMatchInfo | None, set[str]]:
+        path = request.rel_url.path_safe
+        if not path.startswith("/") or "\n" in path:  # what the pattern refuses
+            return None, set()
+        return web.UrlMappingMatchInfo({}, self._route), self._methods

@@ -5,9 +5,16 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ccc_gateway.routing import GATEWAY_PREFIX, is_gateway_path, is_gateway_target, normalise_path
+from ccc_gateway.routing import (
+    GATEWAY_PREFIX,
+    CatchAllResource,
+    is_gateway_path,
+    is_gateway_target,
+    normalise_path,
+)
 
 DISGUISES = [
     "/aliyun",
@@ -54,3 +61,28 @@ def test_fast_path_agrees_with_full_normalisation():
             normal = normalise_path(path)
             expected = normal == GATEWAY_PREFIX.rstrip("/") or normal.startswith(GATEWAY_PREFIX)
             assert is_gateway_target(path) == expected, path
+
+
+async def _handler(request: web.Request) -> web.StreamResponse:
+    return web.Response()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/customers.html", "/a/b/c.html?x=1", "/a%2Fb", "/a%0Ab", "/%0A", "/x\n", "*", "/é"],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "PROPFIND"])
+async def test_catch_all_matches_what_the_stock_pattern_does(path: str, method: str) -> None:
+    """CatchAllResource answers exactly like add_route("*", "/{tail:.*}", handler)."""
+    stock = web.UrlDispatcher()
+    stock.add_route("*", "/{tail:.*}", _handler)
+    fast = web.UrlDispatcher()
+    fast.register_resource(CatchAllResource(_handler))
+    request = make_mocked_request(method, path)
+    expected = await stock.resolve(request)
+    got = await fast.resolve(request)
+    assert type(got) is type(expected)
+    assert got.http_exception.__class__ is expected.http_exception.__class__
+    if expected.http_exception is None:
+        assert got.handler is _handler and got.route.method == "*"
+    assert CatchAllResource(_handler).canonical == "/{tail}"
