@@ -12,7 +12,11 @@ belong in the payload (the session layer keeps them); this module knows nothing 
 `decode` runs on every request, so authentic tokens are kept in a bounded LRU cache together
 with their Fernet timestamp: a repeated cookie costs a dict lookup, an expiry comparison and a
 copy of the payload, not AES + HMAC + zlib + JSON. Only authentic tokens are cached, so
-garbage cannot evict real sessions.
+garbage cannot evict real sessions. `decode_as` goes one step further for callers that turn
+the payload into an immutable object (the session's `SignIn`): that object is built once per
+token and kept in the same entry, so a repeated cookie costs no copy and no parsing at all.
+The Fernet expiry is still compared on every call, and everything cached goes when the key
+ring is swapped (app.reload_keys replaces the codec's state, cache included).
 
 Rotation: `needs_reencrypt(token)` says whether an authentic token was sealed with an older
 key; the session layer then simply saves the session again (which seals with the newest
@@ -28,9 +32,9 @@ import json
 import re
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -41,6 +45,10 @@ MAX_TOKEN_CHARS = 64 * 1024  # far above 8 chunks × 4 KB; longer input is rejec
 MAX_CHUNKS = 8  # a hard stop for tiny chunk sizes; the byte budget of the whole Cookie
 # header (session_cookies.MAX_TOTAL_BYTES) is what binds with 4 KB chunks
 CLOCK_SKEW = 60.0  # seconds a token's timestamp may lie in the future (Fernet's own choice)
+# Distinct authentic tokens remembered per process. A browser presents one session cookie
+# (two around a refresh) and a worker serves at most a few hundred agents, so 1024 entries
+# hold every live session with room to spare; each holds the ~2.5 KB token, its payload and
+# the object built from it (sharing the payload's strings): ~6 MB at most.
 CACHE_SIZE = 1024
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
@@ -53,11 +61,20 @@ class SessionTooLarge(GatewayError):
     error_code = "SessionTooLarge"
 
 
-@dataclass(frozen=True, slots=True)
+T = TypeVar("T")
+
+
 class _Entry:
-    timestamp: int  # the authenticated Fernet timestamp, for the expiry re-check on a hit
-    payload: dict[str, Any]  # never handed out: callers get a copy
-    stale_key: bool  # sealed with a key other than the newest
+    """One authentic token: what `decode` copies out, and what `decode_as` built from it."""
+
+    __slots__ = ("builder", "built", "payload", "stale_key", "timestamp")
+
+    def __init__(self, timestamp: int, payload: dict[str, Any], stale_key: bool) -> None:
+        self.timestamp = timestamp  # the authenticated Fernet timestamp, re-checked on a hit
+        self.payload = payload  # never handed out mutable: `decode` copies it
+        self.stale_key = stale_key  # sealed with a key other than the newest
+        self.builder: Callable[[Mapping[str, Any]], Any] | None = None
+        self.built: Any = None  # builder(payload): immutable, so every caller may share it
 
 
 class SessionCodec:
@@ -98,6 +115,30 @@ class SessionCodec:
         if entry is None or not _fresh(entry.timestamp, now, max_age):
             return None
         return {key: _copy(value) for key, value in entry.payload.items()}
+
+    def decode_as(
+        self,
+        token: str,
+        *,
+        now: float,
+        max_age: float,
+        build: Callable[[Mapping[str, Any]], T | None],
+    ) -> T | None:
+        """`build(payload)` of an authentic, unexpired token; None for anything else.
+
+        `build` is called once per token (it gets a read-only view of the payload) and its
+        result is cached with the token and returned to every later caller, so it must be
+        immutable (a frozen dataclass of strings and numbers) and a pure function of the
+        payload. The token's expiry is checked on every call, as in `decode`.
+        """
+        entry = self._lookup(token)
+        if entry is None or not _fresh(entry.timestamp, now, max_age):
+            return None
+        if entry.builder != build:  # == rather than `is`: bound methods are made per access
+            entry.built = build(MappingProxyType(entry.payload))
+            entry.builder = build
+        built: T | None = entry.built
+        return built
 
     def needs_reencrypt(self, token: str) -> bool:
         """True when `token` is authentic but was sealed with an older key of the ring."""

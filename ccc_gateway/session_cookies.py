@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
@@ -51,6 +51,7 @@ _MIN_CHUNK = 256  # below this the attributes eat the budget; surely a misconfig
 # Cookie headers remembered with the token they carry: aiohttp caps a header at 8 KB, so
 # at most ~2 MB for 256 browsers; more browsers only means more parsing.
 TOKEN_CACHE_SIZE = 256
+T = TypeVar("T")
 
 
 class CookieSession:
@@ -88,6 +89,16 @@ class CookieSession:
         if not token:
             return None
         return self._codec.decode(token, now=now, max_age=self.max_age)
+
+    def load_as(
+        self, request: web.Request, *, now: float, build: Callable[[Mapping[str, Any]], T | None]
+    ) -> T | None:
+        """`build(payload)` of the request's cookie, built once per cookie value and shared
+        (see `SessionCodec.decode_as`: the result must be immutable), or None."""
+        token = self._carried_token(request)
+        if not token:
+            return None
+        return self._codec.decode_as(token, now=now, max_age=self.max_age, build=build)
 
     def carried(self, request: web.Request) -> bool:
         """Whether the request may carry this cookie: its name is in the Cookie header."""

@@ -95,8 +95,10 @@ class CookieStore:
         self._cookies = cookies
 
     async def load(self, request: web.Request, *, now: float) -> SignIn | None:
-        payload = self._cookies.load(request, now=now)
-        return SignIn.from_payload(payload) if payload is not None else None
+        # SignIn is frozen, so the one built from a cookie value is shared by every request
+        # carrying that value (no decrypting, copying or parsing again); lifetimes and
+        # revocation are SessionManager's checks, made on every request all the same.
+        return self._cookies.load_as(request, now=now, build=SignIn.from_payload)
 
     def needs_rewrite(self, request: web.Request) -> bool:
         return self._cookies.needs_reencrypt(request)

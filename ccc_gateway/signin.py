@@ -8,6 +8,7 @@ verified once at sign-in and nothing needs it afterwards.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,7 +65,7 @@ class SignIn:
         }
 
     @classmethod
-    def from_payload(cls, data: dict[str, Any]) -> SignIn | None:
+    def from_payload(cls, data: Mapping[str, Any]) -> SignIn | None:
         """The sign-in in a decoded cookie, or None when it is of another shape or version."""
         try:
             if data.get("v") != PAYLOAD_VERSION:
