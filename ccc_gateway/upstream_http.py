@@ -103,7 +103,12 @@ class HttpResponse:
 
     async def read(self) -> bytes:
         """The whole body (then the connection is back in the pool)."""
-        return await self.content.read()
+        content = self.content
+        if content.is_eof():
+            # The body came whole with the head (a small page over loopback, usually): take
+            # what is buffered, without read()'s loop of awaits down to an empty chunk.
+            return content.read_nowait()
+        return await content.read()
 
     def release(self) -> None:
         """Done with this answer: keep the connection if the body was read out, else close."""
