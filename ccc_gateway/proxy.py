@@ -408,6 +408,7 @@ class CrmProxy:
                     is_gateway_cookie=self._is_gateway_cookie,
                     identity=self._identity(request) if self._identity is not None else None,
                     websocket=True,
+                    decodable_only=self._decodable_only(request),
                     public_host=self._public_host,
                 ),
                 protocols=[p for p in protocols if p],
