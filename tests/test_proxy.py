@@ -287,6 +287,7 @@ async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterat
         *,
         upstream: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        middlewares: tuple[Any, ...] = (),
         **options: Any,
     ) -> TestClient[web.Request, web.Application]:
         config = UpstreamConfig(**{"url": crm.make_url("/"), **(upstream or {})})
@@ -295,7 +296,7 @@ async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterat
         options.setdefault("is_gateway_cookie", lambda name: name.startswith("__Host-ccc-"))
         proxy = CrmProxy(config, session, **options)
         proxies.append(proxy)
-        app = web.Application(middlewares=[preset_request_id, render_errors])
+        app = web.Application(middlewares=[*middlewares, preset_request_id, render_errors])
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         return await aiohttp_client(GatewayServer(app), **(client_kwargs or {}))
 
@@ -519,6 +520,30 @@ async def test_small_body_is_sent_whole_with_its_length(gateway: Gateway) -> Non
         body = await resp.read()
         assert resp.status == 200
         assert resp.headers.get("Content-Length") == str(len(body))
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["whole", "widget"])
+async def test_sent_page_is_let_go(gateway: Gateway, filtered: bool) -> None:
+    """aiohttp keeps a connection's last response until the next request on it: a page
+    answered whole drops its body once sent, so idle keep-alive connections hold no pages."""
+    sent: list[web.StreamResponse] = []
+
+    @web.middleware
+    async def keep(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        sent.append(response)
+        return response
+
+    options: dict[str, Any] = {"response_filter": MarkerFilter()} if filtered else {}
+    client = await gateway(middlewares=(keep,), **options)
+    async with client.get("/html") as resp:
+        body = await resp.read()
+    assert resp.status == 200
+    assert (MARKER in body) is filtered
+    assert body.startswith(b"<html>") and len(body) == int(resp.headers["Content-Length"])
+    assert isinstance(sent[-1], web.Response) and sent[-1].body is None
 
 
 async def test_upstream_failing_inside_a_small_body_is_a_502(gateway: Gateway) -> None:
