@@ -106,6 +106,8 @@ class CookieSession:
 
     def needs_reencrypt(self, request: web.Request) -> bool:
         """True when the carried cookie is valid under an older key: save it again to rotate."""
+        if not self._codec.has_older_keys:
+            return False  # nothing to rotate from: no need to find the cookie again
         token = self._carried_token(request)
         return bool(token) and self._codec.needs_reencrypt(token)
 

@@ -384,3 +384,24 @@ async def test_no_set_cookie_when_nothing_changed() -> None:
         request = _request(jar)
         assert await manager.require(request) is not None
         assert await _written(manager, request) == {}
+
+
+def test_request_items_read_without_request_get_agree_with_it() -> None:
+    """session._item reads a request's items past Mapping.get: it must answer the same."""
+    from ccc_gateway.session import _UPDATE, _item
+
+    request = _request()
+    assert _item(request, _UPDATE) is None and request.get(_UPDATE) is None
+    request[_UPDATE] = "clear"
+    assert _item(request, _UPDATE) == request.get(_UPDATE) == "clear"
+
+
+async def test_a_one_key_ring_never_asks_for_a_rewrite() -> None:
+    """With no older key in the ring nothing needs re-sealing; with one, its cookies do."""
+    clock = Clock()
+    jar = await _saved(_manager(clock, (KEY_A,)), _signin(clock))
+    one_key = _manager(clock, (KEY_A,))
+    assert not one_key.store.needs_rewrite(_request(jar))
+    two_keys = _manager(clock, (KEY_B, KEY_A))
+    assert two_keys.store.needs_rewrite(_request(jar))
+    assert not two_keys.store.needs_rewrite(_request(await _saved(two_keys, _signin(clock))))
