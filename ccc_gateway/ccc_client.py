@@ -109,15 +109,18 @@ class PopClient:
     ) -> None:
         url = URL(endpoint)
         self._target = url.raw_path_qs
-        # `timeout` bounds the whole call; connecting and each wait for bytes are bounded by
-        # it too, inside the pool.
+        # `timeout` bounds the whole call with one timer (`_Deadline`); connecting is bounded
+        # by it inside the pool too. No per-read timeout: the pool's would arm a timer when
+        # the request is written and re-arm it for every chunk read (0 arms none), two more
+        # timers a call that the deadline makes redundant.
         self._pool = HttpPool(
             url.origin(),
             max_connections=max_connections,
             connect_timeout=timeout,
-            read_timeout=timeout,
+            read_timeout=0,
             ssl_context=ssl_context,
         )
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._version = version
         self._region_id = region_id
         self._timeout = timeout
@@ -181,29 +184,49 @@ class PopClient:
 
     async def _send(self, action: str, body: bytes) -> PopResult:
         started = self._monotonic()
+        deadline = _Deadline(self._current_task(), self._timeout)
         try:
-            async with asyncio.timeout(self._timeout):
-                try:
-                    response = await self._pool.request("POST", self._target, _HEADERS, body)
-                except TimeoutError:  # first: aiohttp's read timeouts are connection errors too
-                    raise
-                except aiohttp.ClientConnectionError as exc:
-                    # Refused, reset or closed before an answer (a kept-alive connection the
-                    # server had just closed, too): nothing came back.
-                    raise _ConnectFailed(type(exc).__name__) from exc
-                try:
-                    raw = await self._read_capped(action, response)
-                finally:
-                    response.close()  # a no-op once the body was read: it went back to the pool
-        except TimeoutError as exc:
-            raise PopUnavailable(
-                f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
-            ) from exc
+            try:
+                response = await self._pool.request("POST", self._target, _HEADERS, body)
+            except TimeoutError:  # first: aiohttp's timeouts are connection errors too
+                raise
+            except aiohttp.ClientConnectionError as exc:
+                # Refused, reset or closed before an answer (a kept-alive connection the
+                # server had just closed, too): nothing came back.
+                raise _ConnectFailed(type(exc).__name__) from exc
+            try:
+                raw = await self._read_capped(action, response)
+            finally:
+                response.close()  # a no-op once the body was read: it went back to the pool
+        except asyncio.CancelledError as exc:
+            if deadline.close():
+                raise self._timed_out(action) from exc
+            raise
+        except TimeoutError as exc:  # connecting, or waiting for a free connection
+            raise self._timed_out(action) from exc
         except aiohttp.ClientError as exc:
             raise PopUnavailable(
                 f"CCC OpenAPI call failed ({action}): {type(exc).__name__}"
             ) from exc
+        finally:
+            deadline.close()
         return self._result(action, response.status, raw, self._monotonic() - started)
+
+    def _current_task(self) -> asyncio.Task[Any]:
+        # current_task() with a loop given is a dict lookup; without one, and
+        # get_running_loop(), it costs a getpid() system call. A loop that is not running
+        # (a client reused in another loop, in tests) has no current task.
+        task = asyncio.current_task(self._loop) if self._loop is not None else None
+        if task is None:
+            self._loop = asyncio.get_running_loop()
+            task = asyncio.current_task(self._loop)
+            assert task is not None, "PopClient.call runs in a task"
+        return task
+
+    def _timed_out(self, action: str) -> PopUnavailable:
+        return PopUnavailable(
+            f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
+        )
 
     async def _read_capped(self, action: str, response: HttpResponse) -> bytes:
         """The body, refusing it as soon as it exceeds the cap (never buffered whole)."""
@@ -260,6 +283,37 @@ class PopClient:
             duration,
         )
         return result
+
+
+class _Deadline:
+    """`asyncio.timeout(seconds)` for one call: a timer that cancels the task when it fires.
+
+    asyncio.timeout does the same with three getpid() system calls (finding the loop and the
+    task) and five Python frames; this takes the task it is given and costs one timer. As
+    there, a CancelledError it caused becomes a timeout, and only then: its cancellation is
+    taken back, and one requested by someone else at the same time is still raised.
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, task: asyncio.Task[Any], seconds: float) -> None:
+        loop = task.get_loop()
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle = loop.call_at(loop.time() + seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def close(self) -> bool:
+        """Stop the timer; True when it had fired and its cancellation was the only one."""
+        self._handle.cancel()
+        if not self._fired:
+            return False
+        self._fired = False  # its cancellation is taken back once
+        return self._task.uncancel() <= self._cancelling
 
 
 def _text(value: Any) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import itertools
 import json
 import logging
@@ -222,6 +223,49 @@ async def test_timeout(
         await make_client(pop.url, timeout=0.3).call("ListConfig", {}, BearerCredentials(TOKEN))
     assert len(pop.requests) == 1
     assert info.value.timeout is True
+
+
+async def test_timeout_bounds_the_whole_call(make_client: MakeClient) -> None:
+    """An answer that keeps coming, a little at a time, is still cut off at the timeout."""
+
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(40):  # a byte every 50 ms: 2 s for the first 40 bytes
+                if writer.is_closing() or reader.at_eof():
+                    break  # the client gave up
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(dribble, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = make_client(f"http://127.0.0.1:{port}/", timeout=0.3)
+        with pytest.raises(PopUnavailable) as info:
+            await client.call("ListConfig", {}, BearerCredentials(TOKEN))
+        assert info.value.timeout is True
+        await asyncio.wait_for(asyncio.gather(*handlers), 5)  # it sees the connection cut
+        server.close()
+
+
+async def test_cancelled_call_stays_cancelled(pop: FakePop, make_client: MakeClient) -> None:
+    """Cancelling a call (the client went away) is not turned into a timeout."""
+    pop.plans = [_stall]
+    client = make_client(pop.url, timeout=0.3)
+    call = asyncio.ensure_future(client.call("ListConfig", {}, BearerCredentials(TOKEN)))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0.3)  # past the timeout: its timer was stopped with the call
+    assert call.cancelled()
 
 
 async def test_connection_error_retried_once_for_reads(pop: FakePop, make_client: MakeClient):
