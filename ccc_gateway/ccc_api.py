@@ -26,8 +26,9 @@ from typing import Any, Final
 
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
+from yarl import URL, query_to_pairs
 
-from .auth_views import SESSIONS, public_origin
+from .auth_views import SESSIONS
 from .ccc_actions import ActionPolicy, valid_action_name
 from .ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
 from .errors import (
@@ -41,7 +42,7 @@ from .errors import (
 )
 from .keys import CLOCK, CONFIG
 from .log import AUDIT_LOGGER, mask_phone_numbers
-from .metrics import observe_pop
+from .metrics import count_pop, pop_outcome
 from .oauth_errors import OAuthProtocolError
 from .pop import RequestShapeError, flatten_request
 from .same_origin import check_same_origin
@@ -284,9 +285,10 @@ def _secrets(credentials: Credentials) -> list[str]:
 
 async def handle_api(request: web.Request) -> web.Response:
     """Forward one softphone API call to the CCC OpenAPI as the signed-in agent."""
-    app = request.app
-    ccc = app[CONFIG].ccc
-    check_same_origin(request, public_origin(request))
+    app = request.app  # a property that looks the app up anew each time
+    config = app[CONFIG]
+    ccc = config.ccc
+    check_same_origin(request, _origin(config.aliyun.redirect_uri))
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
     call = parse_call(request.query, await _body_fields(request, ccc.max_request_size))
@@ -298,7 +300,7 @@ async def handle_api(request: web.Request) -> web.Response:
         )
     params = pin_instance(flatten(call.params), ccc.instance_id)
     credentials = credentials_for(ccc.auth, signin.tokens)
-    result = await _forward(request, signin, call.action, params, credentials)
+    result = await _forward(app, signin, call.action, params, credentials)
     if result.status >= 400:
         raise pop_error(result, _secrets(credentials))
     # The body is already in the SDK's shape when ccc.reshape is on (PopClient reshapes).
@@ -307,6 +309,12 @@ async def handle_api(request: web.Request) -> web.Response:
         status=result.status,
         headers=_JSON_HEADERS,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _origin(redirect_uri: URL) -> str:
+    """The gateway's public origin (auth_views.public_origin), worked out once, not per call."""
+    return str(redirect_uri.origin())
 
 
 async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]:
@@ -325,7 +333,8 @@ async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]
         if len(raw) > limit:  # a chunked body declares no Content-Length up front
             raise _too_large(limit)
         if ctype == "application/x-www-form-urlencoded":
-            return await request.post()
+            # What request.post() makes of it, without the generic form machinery around.
+            return MultiDict(query_to_pairs(raw.rstrip().decode(request.charset or "utf-8")))
         if ctype == "application/json" or ctype.endswith("+json"):
             return json_body_fields(raw, request.charset)
     except web.HTTPRequestEntityTooLarge:
@@ -339,26 +348,32 @@ async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]
 
 
 async def _forward(
-    request: web.Request,
+    app: web.Application,
     signin: SignIn,
     action: str,
     params: dict[str, str],
     credentials: Credentials,
 ) -> PopResult:
-    """The POP answer, audited; 502/504 when there is none."""
+    """The POP answer, audited and counted in /aliyun/metrics; 502/504 when there is none."""
     started = time.monotonic()
     try:
-        call = request.app[POP_CLIENT].call(action, params, credentials)
-        result = await observe_pop(request, action, call)  # counted in /aliyun/metrics
+        result = await app[POP_CLIENT].call(action, params, credentials)
     except RequestShapeError as error:  # a gateway-only name such as Signature; nothing sent
+        count_pop(app, action, "failed", time.monotonic() - started)
         raise BadRequest(f"Bad request parameters: {error}.") from None
     except PopUnavailable as error:
+        duration = time.monotonic() - started
+        count_pop(app, action, pop_outcome(error), duration)
         status = 504 if error.timeout else 502
-        audit_call(signin, action, status, None, None, time.monotonic() - started)
+        audit_call(signin, action, status, None, None, duration)
         log.warning("CCC OpenAPI unavailable: %s", error)
         if error.timeout:
             raise GatewayTimeout("Alibaba Cloud's CCC OpenAPI did not answer in time.") from None
         raise BadGateway("Alibaba Cloud's CCC OpenAPI could not be reached.") from None
+    except BaseException:  # cancelled, or a bug: counted as observe_pop did
+        count_pop(app, action, "failed", time.monotonic() - started)
+        raise
+    count_pop(app, action, pop_outcome(result), time.monotonic() - started)
     audit_call(signin, action, result.status, result.code, result.request_id, result.duration)
     return result
 

@@ -7,7 +7,7 @@ which class each request by route, so their labels stay bounded: `page` (proxied
 CRM), `api`, `auth`, `softphone`, `ops`, and `other` for unknown `/aliyun/` paths. Those
 per-request series are plain numbers turned into Prometheus samples at scrape time (see
 `_RequestSeries`). Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
-counted where they happen through `record` and `observe_pop`, each a no-op in an app built
+counted where they happen through `record` and `count_pop`, each a no-op in an app built
 without metrics, so the modules that call them never depend on this one being set up.
 
 With several workers every process has its own registry; each serves its own numbers (see
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Literal
 
@@ -288,18 +288,18 @@ def outcome_of(error: BaseException) -> str:
     return "failed"
 
 
-async def observe_pop(request: web.Request, action: str, call: Awaitable[PopResult]) -> PopResult:
-    """Await a `PopClient.call(...)` and count it: `await observe_pop(request, action, call)`."""
-    metrics = request.app.get(METRICS)
-    started = time.monotonic()
-    outcome = "failed"  # anything but an answer or PopUnavailable (a malformed request)
-    try:
-        result = await call
-        outcome = "ok" if result.status < 400 else "error"
-        return result
-    except PopUnavailable as exc:
-        outcome = "timeout" if exc.timeout else "unavailable"
-        raise
-    finally:
-        if metrics is not None:
-            metrics.observe_pop_call(action, outcome, time.monotonic() - started)
+def pop_outcome(answer: PopResult | PopUnavailable) -> str:
+    """The outcome label of a POP call: ok, error (an HTTP error answer), timeout, unavailable."""
+    if isinstance(answer, PopUnavailable):
+        return "timeout" if answer.timeout else "unavailable"
+    return "ok" if answer.status < 400 else "error"
+
+
+def count_pop(app: web.Application, action: str, outcome: str, seconds: float) -> None:
+    """Count one finished CCC OpenAPI call (no-op in an app without metrics).
+
+    For a caller that times the call itself: one coroutine frame less than `observe_pop`.
+    """
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.observe_pop_call(action, outcome, seconds)

@@ -25,7 +25,8 @@ def check_same_origin(request: web.Request, public_origin: str) -> None:
     origin = request.headers.get("Origin")
     if site is not None and site != "same-origin":
         raise _cross_site(f"Sec-Fetch-Site is {site[:30]!r}")
-    if origin is not None and origin not in {public_origin, _request_origin(request)}:
+    # The request's own origin is only worked out when the public one does not match.
+    if origin is not None and origin != public_origin and origin != _request_origin(request):
         raise _cross_site(f"Origin {origin[:100]!r} is not this gateway")
     if site is None and origin is None:
         raise _cross_site("the request does not say where it comes from (no Origin header)")
