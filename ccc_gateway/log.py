@@ -12,8 +12,11 @@ import logging
 import re
 import sys
 import time
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
+
+Fields = dict[str, Any]  # a record's `extra={"fields": …}`: printed as k=v or JSON members
 
 ACCESS_LOGGER = "ccc_gateway.access"
 AUDIT_LOGGER = "ccc_gateway.audit"
@@ -103,18 +106,32 @@ class JsonFormatter(logging.Formatter):
         self._clock = _SecondClock("%Y-%m-%dT%H:%M:%S", time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": f"{self._clock(record.created)}.{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        entry = self.entry(record.created, record.levelname, record.name, record.getMessage())
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(_scrubbed(fields))
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+    def entry(self, created: float, level: str, name: str, message: str) -> dict[str, Any]:
+        # int(LogRecord.msecs), computed as LogRecord computes it.
+        msecs = int((created - int(created)) * 1000)
+        return {
+            "time": f"{self._clock(created)}.{msecs:03d}Z",
+            "level": level,
+            "logger": name,
+            "message": message,
+        }
+
+    def line(self, created: float, level: str, name: str, message: str, fields: Fields) -> str:
+        """What `format` makes of a record without exception, made without a record."""
+        entry = self.entry(created, level, name, message)
+        entry.update(_scrubbed(fields))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+_COMMA_MILLIS = [f",{ms:03d}" for ms in range(1000)]  # a table: format(ms, "03d") is dearer
 
 
 class TextFormatter(logging.Formatter):
@@ -125,8 +142,12 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        # logging's own default ("2026-01-31 12:00:00,123"), with the second's text cached.
-        return f"{self._clock(record.created)},{int(record.msecs):03d}"
+        return self.stamp(record.created)
+
+    def stamp(self, created: float) -> str:
+        # logging's own default ("2026-01-31 12:00:00,123"), with the second's text cached;
+        # the milliseconds are int(LogRecord.msecs), computed as LogRecord computes it.
+        return self._clock(created) + _COMMA_MILLIS[int((created - int(created)) * 1000)]
 
     def usesTime(self) -> bool:
         return True  # the format above shows asctime; no need to search it for every record
@@ -139,14 +160,23 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
-            # The same rule as _scrubbed's, inline: this runs for every access line.
-            line += " " + " ".join(
-                [
-                    f"{k}={redact(v) if isinstance(v, str) and k not in VERBATIM_FIELDS else v}"
-                    for k, v in fields.items()
-                ]
-            )
+            line += _fields_text(fields)
         return line
+
+    def line(self, created: float, level: str, name: str, message: str, fields: Fields) -> str:
+        """What `format` makes of a record without exception, made without a record."""
+        text = f"{self.stamp(created)} {level} {name}: {message}"
+        return text + _fields_text(fields) if fields else text
+
+
+def _fields_text(fields: Fields) -> str:
+    """ " k=v k=v…", string values redacted as _scrubbed does: this runs for every access line."""
+    return " " + " ".join(
+        [
+            f"{k}={redact(v) if isinstance(v, str) and k not in VERBATIM_FIELDS else v}"
+            for k, v in fields.items()
+        ]
+    )
 
 
 # Fields whose values cannot hold a credential or a phone number, printed without the
@@ -164,6 +194,77 @@ def _scrubbed(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class LineHandler(logging.StreamHandler[TextIO]):
+    """The gateway's one handler: formatted, redacted lines on a stream, one write() each.
+
+    It also takes lines made without a LogRecord (`log_fields`), which is only right while
+    it is the sole destination of a logger's records and configured as setup_logging made it.
+    """
+
+    def __init__(self, stream: TextIO, formatter: TextFormatter | JsonFormatter) -> None:
+        super().__init__(stream)
+        self.setFormatter(formatter)
+        self.addFilter(RedactingFilter())
+        self.line_formatter = formatter
+        self._own_filters = list(self.filters)
+        assert self.lock is not None  # made by Handler.__init__: the lock handle() holds
+        self._lock = self.lock
+
+    def sole_destination_of(self, logger: logging.Logger, level: int) -> bool:
+        """Records of `logger` at `level` would reach this handler only, and as configured."""
+        if (
+            logger.filters
+            or logger.disabled
+            or level < self.level
+            or self.formatter is not self.line_formatter
+            or self.filters != self._own_filters
+        ):
+            return False
+        reached = False
+        node: logging.Logger | None = logger
+        while node is not None:  # the walk of Logger.callHandlers
+            if node.handlers:
+                if reached or len(node.handlers) != 1 or node.handlers[0] is not self:
+                    return False
+                reached = True
+            node = node.parent if node.propagate else None
+        return reached
+
+    def write_line(self, line: str) -> None:
+        """What emit() does with a formatted record's line."""
+        with self._lock:
+            try:
+                self.stream.write(line + self.terminator)
+                self.stream.flush()
+            except RecursionError:
+                raise
+            except Exception:
+                # handleError's report, without a record to name.
+                if logging.raiseExceptions and sys.stderr:
+                    sys.stderr.write("--- Logging error ---\n")
+                    traceback.print_exc(file=sys.stderr)
+
+
+_handler: LineHandler | None = None  # the one setup_logging installed
+
+
+def log_fields(logger: logging.Logger, message: str, fields: Fields) -> None:
+    """`logger.info(message, extra={"fields": fields})`, for a logger enabled for INFO.
+
+    When the handler setup_logging installed is the only one the record would reach (the
+    usual case; not under pytest's caplog, say), the line is made without the LogRecord,
+    the logger walk and the filter: byte for byte what they would have written, redaction
+    included, for a fifth of the cost (an access line per request).
+    """
+    handler = _handler
+    if handler is None or not handler.sole_destination_of(logger, logging.INFO):
+        logger.info(message, extra={"fields": fields})
+        return
+    # RedactingFilter's work on the message; the formatter redacts the fields.
+    line = handler.line_formatter.line(time.time(), "INFO", logger.name, redact(message), fields)
+    handler.write_line(line)
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text", *, access_log: bool = True) -> None:
     """Configure the root logger once: one handler on stderr, redaction on every record."""
     # Neither formatter shows the source line, thread or process of a record, so logging need
@@ -173,13 +274,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text", *, access_log: bool = 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactingFilter())
+    global _handler
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler = LineHandler(sys.stderr, formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    _handler = handler
     root.setLevel(level)
     # aiohttp's own access logger is replaced by ours (which carries the request id).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

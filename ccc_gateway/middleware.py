@@ -19,7 +19,7 @@ from multidict import istr
 
 from .errors import GatewayError
 from .keys import REQUEST_ID
-from .log import ACCESS_LOGGER
+from .log import ACCESS_LOGGER, log_fields
 from .metrics import Metrics
 from .pages import page
 
@@ -162,15 +162,14 @@ def _log_access(
         size = response.body_length if response.prepared else (response.content_length or 0)
     # The message is made here, once, rather than from a format and arguments in every
     # handler's filter and formatter. The path only: a query string may carry credentials.
-    access_log.info(
+    log_fields(
+        access_log,
         f"{request.method} {request.path} {status}",
-        extra={
-            "fields": {
-                "request_id": request_id,
-                "duration_ms": round(duration * 1000, 1),
-                "bytes": size,
-                "remote": request.remote,
-            }
+        {
+            "request_id": request_id,
+            "duration_ms": round(duration * 1000, 1),
+            "bytes": size,
+            "remote": request.remote,
         },
     )
 

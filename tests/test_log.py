@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from ccc_gateway.log import (
     JsonFormatter,
     RedactingFilter,
     TextFormatter,
+    log_fields,
     mask_phone_numbers,
     redact,
     setup_logging,
@@ -101,3 +103,90 @@ def test_redaction_of_a_repeated_text_is_the_same_every_time():
     for _ in range(3):
         assert redact("GET /customers.html 200") == "GET /customers.html 200"
         assert "s3cr3t" not in redact("GET /reset;token=s3cr3t 200")
+
+
+@pytest.fixture
+def configured(monkeypatch):
+    """setup_logging's handler writing to a StringIO; the root logger restored afterwards."""
+    import io
+
+    import ccc_gateway.log
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(ccc_gateway.log, "_handler", None)
+    monkeypatch.setattr(time, "time", lambda: 1764400000.0987)
+    level = root.level
+
+    def setup(fmt: str) -> io.StringIO:
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)  # in the test's own phase: pytest sets it
+        setup_logging("INFO", fmt)
+        return stream
+
+    yield setup
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"request_id": "17000000001234", "duration_ms": 12.3, "bytes": 0, "remote": None},
+        {"request_id": "r", "phone": "13501234567", "note": "token=abc", "n": [1, "x"]},
+        {},
+    ],
+)
+def test_lines_made_without_a_record_are_the_records_lines(configured, fmt, fields):
+    """log_fields writes byte for byte what logger.info(…, extra={"fields": …}) writes."""
+    stream = configured(fmt)
+    logger = logging.getLogger(ACCESS_LOGGER)
+    for message in ("GET /a 200", "GET /reset;token=s3cr3t 200", "call 135012345678 ü"):
+        log_fields(logger, message, dict(fields))
+        logger.info(message, extra={"fields": dict(fields)})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6 and "s3cr3t" not in stream.getvalue()
+    assert lines[0::2] == lines[1::2]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_log_fields_takes_the_records_way_when_another_handler_listens(configured):
+    """With another handler (pytest's caplog, say) on the way, every line is a real record."""
+    stream = configured("text")
+    logger = logging.getLogger(ACCESS_LOGGER)
+    other = _Records()
+    logging.getLogger("ccc_gateway").addHandler(other)
+    try:
+        log_fields(logger, "GET /a 200", {"request_id": "r1"})
+    finally:
+        logging.getLogger("ccc_gateway").removeHandler(other)
+    assert [r.fields for r in other.records] == [{"request_id": "r1"}]  # type: ignore[attr-defined]
+    assert stream.getvalue().endswith(" INFO ccc_gateway.access: GET /a 200 request_id=r1\n")
+
+
+def test_log_fields_respects_logger_filters_and_propagation(configured):
+    stream = configured("text")
+    logger = logging.getLogger(ACCESS_LOGGER)
+    refuse = logging.Filter("elsewhere")
+    logger.addFilter(refuse)
+    try:
+        log_fields(logger, "GET /filtered 200", {})
+    finally:
+        logger.removeFilter(refuse)
+    logger.propagate = False
+    try:
+        log_fields(logger, "GET /unpropagated 200", {})  # no handler; the last resort: WARNING+
+    finally:
+        logger.propagate = True
+    log_fields(logger, "GET /written 200", {})
+    assert (
+        stream.getvalue() == "2025-11-29 07:06:40,098 INFO ccc_gateway.access: GET /written 200\n"
+    )
