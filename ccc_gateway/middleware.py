@@ -8,7 +8,7 @@ readable page for a person's browser navigation. A client's mistake never become
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,8 +36,13 @@ CLIENT_GONE = 499  # the status counted and logged for a client that left before
 
 
 def new_request_id() -> str:
-    """32 random hex digits, as wide as uuid4().hex without building a UUID (7× cheaper)."""
-    return os.urandom(16).hex()
+    """32 random hex digits, as wide as uuid4().hex.
+
+    An id only ties log lines together (a client may bring its own, see X-Request-Id); it is
+    no secret, so the random module's generator (seeded from os.urandom, reseeded in a forked
+    child) serves, without os.urandom's getrandom() syscall per request: 0.9 -> 0.5 µs.
+    """
+    return random.randbytes(16).hex()  # noqa: S311 - not used for security
 
 
 def request_id_of(request: web.Request) -> str:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ccc_gateway.errors import Forbidden
 from ccc_gateway.log import ACCESS_LOGGER
 from ccc_gateway.metrics import Metrics
-from ccc_gateway.middleware import request_context, response_headers
+from ccc_gateway.middleware import new_request_id, request_context, response_headers
 
 
 async def ok(request: web.Request) -> web.Response:
@@ -55,3 +55,9 @@ async def test_status_counted_and_logged_is_the_one_sent(
     text = metrics.exposition().decode()
     assert f'method="GET",route="page",status="{status}"}} 1.0' in text
     assert "ccc_gateway_requests_in_flight 0.0" in text
+
+
+def test_new_request_ids_are_32_hex_digits_and_distinct():
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
