@@ -138,7 +138,9 @@ def _pop_key(raw: Any) -> str:
             f"parameter name {key[:40]!r} is not allowed: use letters, digits, '_' and '-', "
             "in '.'-separated segments that start with a letter or are indexes from 1"
         )
-    return ".".join(part[0].upper() + part[1:] for part in key.split("."))
+    if "." not in key:  # most keys: no segments to join
+        return key[0].upper() + key[1:]
+    return ".".join([part[0].upper() + part[1:] for part in key.split(".")])
 
 
 def _scalar_text(key: str, value: Any) -> str:
