@@ -41,7 +41,7 @@ from .errors import (
     PopError,
 )
 from .keys import CLOCK, CONFIG
-from .log import AUDIT_LOGGER, mask_phone_numbers
+from .log import AUDIT_LOGGER, log_fields, mask_phone_numbers
 from .metrics import count_pop, pop_outcome
 from .oauth_errors import OAuthProtocolError
 from .pop import RequestShapeError, flatten_request
@@ -407,6 +407,7 @@ def audit_call(
     # instructions). A None field searched as "None" has no digits.
     if _DIGIT_RUN.search(f"{signin.crm_user}\n{signin.agent.upn}\n{action}\n{code}\n{pop_id}"):
         fields = {k: mask_phone_numbers(v) if isinstance(v, str) else v for k, v in fields.items()}
-    audit_log.info(
-        "ccc api %s HTTP %d result %s", action, status, fields["pop_code"], extra={"fields": fields}
-    )
+    if audit_log.isEnabledFor(logging.INFO):
+        # log_fields: the same line as audit_log.info(…, extra={"fields": fields}) would write,
+        # without a LogRecord when nothing but the configured handler listens.
+        log_fields(audit_log, f"ccc api {action} HTTP {status} result {fields['pop_code']}", fields)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -328,6 +330,46 @@ def test_check_content_length(length: int | None, refused: bool):
         assert isinstance(_error(check_content_length, length, 100), PayloadTooLarge)
     else:
         assert check_content_length(length, 100) is None
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_audit_line_written_as_a_record_would_be(monkeypatch: pytest.MonkeyPatch, fmt: str):
+    """Through the configured handler alone, audit_call skips the LogRecord; the line is the
+    one `audit_log.info("ccc api %s HTTP %d result %s", …, extra=…)` writes."""
+    import ccc_gateway.log
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # pytest's capture handlers off: the fast path
+    monkeypatch.setattr(ccc_gateway.log, "_handler", None)
+    monkeypatch.setattr(root, "level", root.level)  # restored after setup_logging sets it
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    ccc_gateway.log.setup_logging("INFO", fmt)
+    signin = SignIn("sid", BEARER_TOKEN, Agent("13501234567@x", "n"), "135012345678", 0.0, 0.0)
+    audit_call(signin, "GetUser", 200, None, "R-9", 0.0123)
+    fields = {
+        "crm_user": "135*******78",
+        "agent": "135******67@x",
+        "action": "GetUser",
+        "status": 200,
+        "pop_code": None,
+        "pop_request_id": "R-9",
+        "duration_ms": 12.3,
+    }
+    logging.getLogger(AUDIT_LOGGER).info(
+        "ccc api %s HTTP %d result %s", "GetUser", 200, None, extra={"fields": fields}
+    )
+    first, second = stream.getvalue().splitlines()
+    drop_time = (lambda line: line.split(" ", 2)[2]) if fmt == "text" else _without_time
+    assert drop_time(first) == drop_time(second)
+    assert "ccc api GetUser HTTP 200 result None" in first and "135012345678" not in first
+
+
+def _without_time(line: str) -> dict[str, Any]:
+    data = json.loads(line)
+    data.pop("time", None)
+    data.pop("ts", None)
+    return data
 
 
 def test_audit_line_masks_phone_numbers(caplog: pytest.LogCaptureFixture):
