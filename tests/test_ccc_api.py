@@ -389,3 +389,21 @@ def test_audit_line_masks_phone_numbers(caplog: pytest.LogCaptureFixture):
         "duration_ms": 12.3,
     }
     assert "GetUser" in record.getMessage() and "opaque-token" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"data": {"name": "张三", "n": 1, "f": 0.5, "ok": True, "none": None}},
+        {"data": {"big": 123456789012345678901234567890}},  # beyond orjson's 64 bits
+        {"data": {"lone": "\ud800"}},  # a lone surrogate orjson will not write
+    ],
+    ids=["plain", "big-int", "lone-surrogate"],
+)
+def test_answer_json_reads_back_as_the_answer(answer: dict[str, Any]) -> None:
+    """The answer's JSON (orjson, or the standard encoder for what orjson refuses) parses
+    back to the very answer."""
+    from ccc_gateway.ccc_api import _json_bytes
+
+    raw = _json_bytes(answer)
+    assert json.loads(raw.decode("utf-8", "surrogatepass")) == answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from ccc_gateway.pop import (
     canonical_query,
     common_params,
     flatten_request,
+    loads_reshaped,
     merge_params,
     percent_encode,
     reshape_response,
@@ -439,3 +441,42 @@ def test_reshape_very_deep_input() -> None:
         out = out[0] if isinstance(out, list) else out["next"]
         seen += 1
     assert (seen, out) == (depth, "bottom")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"Data": {"Big": 123456789012345678901234567890, "Small": -9223372036854775809}}',
+        b'{"Data": {"Phone": "13800000000123456789", "N": 1}}',  # 19 digits in a string
+        b'{"Data": {"X": NaN, "Y": -Infinity}}',
+        b'{"Data": {"Lone": "\\ud800 surrogate"}}',
+        '{"Data": {"Text": "\u00fc\u4e2d"}}'.encode("utf-16"),
+        b"[" * 1500 + b"]" * 1500,
+        b'{"A": ' * 900 + b"1" + b"}" * 900,
+        b'{"A": ' * 1010 + b"1" + b"}" * 1010,  # within orjson's limit, past Python's recursion
+        b'{"Data": {"List": {"Item": [1, {"Key": 2}]}}, " Data": 3}',
+    ],
+    ids=[
+        "big-ints",
+        "long-digit-string",
+        "nan",
+        "lone-surrogate",
+        "utf-16",
+        "deep-list",
+        "deep-object",
+        "deeper-object",
+        "collision",
+    ],
+)
+def test_loads_reshaped_agrees_with_the_standard_library(raw: bytes) -> None:
+    """orjson's way and the standard library's way give the same reshaped answer, including
+    for what orjson refuses or reads otherwise (big integers, NaN, surrogates, depth)."""
+    try:
+        expected = reshape_response(json.loads(raw))
+    except RecursionError:  # past the standard library's depth: the same error, not an answer
+        with pytest.raises(RecursionError):
+            loads_reshaped(raw)
+        return
+    got = loads_reshaped(raw)
+    assert got == expected or (got != got and expected != expected)  # NaN != NaN
+    assert json.dumps(got) == json.dumps(expected)
