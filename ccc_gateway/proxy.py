@@ -180,15 +180,7 @@ class CrmProxy:
         if self._max_body and declared is not None and declared > self._max_body:
             raise PayloadTooLarge(too_large_message(self._max_body))
         request_id = self._request_id(request)
-        headers = rules.request_header_pairs(
-            request.headers,
-            self._peer(request),
-            request_id=request_id,
-            is_gateway_cookie=self._is_gateway_cookie,
-            identity=self._identity(request) if self._identity is not None else None,
-            decodable_only=self._decodable_only(request),
-            public_host=self._public_host,
-        )
+        headers = self._outgoing_headers(request, request_id, websocket=False)
         body = RequestBody(request.content, self._max_body) if request.body_exists else None
         try:
             upstream = await self._pool.request(
@@ -240,6 +232,21 @@ class CrmProxy:
             if len(self._trust) < TRUST_MEMORY:
                 self._trust[address] = trusted
         return rules.Peer(address, trusted, request.secure)
+
+    def _outgoing_headers(
+        self, request: web.Request, request_id: str, *, websocket: bool
+    ) -> list[tuple[str, str]]:
+        """The headers the CRM gets for `request` (rules in proxy_headers.py)."""
+        return rules.request_header_pairs(
+            request.headers,
+            self._peer(request),
+            request_id=request_id,
+            is_gateway_cookie=self._is_gateway_cookie,
+            identity=self._identity(request) if self._identity is not None else None,
+            websocket=websocket,
+            decodable_only=self._decodable_only(request),
+            public_host=self._public_host,
+        )
 
     def _decodable_only(self, request: web.Request) -> bool:
         # A page the filter may rewrite must come in an encoding we can decode (no br).
@@ -414,16 +421,7 @@ class CrmProxy:
         try:
             crm = await self._client.ws_connect(
                 self._url(request),
-                headers=rules.request_headers(
-                    request.headers,
-                    self._peer(request),
-                    request_id=request_id,
-                    is_gateway_cookie=self._is_gateway_cookie,
-                    identity=self._identity(request) if self._identity is not None else None,
-                    websocket=True,
-                    decodable_only=self._decodable_only(request),
-                    public_host=self._public_host,
-                ),
+                headers=CIMultiDict(self._outgoing_headers(request, request_id, websocket=True)),
                 protocols=[p for p in protocols if p],
                 autoclose=False,  # close frames are relayed, not answered by aiohttp
                 autoping=False,  # pings too: the browser and the CRM keep their own liveness

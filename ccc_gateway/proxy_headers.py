@@ -216,7 +216,7 @@ def _remembered_decodable(value: str) -> str | None:
         return narrowed
 
 
-# What `request_headers` does with a header, by name. Names repeat from request to request, so
+# What `request_header_pairs` does with a header, by name. Names repeat from request to request, so
 # the verdict (a lower-casing, an underscore replace and two set tests) is remembered per
 # spelling for the two fixed drop sets; a bounded memory, so made-up names can't grow it.
 _KEEP, _DROP, _COOKIE, _ACCEPT_ENCODING = range(4)
@@ -297,32 +297,6 @@ def request_header_pairs(
                 out = [pair for pair in out if pair[0].lower() != lower]
             out.append((name, value))
     return out
-
-
-def request_headers(
-    incoming: MultiMapping[str],
-    peer: Peer,
-    *,
-    request_id: str,
-    is_gateway_cookie: CookiePredicate,
-    identity: Mapping[str, str] | None = None,
-    websocket: bool = False,
-    decodable_only: bool = False,
-    public_host: str | None = None,
-) -> CIMultiDict[str]:
-    """`request_header_pairs` as a multidict (for aiohttp's client: websockets)."""
-    return CIMultiDict(
-        request_header_pairs(
-            incoming,
-            peer,
-            request_id=request_id,
-            is_gateway_cookie=is_gateway_cookie,
-            identity=identity,
-            websocket=websocket,
-            decodable_only=decodable_only,
-            public_host=public_host,
-        )
-    )
 
 
 def rewrite_location(value: str, origin: URL) -> str:

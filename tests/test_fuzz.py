@@ -33,7 +33,7 @@ from ccc_gateway.proxy_headers import (
     X_REQUEST_ID,
     Peer,
     connection_tokens,
-    request_headers,
+    request_header_pairs,
     response_headers,
 )
 from ccc_gateway.return_to import DEFAULT_RETURN_TO, safe_return_to
@@ -305,12 +305,14 @@ def test_request_header_filter_never_passes_hop_by_hop_or_identity(
 ) -> None:
     """To the CRM: no hop-by-hop, Connection-named, X-Ccc-* (any spelling) or gateway cookie."""
     incoming = CIMultiDict(pairs)
-    out = request_headers(
-        incoming,
-        Peer("127.0.0.1", False, True),
-        request_id="rid",
-        is_gateway_cookie=_gateway_cookie,
-        websocket=websocket,
+    out = CIMultiDict(
+        request_header_pairs(
+            incoming,
+            Peer("127.0.0.1", False, True),
+            request_id="rid",
+            is_gateway_cookie=_gateway_cookie,
+            websocket=websocket,
+        )
     )
     named = connection_tokens(incoming)
     for name, value in out.items():

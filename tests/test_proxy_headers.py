@@ -16,7 +16,7 @@ from ccc_gateway.proxy_headers import (
     is_sane_request_id,
     is_trusted,
     is_websocket_upgrade,
-    request_headers,
+    request_header_pairs,
     response_headers,
     rewrite_location,
     strip_cookies,
@@ -37,12 +37,14 @@ def headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
 
 
 def forward(*pairs: tuple[str, str], peer: Peer = UNTRUSTED, **kwargs: object) -> CIMultiDict[str]:
-    return request_headers(
-        headers(*pairs),
-        peer,
-        request_id="rid-1",
-        is_gateway_cookie=gateway_cookie,
-        **kwargs,  # type: ignore[arg-type]
+    return CIMultiDict(
+        request_header_pairs(
+            headers(*pairs),
+            peer,
+            request_id="rid-1",
+            is_gateway_cookie=gateway_cookie,
+            **kwargs,  # type: ignore[arg-type]
+        )
     )
 
 
