@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
+from session_jar import cookies_of, request_with, saved
 
 from ccc_gateway.app import SESSION_CODEC, reload_keys
 from ccc_gateway.config import Secret, SessionConfig
@@ -109,30 +108,6 @@ def _signin(clock: Clock, *, crm_user: str | None = None, expires_in: float = 36
     return SignIn.new(tokens, Agent("agent1@x", "Agent One", "42"), crm_user, clock.now)
 
 
-def _request(jar: dict[str, str] | None = None) -> web.Request:
-    header = "; ".join(f"{k}={v}" for k, v in (jar or {}).items())
-    return make_mocked_request(
-        "GET", "/aliyun/session", headers={"Cookie": header} if header else {}
-    )
-
-
-async def _written(manager: SessionManager, request: web.Request) -> dict[str, str]:
-    response = web.Response()
-    await manager.write_cookie(request, response)
-    jar: dict[str, str] = {}
-    for header in response.headers.getall("Set-Cookie", []):
-        parsed: SimpleCookie = SimpleCookie()
-        parsed.load(header)
-        jar.update({name: m.value for name, m in parsed.items() if m.value})
-    return jar
-
-
-async def _saved(manager: SessionManager, signin: SignIn) -> dict[str, str]:
-    request = _request()
-    await manager.save(request, signin)
-    return await _written(manager, request)
-
-
 # The codec's side: decode_as
 
 
@@ -194,13 +169,13 @@ def test_decoded_sessions_stay_bounded() -> None:
     cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=DAY)
     tokens = [codec.encode(_signin(clock).to_payload(), now=NOW) for _ in range(50)]
     for token in tokens:
-        request = _request({SESSION_COOKIE: token})
+        request = request_with({SESSION_COOKIE: token})
         assert cookies.load_as(request, now=NOW, build=SignIn.from_payload) is not None
         assert codec.cached_tokens <= 8
     assert codec.cached_tokens == 8
     # An evicted cookie is simply opened again.
     first = cookies.load_as(
-        _request({SESSION_COOKIE: tokens[0]}), now=NOW, build=SignIn.from_payload
+        request_with({SESSION_COOKIE: tokens[0]}), now=NOW, build=SignIn.from_payload
     )
     assert first is not None and codec.cached_tokens == 8
 
@@ -215,9 +190,9 @@ async def test_cache_hit_returns_an_equal_session_without_decrypting(
     clock = Clock()
     manager = _manager(clock)
     signin = _signin(clock)
-    jar = await _saved(manager, signin)
+    jar = await saved(manager, signin)
     counter = _Counter(monkeypatch)
-    loaded = [await manager.load(_request(jar)) for _ in range(5)]
+    loaded = [await manager.load(request_with(jar)) for _ in range(5)]
     assert all(one == signin for one in loaded)
     assert counter.decrypts == 1 and counter.builds == 1
 
@@ -226,24 +201,24 @@ async def test_lifetimes_still_end_a_cached_session() -> None:
     """Idle timeout, absolute lifetime and the cookie's own max age apply to cached cookies."""
     clock = Clock()
     manager = _manager(clock, idle_timeout=3600.0)
-    jar = await _saved(manager, _signin(clock))
-    assert await manager.load(_request(jar)) is not None
+    jar = await saved(manager, _signin(clock))
+    assert await manager.load(request_with(jar)) is not None
     clock.now += 3601
-    assert await manager.load(_request(jar)) is None
+    assert await manager.load(request_with(jar)) is None
 
     clock = Clock()
     manager = _manager(clock, max_age=2 * DAY, idle_timeout=7 * DAY)
     signin = _signin(clock)
-    jar = await _saved(manager, signin)
-    assert await manager.load(_request(jar)) is not None
+    jar = await saved(manager, signin)
+    assert await manager.load(request_with(jar)) is not None
     clock.now += 2 * DAY + 1
-    assert await manager.load(_request(jar)) is None
+    assert await manager.load(request_with(jar)) is None
     # Rewritten a moment ago (so its Fernet stamp is fresh), the sign-in is still too old.
     clock.now -= 2
-    fresh = await _saved(manager, signin.touched(clock.now))
-    assert await manager.load(_request(fresh)) is not None
+    fresh = await saved(manager, signin.touched(clock.now))
+    assert await manager.load(request_with(fresh)) is not None
     clock.now += 2
-    assert await manager.load(_request(fresh)) is None
+    assert await manager.load(request_with(fresh)) is None
 
 
 async def test_a_cached_cookie_expires_with_its_fernet_stamp() -> None:
@@ -253,9 +228,9 @@ async def test_a_cached_cookie_expires_with_its_fernet_stamp() -> None:
     manager = _manager(clock, codec=codec, max_age=DAY, idle_timeout=30 * DAY)
     # A sign-in that claims to be young, sealed a day ago: only the Fernet stamp can tell.
     jar = {SESSION_COOKIE: codec.encode(_signin(clock).to_payload(), now=clock.now - DAY + 5)}
-    assert await manager.load(_request(jar)) is not None
+    assert await manager.load(request_with(jar)) is not None
     clock.now += 10
-    assert await manager.load(_request(jar)) is None
+    assert await manager.load(request_with(jar)) is None
 
 
 async def test_sign_out_refuses_a_cached_cookie() -> None:
@@ -263,27 +238,27 @@ async def test_sign_out_refuses_a_cached_cookie() -> None:
     clock = Clock()
     manager = _manager(clock)
     signin = _signin(clock)
-    jar = await _saved(manager, signin)
-    request = _request(jar)
+    jar = await saved(manager, signin)
+    request = request_with(jar)
     assert await manager.load(request) == signin
     await manager.forget(request, signin)
-    assert await manager.load(_request(jar)) is None
+    assert await manager.load(request_with(jar)) is None
     # Another sign-in, cached alongside, is untouched by the revocation.
-    other = await _saved(manager, _signin(clock))
-    assert await manager.load(_request(other)) is not None
+    other = await saved(manager, _signin(clock))
+    assert await manager.load(request_with(other)) is not None
 
 
 async def test_retired_key_cookie_is_rewritten_on_every_cached_read() -> None:
     """A cookie under an older key of the ring is re-sealed under the newest, hit or miss."""
     clock = Clock()
-    old_jar = await _saved(_manager(clock, (KEY_A,)), _signin(clock))
+    old_jar = await saved(_manager(clock, (KEY_A,)), _signin(clock))
     rotated = _manager(clock, (KEY_B, KEY_A))
     for _ in range(2):
-        request = _request(old_jar)
+        request = request_with(old_jar)
         assert await rotated.load(request) is not None
-        new_jar = await _written(rotated, request)
+        new_jar = await cookies_of(rotated, request)
         assert new_jar[SESSION_COOKIE] != old_jar[SESSION_COOKIE]
-    assert await _manager(clock, (KEY_B,)).load(_request(new_jar)) is not None
+    assert await _manager(clock, (KEY_B,)).load(request_with(new_jar)) is not None
 
 
 async def test_key_ring_reload_drops_cached_sessions() -> None:
@@ -293,19 +268,19 @@ async def test_key_ring_reload_drops_cached_sessions() -> None:
     app = web.Application()
     app[SESSION_CODEC] = codec
     manager = _manager(clock, codec=codec)
-    jar = await _saved(manager, _signin(clock))
-    assert await manager.load(_request(jar)) is not None
+    jar = await saved(manager, _signin(clock))
+    assert await manager.load(request_with(jar)) is not None
     assert codec.cached_tokens == 1
 
     reload_keys(app, [KEY_B, KEY_A])  # rotation: A still opens, and the cookie is re-sealed
-    request = _request(jar)
+    request = request_with(jar)
     assert await manager.load(request) is not None
-    rotated_jar = await _written(manager, request)
+    rotated_jar = await cookies_of(manager, request)
     assert rotated_jar
 
     reload_keys(app, [KEY_B])  # A retired
-    assert await manager.load(_request(jar)) is None
-    assert await manager.load(_request(rotated_jar)) is not None
+    assert await manager.load(request_with(jar)) is None
+    assert await manager.load(request_with(rotated_jar)) is not None
 
 
 async def test_refresh_takes_effect_over_a_cached_cookie() -> None:
@@ -315,21 +290,21 @@ async def test_refresh_takes_effect_over_a_cached_cookie() -> None:
     oauth = _OAuth(clock)
     manager = _manager(clock, oauth=oauth)
     signin = _signin(clock, expires_in=30)  # inside refresh_leeway (60 s)
-    old_jar = await _saved(manager, signin)
-    cached = await manager.load(_request(old_jar))
+    old_jar = await saved(manager, signin)
+    cached = await manager.load(request_with(old_jar))
     assert cached is not None and cached.tokens.access_token == "at-1"
 
-    request = _request(old_jar)
+    request = request_with(old_jar)
     refreshed = await manager.require(request)
     assert refreshed.tokens.access_token == "at-2" and oauth.calls == 1
-    new_jar = await _written(manager, request)
-    assert (await manager.load(_request(new_jar))) == refreshed
+    new_jar = await cookies_of(manager, request)
+    assert (await manager.load(request_with(new_jar))) == refreshed
 
     # The cached sign-in of the old cookie was not changed by the refresh...
-    again = await manager.load(_request(old_jar))
+    again = await manager.load(request_with(old_jar))
     assert again is cached and again.tokens.access_token == "at-1"
     # ...and a request still carrying it reuses the refresh instead of refreshing again.
-    late = _request(old_jar)
+    late = request_with(old_jar)
     assert (await manager.require(late)).tokens.access_token == "at-2"
     assert oauth.calls == 1
 
@@ -339,14 +314,14 @@ async def test_crm_binding_is_checked_on_every_cached_request() -> None:
     clock = Clock()
     crm = _Crm("alice")
     manager = _manager(clock, crm=crm)
-    jar = await _saved(manager, _signin(clock, crm_user="alice"))
-    assert (await manager.require(_request(jar))).crm_user == "alice"
+    jar = await saved(manager, _signin(clock, crm_user="alice"))
+    assert (await manager.require(request_with(jar))).crm_user == "alice"
     crm.user = "bob"
     with pytest.raises(Forbidden):
-        await manager.require(_request(jar))
+        await manager.require(request_with(jar))
     crm.user = None
     with pytest.raises(Forbidden):
-        await manager.require(_request(jar))
+        await manager.require(request_with(jar))
 
 
 async def test_one_request_cannot_change_the_session_another_is_handed() -> None:
@@ -355,8 +330,8 @@ async def test_one_request_cannot_change_the_session_another_is_handed() -> None
     clock = Clock()
     manager = _manager(clock, idle_timeout=DAY)
     signin = _signin(clock, expires_in=DAY)
-    jar = await _saved(manager, signin)
-    first = await manager.load(_request(jar))
+    jar = await saved(manager, signin)
+    first = await manager.load(request_with(jar))
     assert first is not None
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.last_used = 0.0  # type: ignore[misc]
@@ -366,12 +341,12 @@ async def test_one_request_cannot_change_the_session_another_is_handed() -> None
         first.agent.upn = "mallory@x"  # type: ignore[misc]
 
     clock.now += 2 * 3600  # old enough for require() to slide last_used
-    sliding = _request(jar)
+    sliding = request_with(jar)
     await manager.require(sliding)
     touched = await manager.load(sliding)  # this request's own update
     assert touched is not None and touched.last_used == clock.now
-    assert await _written(manager, sliding)  # the slid sign-in goes out in a new cookie
-    other = await manager.load(_request(jar))
+    assert await cookies_of(manager, sliding)  # the slid sign-in goes out in a new cookie
+    other = await manager.load(request_with(jar))
     assert other == signin and other.last_used == signin.last_used
 
 
@@ -379,18 +354,18 @@ async def test_no_set_cookie_when_nothing_changed() -> None:
     """A plain signed-in read leaves the response without Set-Cookie."""
     clock = Clock()
     manager = _manager(clock)
-    jar = await _saved(manager, _signin(clock))
+    jar = await saved(manager, _signin(clock))
     for _ in range(2):
-        request = _request(jar)
+        request = request_with(jar)
         assert await manager.require(request) is not None
-        assert await _written(manager, request) == {}
+        assert await cookies_of(manager, request) == {}
 
 
 def test_request_items_read_without_request_get_agree_with_it() -> None:
     """session._item reads a request's items past Mapping.get: it must answer the same."""
     from ccc_gateway.session import _UPDATE, _item
 
-    request = _request()
+    request = request_with()
     assert _item(request, _UPDATE) is None and request.get(_UPDATE) is None
     request[_UPDATE] = "clear"
     assert _item(request, _UPDATE) == request.get(_UPDATE) == "clear"
@@ -399,9 +374,9 @@ def test_request_items_read_without_request_get_agree_with_it() -> None:
 async def test_a_one_key_ring_never_asks_for_a_rewrite() -> None:
     """With no older key in the ring nothing needs re-sealing; with one, its cookies do."""
     clock = Clock()
-    jar = await _saved(_manager(clock, (KEY_A,)), _signin(clock))
+    jar = await saved(_manager(clock, (KEY_A,)), _signin(clock))
     one_key = _manager(clock, (KEY_A,))
-    assert not one_key.store.needs_rewrite(_request(jar))
+    assert not one_key.store.needs_rewrite(request_with(jar))
     two_keys = _manager(clock, (KEY_B, KEY_A))
-    assert two_keys.store.needs_rewrite(_request(jar))
-    assert not two_keys.store.needs_rewrite(_request(await _saved(two_keys, _signin(clock))))
+    assert two_keys.store.needs_rewrite(request_with(jar))
+    assert not two_keys.store.needs_rewrite(request_with(await saved(two_keys, _signin(clock))))

@@ -10,15 +10,13 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
 from redis.asyncio import Redis
+from session_jar import cookies_of, request_with, saved
 
 from ccc_gateway.config import ConfigError, Secret, SessionConfig, parse_config
 from ccc_gateway.errors import GatewayTimeout, NotAuthenticated
@@ -166,30 +164,6 @@ def make_manager(
 def signin_at(clock: Clock, access_token: str = "at-1", expires_in: float = 3600) -> SignIn:
     tokens = TokenSet(access_token, "Bearer", clock.now + expires_in, refresh_token="rt-1")
     return SignIn.new(tokens, Agent("agent1@x", "Agent One", "42"), None, clock.now)
-
-
-def request_with(jar: dict[str, str] | None = None) -> web.Request:
-    header = "; ".join(f"{k}={v}" for k, v in (jar or {}).items())
-    return make_mocked_request(
-        "GET", "/aliyun/session", headers={"Cookie": header} if header else {}
-    )
-
-
-async def cookies_of(manager: SessionManager, request: web.Request) -> dict[str, str]:
-    response = web.Response()
-    await manager.write_cookie(request, response)
-    jar: dict[str, str] = {}
-    for header in response.headers.getall("Set-Cookie", []):
-        parsed: SimpleCookie = SimpleCookie()
-        parsed.load(header)
-        jar.update({name: m.value for name, m in parsed.items() if m.value})
-    return jar
-
-
-async def saved(manager: SessionManager, signin: SignIn) -> dict[str, str]:
-    request = request_with()
-    await manager.save(request, signin)
-    return await cookies_of(manager, request)
 
 
 async def session_keys(redis: Redis) -> list[bytes]:
