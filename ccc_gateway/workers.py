@@ -27,7 +27,7 @@ from types import FrameType
 from aiohttp import web
 
 from .config import Config, ConfigError, load_config
-from .memory import trim_periodically
+from .memory import settle_after_start, trim_periodically
 from .metrics import METRICS, metrics_app
 from .serve import Listener, StartupError, https_redirect_app, reload_certificate, serve
 from .tls import TlsError, server_context
@@ -115,13 +115,16 @@ async def run_gateway(config_path: Path, config: Config, worker: int = 0) -> Non
     reloader = Reloader(config_path, listeners[0].app, listeners[0])
     # Give the heap's freed memory back after bursts of connections (see memory.py).
     trimmer = asyncio.create_task(trim_periodically())
+
+    def started() -> None:
+        settle_after_start()
+        log.info("ccc-gateway listening on %s (worker %d)", listeners[0].url, worker)
+
     try:
         await serve(
             listeners,
             shutdown_timeout=config.listen.shutdown_timeout,
-            on_started=lambda: log.info(
-                "ccc-gateway listening on %s (worker %d)", listeners[0].url, worker
-            ),
+            on_started=started,
             on_reload=reloader,
         )
     finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+import weakref
 
 import pytest
 
@@ -33,3 +35,26 @@ async def test_periodic_trim_stops_when_cancelled(monkeypatch):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls
+
+
+def test_settle_after_start_freezes_start_up_objects_and_raises_young_threshold():
+    """Start-up objects leave the collector's reach; later garbage cycles are still collected."""
+    threshold = gc.get_threshold()
+    try:
+        memory.settle_after_start()
+        assert gc.get_freeze_count() > 1000  # at least the modules' objects of this process
+        assert gc.get_threshold() == (memory.GC_YOUNG_THRESHOLD, *threshold[1:])
+
+        class Node:
+            pass
+
+        node = Node()
+        node.me = node  # a cycle created after the freeze: still collectable
+        collected = [False]
+        weakref.finalize(node, lambda: collected.__setitem__(0, True))
+        del node
+        gc.collect()
+        assert collected[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
