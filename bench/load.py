@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,9 @@ class LoadResult:
     errors: int  # socket errors and non-2xx/3xx answers
     cpu_s: float  # CPU seconds the server's processes used during the run
     rss_peak: int  # bytes, the highest sum over the server's processes seen during the run
+    # CPU seconds of the rest of the hop during the run: wrk plus the processes passed as
+    # `others` (the upstream); what the machine's cores spend besides the server measured.
+    load_cpu_s: float = 0.0
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -102,13 +107,20 @@ def measure(
     warmup: float,
     headers: dict[str, str],
     workdir: Path,
+    others: Iterable[int] = (),
 ) -> LoadResult:
-    """Warm up, then load `url` for `seconds` and account the server tree's CPU and RSS."""
+    """Warm up, then load `url` for `seconds` and account the server tree's CPU and RSS.
+
+    Also accounted: the CPU of wrk itself (a child reaped by the run, so the children's
+    rusage grows by exactly its time) and of the `others` pids.
+    """
     if warmup > 0:
         run_wrk(url, connections=connections, seconds=warmup, headers=headers, workdir=workdir)
     pids = tree_pids(server_pid)
     sampler = _RssSampler(server_pid)
+    others = list(others)
     cpu_before = cpu_seconds(pids)
+    load_before = _children_cpu() + cpu_seconds(others)
     sampler.start()
     started = time.monotonic()
     summary = run_wrk(
@@ -118,6 +130,7 @@ def measure(
     sampler.join()
     # Workers are long-lived: the pid list taken before the run still covers them.
     cpu = cpu_seconds(pids) - cpu_before
+    load_cpu = _children_cpu() + cpu_seconds(others) - load_before
     elapsed = summary["duration_us"] / 1e6 or (time.monotonic() - started)
     errors = sum(summary[k] for k in ("connect", "read", "write", "status", "timeout"))
     return LoadResult(
@@ -129,4 +142,10 @@ def measure(
         errors=errors,
         cpu_s=cpu,
         rss_peak=max(sampler.peak, rss_bytes(tree_pids(server_pid))),
+        load_cpu_s=load_cpu,
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
