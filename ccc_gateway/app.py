@@ -23,7 +23,7 @@ from .errors import NotFound
 from .inject import WidgetInjector
 from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
 from .login_state import LoginStates
-from .middleware import Handler, request_context, response_headers
+from .middleware import Handler, gateway_headers, request_context
 from .oauth import AlibabaOAuthClient
 from .proxy import CrmProxy, create_upstream_client
 from .routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
@@ -64,8 +64,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     app[CLOCK] = clock
     wired = app[WIRED] = _Wired()
     app.cleanup_ctx.append(_outbound_clients)
-    app.on_response_prepare.append(response_headers(config.listen.hsts_max_age))
-    app.on_response_prepare.append(_write_session_cookie(wired))
+    app.on_response_prepare.append(_on_response_prepare(wired, config.listen.hsts_max_age))
     health.setup(app)
     metrics.setup(
         app,
@@ -192,17 +191,22 @@ def _session_store(
     return store, RedisConsumedStates(redis)
 
 
-def _write_session_cookie(
-    wired: _Wired,
+def _on_response_prepare(
+    wired: _Wired, hsts_max_age: float
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """The on_response_prepare hook, bound to its app's sessions (every response runs it)."""
+    """The app's one on_response_prepare hook: it runs for every response (errors, redirects,
+    streamed pages, websockets) as its headers are about to go out. One hook rather than one
+    per concern: each is another coroutine and signal round per response.
+    """
+    add_headers = gateway_headers(hsts_max_age)
 
-    async def write_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        add_headers(request, response)  # request id, HSTS
         sessions = wired.sessions  # None until startup has made it
-        if sessions is not None:
+        if sessions is not None and sessions.cookie_pending(request):
             await sessions.write_cookie(request, response)
 
-    return write_session_cookie
+    return on_response_prepare
 
 
 async def _jwks_loaded(app: web.Application) -> str | None:

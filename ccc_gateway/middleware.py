@@ -179,13 +179,15 @@ def _log_access(
     )
 
 
-def response_headers(
-    hsts_max_age: float,
-) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """An on_response_prepare hook: it runs for streamed and websocket answers too."""
+def gateway_headers(hsts_max_age: float) -> Callable[[web.Request, web.StreamResponse], None]:
+    """What every response gets as it is prepared: the request id and, over TLS, HSTS.
+
+    A plain function, for the app's one on_response_prepare hook to call (app.py): each hook
+    is another coroutine and signal round on every response, so the app has one for all.
+    """
     hsts = f"max-age={int(hsts_max_age)}; includeSubDomains" if hsts_max_age > 0 else ""
 
-    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         request_id = request.get(REQUEST_ID)
         if request_id:
             response.headers[X_REQUEST_ID] = request_id
@@ -193,3 +195,15 @@ def response_headers(
             response.headers.setdefault(hdrs.STRICT_TRANSPORT_SECURITY, hsts)
 
     return add_headers
+
+
+def response_headers(
+    hsts_max_age: float,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """`gateway_headers` as an on_response_prepare hook of its own (apps without sessions)."""
+    add_headers = gateway_headers(hsts_max_age)
+
+    async def hook(request: web.Request, response: web.StreamResponse) -> None:
+        add_headers(request, response)
+
+    return hook

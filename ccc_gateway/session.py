@@ -298,6 +298,11 @@ class SessionManager:
         self.clear(request)  # first: the cookie goes even when the store is down
         await self._store.delete(request, signin)
 
+    def cookie_pending(self, request: web.Request) -> bool:
+        """Whether `write_cookie` has anything to write: rarely, as few requests change a
+        sign-in, so the hook asks this first rather than start a coroutine per response."""
+        return _item(request, _UPDATE) is not None
+
     async def write_cookie(self, request: web.Request, response: web.StreamResponse) -> None:
         """on_response_prepare: put a pending update into Set-Cookie headers.
 

@@ -127,3 +127,66 @@ def test_app_factory_does_not_read_the_environment(monkeypatch, tmp_path):
         port=1, crm_port=2, emulator_url=URL("http://127.0.0.1:3"), cert=cert, key=key
     )
     assert isinstance(create_app(config), web.Application)
+
+
+async def _small_page(request: web.Request) -> web.Response:
+    return web.Response(text="<html><body>hi</body></html>", content_type="text/html")
+
+
+async def _large_page(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()  # no Content-Length: the gateway streams it
+    await response.prepare(request)
+    await response.write(b"x" * (200 * 1024))
+    await response.write_eof()
+    return response
+
+
+async def _crm_redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/small")
+
+
+async def _crm_websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_str(message.data)
+    return ws
+
+
+async def test_every_kind_of_response_carries_the_request_id_and_hsts(make_stack, aiohttp_server):
+    """The one on_response_prepare hook reaches every response: whole and streamed CRM pages,
+    CRM redirects, the gateway's own pages, errors and redirects, and websocket handshakes."""
+    crm = web.Application()
+    crm.router.add_get("/small", _small_page)
+    crm.router.add_get("/large", _large_page)
+    crm.router.add_get("/moved", _crm_redirect)
+    crm.router.add_get("/ws", _crm_websocket)
+    crm_server = await aiohttp_server(crm)
+    stack = await make_stack(upstream={"url": crm_server.make_url("/")})
+    hsts = "max-age=31536000; includeSubDomains"
+    browser = stack.browser()
+    try:
+        for path, status in [
+            ("/small", 200),
+            ("/large", 200),
+            ("/moved", 302),
+            ("/aliyun/healthz", 200),
+            ("/aliyun/nope", 404),
+            ("/aliyun/auth", 302),  # the gateway's own redirect to Alibaba's sign-in
+        ]:
+            async with await browser.get(
+                path, allow_redirects=False, headers={"X-Request-Id": f"id-{status}"}
+            ) as r:
+                assert r.status == status, path
+                assert r.headers.getall("X-Request-Id") == [f"id-{status}"], path
+                assert r.headers["Strict-Transport-Security"] == hsts, path
+                await r.read()
+        async with browser.client.ws_connect(
+            browser.url("/ws"), headers={"X-Request-Id": "id-ws"}
+        ) as ws:
+            assert ws._response.headers.getall("X-Request-Id") == ["id-ws"]
+            assert ws._response.headers["Strict-Transport-Security"] == hsts
+            await ws.send_str("ping")
+            assert (await ws.receive_str()) == "ping"
+    finally:
+        await browser.close()
