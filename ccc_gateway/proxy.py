@@ -43,6 +43,9 @@ FILTER_MAX_BODY = 5 * MiB  # larger pages are passed through without the widget
 WHOLE_MAX_BODY = 64 * 1024
 # Peer addresses whose trust verdict is remembered (the load balancers, the browsers seen).
 TRUST_MEMORY = 4096
+# The CRM's response headers as the proxy passes them to aiohttp's responses, which copy them
+# into a multidict of their own: a list of pairs, so that they are built into one just once.
+Headers = list[tuple[str, str]]
 
 # The client must forward the browser's headers, not invent its own: no default Accept,
 # Accept-Encoding, User-Agent or Content-Type.
@@ -159,7 +162,8 @@ class CrmProxy:
         self._where = f"{upstream.url.host_subcomponent}:{upstream.url.port}"
         self._max_body = upstream.max_body_size
         self._trusted = trusted_proxies
-        self._trust: dict[str, bool] = {}  # peer address -> is one of the trusted proxies
+        # Peer address -> its Peer (trusted or not): made once per address, not per request.
+        self._peers: dict[str, rules.Peer] = {}
         self._is_gateway_cookie = is_gateway_cookie
         self._identity = identity_headers
         self._filter = response_filter
@@ -224,14 +228,16 @@ class CrmProxy:
         # the peer once per connection; the TLS transport would ask the socket every time.
         peername = request.protocol.peername
         address = peername[0] if isinstance(peername, tuple) and peername else request.remote
+        secure = request.secure
         if address is None:
-            return rules.Peer(None, False, request.secure)
-        trusted = self._trust.get(address)
-        if trusted is None:
+            return rules.Peer(None, False, secure)
+        peer = self._peers.get(address)
+        if peer is None or peer.secure is not secure:
             trusted = rules.is_trusted(address, self._trusted)  # parses the address
-            if len(self._trust) < TRUST_MEMORY:
-                self._trust[address] = trusted
-        return rules.Peer(address, trusted, request.secure)
+            peer = rules.Peer(address, trusted, secure)
+            if len(self._peers) < TRUST_MEMORY:
+                self._peers[address] = peer
+        return peer
 
     def _outgoing_headers(
         self, request: web.Request, request_id: str, *, websocket: bool
@@ -272,7 +278,7 @@ class CrmProxy:
     async def _respond(
         self, request: web.Request, upstream: HttpResponse, request_id: str
     ) -> web.StreamResponse:
-        headers = rules.response_headers(
+        headers = rules.response_header_pairs(
             upstream.headers,
             origin=self._origin,
             request_id=request_id,
@@ -295,7 +301,7 @@ class CrmProxy:
             and upstream.status not in _UNFILTERED_STATUSES
         )
 
-    async def _whole(self, upstream: HttpResponse, headers: CIMultiDict[str]) -> web.StreamResponse:
+    async def _whole(self, upstream: HttpResponse, headers: Headers) -> web.StreamResponse:
         """Read the (small) body, then answer with headers and body together."""
         body = await self._read_all(upstream)
         return _PageResponse(
@@ -328,7 +334,7 @@ class CrmProxy:
         self,
         request: web.Request,
         upstream: HttpResponse,
-        headers: CIMultiDict[str],
+        headers: Headers,
         already_read: Iterable[bytes] = (),
     ) -> web.StreamResponse:
         """Send the status and headers now, then the body as it arrives."""
@@ -364,7 +370,7 @@ class CrmProxy:
         self,
         request: web.Request,
         upstream: HttpResponse,
-        headers: CIMultiDict[str],
+        headers: Headers,
         response_filter: ResponseFilter,
     ) -> web.StreamResponse:
         """Read the page whole (up to the cap), decode, transform, send with a new length."""
@@ -383,7 +389,7 @@ class CrmProxy:
         decoded = decode_body(body, coding, self._filter_max_body)
         if decoded is None:
             return await self._stream(request, upstream, headers, (body,))
-        edited = headers.copy()  # the original headers stay valid for the fallback below
+        edited = CIMultiDict(headers)  # the original headers stay valid for the fallback below
         edited.popall(hdrs.CONTENT_ENCODING, None)
         try:
             new_body = response_filter.transform(request, decoded, edited)
