@@ -16,16 +16,18 @@ environment, HTTP/2. Websocket upgrades stay on aiohttp's client (`proxy_ws`).
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterable, Iterable
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.client_exceptions import ClientPayloadError, SocketTimeoutError
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE, EMPTY_BODY_STATUS_CODES, set_exception
+from aiohttp.http import HttpResponseParser, RawResponseMessage
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -127,18 +129,193 @@ class HttpResponse:
             self._pool._give_back(proto, keep=keep)
 
 
-class _Connection(ResponseHandler):
-    """aiohttp's response protocol, remembering which kind of parser it was last given.
+class _Connection(BaseProtocol):
+    """One keep-alive connection to the upstream: llhttp parses what arrives, and one
+    answer at a time is awaited.
 
-    aiohttp's client builds a new llhttp parser for every request (5 µs, a sixth of the
-    hop's own Python work); a parser goes on to the next message of its connection on its
-    own (aiohttp's server keeps one per connection), so one is kept for as long as requests
-    on the connection expect the same kind of answer (a body, or none for HEAD).
+    aiohttp's client protocol (`ResponseHandler`) does more per read than a proxy hop needs:
+    it re-arms a timer on every read, queues answers for readers that never queue, and
+    resumes a transport that was never paused. This one drives the same C parser
+    (`HttpResponseParser`: llhttp, chunked bodies, flow control through the body's
+    `StreamReader`) with only what the hop uses.
+
+    The read timeout is one deadline that moves: every read stamps the time, and a timer
+    that fires early (because data came meanwhile) is set again for the stamped time plus
+    the timeout, so a connection that streams keeps one timer, not one per read. It runs
+    from the moment the request is sent until the answer's body ends, and stops while the
+    body's reader holds the transport paused (the peer is not the one waiting then).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
         super().__init__(loop)
+        self._read_timeout = read_timeout
         self.parser_skips_payload: bool | None = None  # no parser yet
+        # The answer awaited (its head), then its body as the parser fills it.
+        self._answer: asyncio.Future[tuple[RawResponseMessage, StreamReader]] | None = None
+        self._payload: StreamReader | None = None
+        # Not to be reused: the upstream said so, spoke out of turn, failed, or left.
+        self.should_close = False
+        self.idle_since = 0.0
+        self._clock = False  # the read timeout runs (from the request sent to the body's end)
+        self._read_at = 0.0  # when the upstream last sent something (or the request went)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def is_connected(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def use_parser(self, *, skip_payload: bool, max_field_size: int) -> None:
+        """A parser for answers with a body, or without one (HEAD).
+
+        aiohttp's client builds a new llhttp parser for every request (5 µs, a sixth of the
+        hop's own Python work); a parser goes on to the next message of its connection on
+        its own (aiohttp's server keeps one per connection), so one is kept for as long as
+        requests on the connection expect the same kind of answer.
+        """
+        if self.parser_skips_payload is skip_payload:
+            return
+        self._parser = HttpResponseParser(
+            self,
+            self._loop,
+            DEFAULT_CHUNK_SIZE,  # the body's buffer: above twice this, reading pauses
+            payload_exception=ClientPayloadError,
+            response_with_body=not skip_payload,
+            read_until_eof=True,  # an answer with neither length nor chunks ends at close
+            auto_decompress=False,  # bodies pass through exactly as the upstream sent them
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=max_field_size,
+        )
+        self.parser_skips_payload = skip_payload
+
+    def expect_answer(self) -> asyncio.Future[tuple[RawResponseMessage, StreamReader]]:
+        """The future of the next answer's head and body (call before writing the request)."""
+        if self.transport is None:
+            raise aiohttp.ServerDisconnectedError()
+        self._payload = None
+        self._clock = False  # an upload may take its time: the clock starts once it is sent
+        answer = self._answer = self._loop.create_future()
+        return answer
+
+    def start_clock(self) -> None:
+        """The request is sent: the read timeout runs from now."""
+        if self._read_timeout:
+            self._clock = True
+            self._read_at = self._loop.time()
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._read_at + self._read_timeout, self._tick)
+
+    def force_close(self) -> None:
+        self.should_close = True
+
+    def close(self) -> None:
+        self.should_close = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.should_close = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ------------------------------------------------------------ transport events
+
+    def data_received(self, data: bytes) -> None:
+        answer = self._answer
+        if answer is None and (self._payload is None or self._payload.is_eof()):
+            # Nothing was asked: bytes sent on an idle connection would be taken for the
+            # answer to the next request, so the connection is not used again.
+            self.should_close = True
+            return
+        if data and self._read_timeout:
+            self.start_clock()  # an early answer to an upload starts it too
+        try:
+            messages, upgraded, _ = self._parser.feed_data(data)  # type: ignore[union-attr]
+        except Exception as exc:
+            message = exc.message if isinstance(exc, HttpProcessingError) else repr(exc)
+            self.fail(HttpProcessingError(message=message))
+            return
+        if not messages:
+            return
+        message, payload = messages[0]
+        # More than the one answer asked for, or a switch of protocols: not reusable.
+        if message.should_close or upgraded or len(messages) > 1 or answer is None:
+            self.should_close = True
+        if answer is None:
+            return
+        self._answer = None
+        self._payload = payload
+        if payload is not EMPTY_PAYLOAD and message.code in EMPTY_BODY_STATUS_CODES:
+            payload = EMPTY_PAYLOAD  # 1xx, 204, 304: no body, whatever the headers say
+        answer.set_result((message, payload))
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        # The body's reader calls this after every read and at its end; only a transport
+        # it paused (a body arriving faster than it is read) has anything to resume.
+        if self._reading_paused:
+            super().resume_reading(resume_parser)
+            if not self._reading_paused:
+                self.start_clock()
+
+    def eof_received(self) -> None:
+        self.should_close = True  # the transport closes; a body that runs to the close ends
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.should_close = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        payload = self._payload
+        if payload is not None and not payload.is_eof() and self._parser is not None:
+            try:
+                self._parser.feed_eof()  # the end of a body that runs to the close
+            except Exception as underlying:
+                reason = f"Response payload is not completed: {underlying!r}"
+                if exc is not None:
+                    reason = f"{reason}. {exc!r}"
+                set_exception(payload, ClientPayloadError(reason), underlying)
+        answer = self._answer
+        if answer is not None:
+            self._answer = None
+            if exc is None:
+                error: BaseException = aiohttp.ServerDisconnectedError()
+            elif isinstance(exc, OSError):
+                error = aiohttp.ClientOSError(*exc.args)
+            else:
+                error = exc
+            error.__cause__ = exc
+            set_exception(answer, error)
+        self._parser = None
+        self._payload = None
+        super().connection_lost(exc)
+
+    # ------------------------------------------------------------ failures
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self._clock or self._reading_paused or not self._waiting():
+            return  # the clock restarts with the next request, or when reading resumes
+        due = self._read_at + self._read_timeout
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._tick)
+        else:
+            self.fail(SocketTimeoutError("Timeout on reading data from socket"))
+
+    def _waiting(self) -> bool:
+        return self._answer is not None or (
+            self._payload is not None and not self._payload.is_eof()
+        )
+
+    def fail(self, exc: BaseException) -> None:
+        """Fail the answer awaited, or the body being read, and cut the connection."""
+        self.should_close = True
+        answer, self._answer = self._answer, None
+        payload, self._payload = self._payload, None
+        if answer is not None:
+            set_exception(answer, exc)
+        elif payload is not None and not payload.is_eof():
+            if not isinstance(exc, aiohttp.ClientError):
+                exc = ClientPayloadError(f"invalid answer body: {exc}")
+            set_exception(payload, exc)
+        self.abort()
 
 
 class HttpPool:
@@ -171,7 +348,7 @@ class HttpPool:
         # locked() scans its waiters on every call; a freed slot is handed to the first waiter.
         self._free_slots = max_connections
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
-        self._idle: deque[tuple[_Connection, float]] = deque()
+        self._idle: deque[_Connection] = deque()
         self._closed = False
 
     async def request(
@@ -204,17 +381,17 @@ class HttpPool:
     async def close(self) -> None:
         self._closed = True
         while self._idle:
-            self._idle.popleft()[0].close()
+            self._idle.popleft().close()
 
     # ------------------------------------------------------------ connections
 
     def _reusable(self) -> _Connection | None:
         now = time.monotonic()
         while self._idle:
-            proto, since = self._idle.pop()  # the most recently used: warm and least stale
+            proto = self._idle.pop()  # the most recently used: warm and least stale
             # Bytes the upstream sent while the connection sat idle would be read as the
             # answer to the next request: such a connection is not reused (should_close).
-            if now - since < IDLE_TIMEOUT and proto.is_connected() and not proto.should_close:
+            if now - proto.idle_since < IDLE_TIMEOUT and not proto.should_close:
                 return proto
             proto.close()
         return None
@@ -224,8 +401,8 @@ class HttpPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                transport, proto = await loop.create_connection(
-                    lambda: _Connection(loop),
+                _, proto = await loop.create_connection(
+                    lambda: _Connection(loop, self._read_timeout),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -233,15 +410,14 @@ class HttpPool:
                 )
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             raise ConnectFailed(self._where, exc) from None
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Head and small body go out as one segment; no Nagle wait for the last bytes.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # BaseProtocol.connection_made has set TCP_NODELAY: head and small body go out as
+        # one segment, with no Nagle wait for the last bytes.
         return proto
 
     def _give_back(self, proto: _Connection, *, keep: bool) -> None:
-        if keep and not self._closed and not proto.should_close and proto.is_connected():
-            self._idle.append((proto, time.monotonic()))
+        if keep and not self._closed and not proto.should_close:
+            proto.idle_since = time.monotonic()
+            self._idle.append(proto)
         else:
             proto.close()
         self._return_slot()
@@ -315,29 +491,19 @@ class HttpPool:
     async def _exchange(
         self, proto: _Connection, method: str, head: bytes, body: Body, chunked: bool
     ) -> HttpResponse:
-        skip_payload = method == "HEAD"
-        if proto.parser_skips_payload is not skip_payload:
-            proto.set_response_params(
-                skip_payload=skip_payload,
-                read_until_eof=True,  # an answer with neither length nor chunks ends at close
-                auto_decompress=False,  # bodies pass through exactly as the upstream sent them
-                read_timeout=self._read_timeout,
-                max_line_size=MAX_LINE_SIZE,
-                max_field_size=self._max_field_size,
-            )
-            proto.parser_skips_payload = skip_payload
+        proto.use_parser(skip_payload=method == "HEAD", max_field_size=self._max_field_size)
+        answer = proto.expect_answer()  # raises ServerDisconnectedError on a closed one
         transport = proto.transport
-        if transport is None:
-            raise aiohttp.ServerDisconnectedError()
+        assert transport is not None
         writer: asyncio.Task[None] | None = None
         if body is None or isinstance(body, bytes):
             transport.write(head + body if body else head)  # one write, one segment
-            proto.start_timeout()
+            proto.start_clock()
         else:
             transport.write(head)
             writer = asyncio.ensure_future(_send_body(proto, body, chunked=chunked))
         try:
-            message, payload = await proto.read()
+            message, payload = await answer
         except HttpProcessingError as exc:
             proto.abort()
             raise BadResponse(f"invalid answer from the upstream: {exc.message}") from None
@@ -367,7 +533,7 @@ def _streamed(body: Body) -> bool:
     return body is not None and not isinstance(body, bytes)
 
 
-async def _send_body(proto: ResponseHandler, body: AsyncIterable[bytes], *, chunked: bool) -> None:
+async def _send_body(proto: _Connection, body: AsyncIterable[bytes], *, chunked: bool) -> None:
     """Stream the request body, waiting whenever the socket's buffer is full."""
     try:
         async for chunk in body:
@@ -383,12 +549,13 @@ async def _send_body(proto: ResponseHandler, body: AsyncIterable[bytes], *, chun
             await proto._drain_helper()
         if chunked and proto.transport is not None:
             proto.transport.write(b"0\r\n\r\n")
-        proto.start_timeout()  # like aiohttp's sock_read: the wait for the answer starts now
+        proto.start_clock()  # like aiohttp's sock_read: the wait for the answer starts now
     except BaseException as exc:
         # The client's upload failed or was too large: the upstream must not take a
         # truncated body for a whole one, so the connection is cut; the exception (with the
         # reason) is raised by the exchange.
-        proto.abort()
-        if not isinstance(exc, asyncio.CancelledError):
-            proto.set_exception(exc)
+        if isinstance(exc, asyncio.CancelledError):
+            proto.abort()
+        else:
+            proto.fail(exc)  # the exchange raises it
         raise

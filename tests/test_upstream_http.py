@@ -462,3 +462,103 @@ async def test_many_requests_share_a_small_pool_and_no_slot_leaks(echo, make_poo
     again = await asyncio.gather(*(one(n) for n in range(4)))
     assert len(again) == 4
     assert pool._free_slots == 2 and not pool._slot_waiters
+
+
+# ---------------------------------------------------------------- bodies: timeouts, flow control
+
+
+async def test_a_body_that_keeps_coming_is_not_cut_but_a_stall_is(raw_server, make_pool) -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(8):  # 0.8 s in all, four read timeouts, never 0.2 s without a byte
+            await asyncio.sleep(0.1)
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+        await asyncio.sleep(5)  # then silence
+
+    pool = make_pool(await raw_server(trickle), read_timeout=0.2)
+    response = await pool.request("GET", "/", [])
+    received = b""
+    with pytest.raises(TimeoutError):
+        async for chunk in response.content.iter_any():
+            received += chunk
+    assert received == b"x" * 8
+
+
+async def test_a_body_read_slowly_holds_the_upstream_back_without_timing_out(
+    raw_server, make_pool
+) -> None:
+    size = 32 * 1024 * 1024  # more than the socket buffers of both ends hold
+    sent: list[float] = []
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _ in range(size // 65536):
+            writer.write(b"z" * 65536)
+            await writer.drain()
+        sent.append(asyncio.get_running_loop().time())
+
+    pool = make_pool(await raw_server(big), read_timeout=0.2)
+    response = await pool.request("GET", "/", [])
+    await asyncio.sleep(0.5)  # longer than the read timeout, with the reader holding back
+    assert not sent  # back-pressure: the upstream could not push the whole body yet
+    assert response.content._size < 1024 * 1024  # nor the gateway buffer it
+    received = 0
+    async for chunk in response.content.iter_any():
+        received += len(chunk)
+    assert received == size
+    # The connection went back to the pool and serves the next request.
+    assert pool._idle and not pool._idle[-1].should_close
+
+
+async def test_a_body_cut_short_is_a_payload_error(raw_server, make_pool) -> None:
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        writer.close()
+
+    pool = make_pool(await raw_server(short))
+    response = await pool.request("GET", "/", [])
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    assert not pool._idle
+
+
+async def test_a_broken_chunked_body_is_a_payload_error(raw_server, make_pool) -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"zz\r\nnot a chunk\r\n")
+        await writer.drain()
+        await reader.read()
+
+    pool = make_pool(await raw_server(broken))
+    response = await pool.request("GET", "/", [])
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    response.release()
+    assert not pool._idle and pool._free_slots == 10
+
+
+async def test_a_304_with_a_length_has_no_body_and_keeps_the_connection(
+    raw_server, make_pool
+) -> None:
+    connections: list[int] = []
+
+    async def cached(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while True:
+            await read_head(reader)
+            writer.write(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n")
+            await writer.drain()
+
+    pool = make_pool(await raw_server(cached))
+    for _ in range(3):
+        response = await pool.request("GET", "/", [])
+        assert (response.status, await response.read()) == (304, b"")
+    assert len(connections) == 1
