@@ -265,6 +265,44 @@ def log_fields(logger: logging.Logger, message: str, fields: Fields) -> None:
     handler.write_line(line)
 
 
+def log_access(
+    logger: logging.Logger,
+    message: str,
+    request_id: str,
+    duration_ms: float,
+    size: int,
+    remote: str | None,
+) -> None:
+    """`log_fields` of the access line, written once per request: the same bytes.
+
+    Its fields are never redacted (the request id and the address are VERBATIM_FIELDS, the
+    others numbers), so a text line is made in one f-string, without `_fields_text`'s
+    per-field checks and join, nor a dict built only to be iterated: a third of the line's cost.
+    """
+    handler = _handler
+    if handler is None or not handler.sole_destination_of(logger, logging.INFO):
+        logger.info(
+            message, extra={"fields": _access_fields(request_id, duration_ms, size, remote)}
+        )
+        return
+    formatter = handler.line_formatter
+    created = time.time()
+    message = redact(message)  # RedactingFilter's work on the message
+    if type(formatter) is TextFormatter:
+        line = (
+            f"{formatter.stamp(created)} INFO {logger.name}: {message} request_id={request_id}"
+            f" duration_ms={duration_ms} bytes={size} remote={remote}"
+        )
+    else:
+        fields = _access_fields(request_id, duration_ms, size, remote)
+        line = formatter.line(created, "INFO", logger.name, message, fields)
+    handler.write_line(line)
+
+
+def _access_fields(request_id: str, duration_ms: float, size: int, remote: str | None) -> Fields:
+    return {"request_id": request_id, "duration_ms": duration_ms, "bytes": size, "remote": remote}
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text", *, access_log: bool = True) -> None:
     """Configure the root logger once: one handler on stderr, redaction on every record."""
     # Neither formatter shows the source line, thread or process of a record, so logging need

@@ -14,6 +14,7 @@ from ccc_gateway.log import (
     JsonFormatter,
     RedactingFilter,
     TextFormatter,
+    log_access,
     log_fields,
     mask_phone_numbers,
     redact,
@@ -189,4 +190,37 @@ def test_log_fields_respects_logger_filters_and_propagation(configured):
     log_fields(logger, "GET /written 200", {})
     assert (
         stream.getvalue() == "2025-11-29 07:06:40,098 INFO ccc_gateway.access: GET /written 200\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("remote", ["127.0.0.1", None])
+def test_access_lines_are_the_records_lines(configured, fmt, remote):
+    """log_access writes byte for byte what logger.info(…, extra={"fields": …}) writes."""
+    stream = configured(fmt)
+    logger = logging.getLogger(ACCESS_LOGGER)
+    rid = "17000000001234"
+    for message in ("GET /a 200", "GET /reset;token=s3cr3t 200", "GET /135012345678/ü 404"):
+        log_access(logger, message, rid, 12.3, 20480, remote)
+        fields = {"request_id": rid, "duration_ms": 12.3, "bytes": 20480, "remote": remote}
+        logger.info(message, extra={"fields": fields})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6 and "s3cr3t" not in stream.getvalue()
+    assert lines[0::2] == lines[1::2]
+
+
+def test_access_line_takes_the_records_way_when_another_handler_listens(configured):
+    stream = configured("text")
+    logger = logging.getLogger(ACCESS_LOGGER)
+    other = _Records()
+    logging.getLogger("ccc_gateway").addHandler(other)
+    try:
+        log_access(logger, "GET /a 200", "r1", 1.5, 7, "10.0.0.1")
+    finally:
+        logging.getLogger("ccc_gateway").removeHandler(other)
+    fields = {"request_id": "r1", "duration_ms": 1.5, "bytes": 7, "remote": "10.0.0.1"}
+    assert [r.fields for r in other.records] == [fields]  # type: ignore[attr-defined]
+    assert stream.getvalue().endswith(
+        " INFO ccc_gateway.access: GET /a 200 request_id=r1 duration_ms=1.5 bytes=7"
+        " remote=10.0.0.1\n"
     )
