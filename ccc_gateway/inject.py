@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 
 from aiohttp import hdrs, web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ FRAME_CHAIN = ("frame-src", "child-src", "default-src")
 _POLICY_CACHE_SIZE = 256
 
 _NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})
+# istr, as aiohttp's own header names are: a multidict lower-cases a plain str key per lookup.
+_X_REQUESTED_WITH = istr("X-Requested-With")
+_SEC_FETCH_DEST = istr("Sec-Fetch-Dest")
 _SINGLE_BYTE_UNSAFE = re.compile(r"charset\s*=\s*\"?(utf-?16|utf-?32)", re.IGNORECASE)
 _NONCE = re.compile(r"^'nonce-([A-Za-z0-9+/_=-]+)'$")
 
@@ -237,11 +240,11 @@ def request_origin(request: web.Request) -> URL | None:
 def is_page_navigation(request: web.Request) -> bool:
     """A browser loading a page (top-level or framed), not a script fetching data."""
     headers = request.headers
-    if request.method != hdrs.METH_GET or "X-Requested-With" in headers:
+    if request.method != hdrs.METH_GET or _X_REQUESTED_WITH in headers:
         return False
     if hdrs.RANGE in headers:
         return False
-    dest = headers.get("Sec-Fetch-Dest")
+    dest = headers.get(_SEC_FETCH_DEST)
     if dest is not None:
         return dest.strip().lower() in _NAVIGATION_DESTS
     return "text/html" in headers.get(hdrs.ACCEPT, "").lower()
@@ -249,15 +252,20 @@ def is_page_navigation(request: web.Request) -> bool:
 
 def is_injectable(status: int, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> bool:
     """A whole HTML page: 200, `text/html`, not an attachment, in an ASCII-compatible charset."""
-    if status != 200:
+    if status != 200 or not _is_ascii_html(headers.get(hdrs.CONTENT_TYPE, "")):
         return False
-    content_type = headers.get(hdrs.CONTENT_TYPE, "")
+    disposition = headers.get(hdrs.CONTENT_DISPOSITION)
+    return disposition is None or not disposition.strip().lower().startswith("attachment")
+
+
+@functools.lru_cache(maxsize=_POLICY_CACHE_SIZE)
+def _is_ascii_html(content_type: str) -> bool:
+    """`text/html` in an ASCII-compatible charset. Remembered: a CRM sends one or two
+    Content-Type values, and their parsing (a split, a regex) ran for every page."""
     if content_type.split(";")[0].strip().lower() != "text/html":
         return False
-    if _SINGLE_BYTE_UNSAFE.search(content_type):
-        return False  # the tags below are ASCII bytes; they would corrupt UTF-16 text
-    disposition = headers.get(hdrs.CONTENT_DISPOSITION, "")
-    return not disposition.strip().lower().startswith("attachment")
+    # The tags inserted are ASCII bytes; they would corrupt UTF-16 or UTF-32 text.
+    return _SINGLE_BYTE_UNSAFE.search(content_type) is None
 
 
 def widget_tags(nonce: str | None = None, *, frameable: bool = True) -> bytes:
@@ -321,20 +329,23 @@ class WidgetInjector:
         if _WIDGET_MARK in body:
             return body  # the CRM (or a second gateway) already carries it
         policies = headers.getall(CSP, [])
-        # Our origin matters only to a CSP frame-ancestors host-source, so without a CSP it
-        # is not worked out. Read before the rewrite below, which never touches
-        # frame-ancestors anyway.
-        origin = request_origin(request) if policies else None
+        if not policies:
+            # The usual page: nothing to rewrite, no nonce, and X-Frame-Options alone says
+            # whether it may be framed (what allows_same_origin_framing finds without a CSP).
+            frameable = x_frame_options_allow_self(headers.getall(X_FRAME_OPTIONS, []))
+            return insert_before_body_end(body, _PLAIN_TAGS[frameable])
+        # Our origin matters only to a CSP frame-ancestors host-source. Read before the
+        # rewrite below, which never touches frame-ancestors anyway.
+        origin = request_origin(request)
         frameable = allows_same_origin_framing(headers, origin)
         nonce = None
-        if policies:
-            rewritten = []
-            for text in policies:
-                new_text, policy_nonce = rewrite_policy(text)
-                rewritten.append(new_text)
-                nonce = nonce or policy_nonce
-            if rewritten != policies:
-                headers.popall(CSP)
-                for text in rewritten:
-                    headers.add(CSP, text)
+        rewritten = []
+        for text in policies:
+            new_text, policy_nonce = rewrite_policy(text)
+            rewritten.append(new_text)
+            nonce = nonce or policy_nonce
+        if rewritten != policies:
+            headers.popall(CSP)
+            for text in rewritten:
+                headers.add(CSP, text)
         return insert_before_body_end(body, widget_tags(nonce, frameable=frameable))

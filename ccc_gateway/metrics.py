@@ -113,9 +113,10 @@ class Metrics:
     def request_done(self, path: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request (`path` as routed, `status` as sent) and time it."""
         self.in_flight -= 1
-        route = route_class(path)
+        # A path outside /aliyun is a page without route_class's call (nearly every request).
+        route = route_class(path) if path.startswith("/aliyun") else "page"
         self.requests.observe(route, method if method in _METHODS else "other", status, seconds)
-        if route == "page" and status in CRM_FAILURES:
+        if status in CRM_FAILURES and route == "page":
             self.crm_errors.labels(status=str(status)).inc()
 
     def observe_pop_call(self, action: str, outcome: str, seconds: float) -> None:

@@ -385,12 +385,14 @@ class CrmProxy:
             if not complete:
                 return await self._stream(request, upstream, headers, chunks)
             body = b"".join(chunks)
-        coding = upstream.headers.get(hdrs.CONTENT_ENCODING, "")
-        decoded = decode_body(body, coding, self._filter_max_body)
+        coding = upstream.headers.get(hdrs.CONTENT_ENCODING)
+        # Most pages come unencoded: nothing to decode, and no Content-Encoding to drop.
+        decoded = body if coding is None else decode_body(body, coding, self._filter_max_body)
         if decoded is None:
             return await self._stream(request, upstream, headers, (body,))
         edited = CIMultiDict(headers)  # the original headers stay valid for the fallback below
-        edited.popall(hdrs.CONTENT_ENCODING, None)
+        if coding is not None:
+            edited.popall(hdrs.CONTENT_ENCODING, None)
         try:
             new_body = response_filter.transform(request, decoded, edited)
         except Exception:

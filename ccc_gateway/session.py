@@ -25,6 +25,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Final, TypeVar
 from urllib.parse import quote
 
@@ -52,6 +53,7 @@ _IDENTITY = web.RequestKey("agent_identity", dict)
 AGENT_UPN_HEADER: Final = "X-Ccc-Agent-Upn"
 AGENT_NAME_HEADER: Final = "X-Ccc-Agent-Name"
 _T = TypeVar("_T")
+_NO_IDENTITY: Mapping[str, str] = MappingProxyType({})  # one for every request without one
 
 
 class SessionManager:
@@ -178,7 +180,7 @@ class SessionManager:
 
     def identity_headers(self, request: web.Request) -> Mapping[str, str]:
         """CrmProxy's `identity_headers` hook: what `note_identity` found (no I/O here)."""
-        return _item(request, _IDENTITY) or {}
+        return _item(request, _IDENTITY) or _NO_IDENTITY
 
     # Refreshing
 
