@@ -80,21 +80,19 @@ class HttpResponse:
     __slots__ = ("_pool", "_proto", "content", "headers", "reason", "status")
 
     def __init__(
-        self,
-        pool: HttpPool,
-        proto: _Connection,
-        status: int,
-        reason: str,
-        headers: CIMultiDictProxy[str],
-        content: StreamReader,
+        self, pool: HttpPool, proto: _Connection, message: RawResponseMessage, content: StreamReader
     ) -> None:
         self._pool = pool
-        self._proto: _Connection | None = proto
-        self.status = status
-        self.reason = reason
-        self.headers = headers
+        self.status: int = message.code
+        self.reason: str = message.reason
+        self.headers: CIMultiDictProxy[str] = message.headers
         self.content = content
-        content.on_eof(self._body_read)  # runs at once for an empty or finished body
+        if content.is_eof():  # an empty body, or one that came whole with the head
+            self._proto: _Connection | None = None
+            pool._give_back(proto, keep=True)
+        else:
+            self._proto = proto
+            content.on_eof(self._body_read)
 
     @property
     def content_length(self) -> int | None:
@@ -114,7 +112,8 @@ class HttpResponse:
 
     def release(self) -> None:
         """Done with this answer: keep the connection if the body was read out, else close."""
-        self._finish(keep=self.content.is_eof())
+        if self._proto is not None:
+            self._finish(keep=self.content.is_eof())
 
     def close(self) -> None:
         """Drop the connection now, whatever is left unread."""
@@ -146,13 +145,17 @@ class _Connection(BaseProtocol):
     body's reader holds the transport paused (the peer is not the one waiting then).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, read_timeout: float, max_field_size: int
+    ) -> None:
         super().__init__(loop)
         self._read_timeout = read_timeout
+        self._max_field_size = max_field_size
         self.parser_skips_payload: bool | None = None  # no parser yet
         # The answer awaited (its head), then its body as the parser fills it.
         self._answer: asyncio.Future[tuple[RawResponseMessage, StreamReader]] | None = None
         self._payload: StreamReader | None = None
+        self._upload: asyncio.Task[None] | None = None  # a streamed request body being sent
         # Not to be reused: the upstream said so, spoke out of turn, failed, or left.
         self.should_close = False
         self.idle_since = 0.0
@@ -160,10 +163,7 @@ class _Connection(BaseProtocol):
         self._read_at = 0.0  # when the upstream last sent something (or the request went)
         self._timer: asyncio.TimerHandle | None = None
 
-    def is_connected(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
-    def use_parser(self, *, skip_payload: bool, max_field_size: int) -> None:
+    def _use_parser(self, skip_payload: bool) -> None:
         """A parser for answers with a body, or without one (HEAD).
 
         aiohttp's client builds a new llhttp parser for every request (5 µs, a sixth of the
@@ -171,8 +171,6 @@ class _Connection(BaseProtocol):
         its own (aiohttp's server keeps one per connection), so one is kept for as long as
         requests on the connection expect the same kind of answer.
         """
-        if self.parser_skips_payload is skip_payload:
-            return
         self._parser = HttpResponseParser(
             self,
             self._loop,
@@ -182,18 +180,42 @@ class _Connection(BaseProtocol):
             read_until_eof=True,  # an answer with neither length nor chunks ends at close
             auto_decompress=False,  # bodies pass through exactly as the upstream sent them
             max_line_size=MAX_LINE_SIZE,
-            max_field_size=max_field_size,
+            max_field_size=self._max_field_size,
         )
         self.parser_skips_payload = skip_payload
 
-    def expect_answer(self) -> asyncio.Future[tuple[RawResponseMessage, StreamReader]]:
-        """The future of the next answer's head and body (call before writing the request)."""
-        if self.transport is None:
+    def send(
+        self, head: bytes, body: Body, *, chunked: bool, skip_payload: bool
+    ) -> asyncio.Future[tuple[RawResponseMessage, StreamReader]]:
+        """Send a request; the future of its answer's head and body (no body if
+        `skip_payload`: the answer to HEAD)."""
+        transport = self.transport
+        if transport is None:
             raise aiohttp.ServerDisconnectedError()
+        if self.parser_skips_payload is not skip_payload:
+            self._use_parser(skip_payload)
         self._payload = None
-        self._clock = False  # an upload may take its time: the clock starts once it is sent
         answer = self._answer = self._loop.create_future()
+        if body is None or isinstance(body, bytes):
+            transport.write(head + body if body else head)  # one write, one segment
+            self.start_clock()
+        else:
+            transport.write(head)
+            self._clock = False  # an upload may take its time: the clock starts once it is sent
+            self._upload = asyncio.ensure_future(_send_body(self, body, chunked=chunked))
         return answer
+
+    def give_up(self) -> BaseException | None:
+        """The answer failed: cut the connection and stop the upload; the upload's own
+        failure, if it had one, is the one to report (the answer's is its consequence)."""
+        self.abort()
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return None
+        upload.cancel()
+        if upload.done() and not upload.cancelled():
+            return upload.exception()
+        return None
 
     def start_clock(self) -> None:
         """The request is sent: the read timeout runs from now."""
@@ -226,7 +248,10 @@ class _Connection(BaseProtocol):
             self.should_close = True
             return
         if data and self._read_timeout:
-            self.start_clock()  # an early answer to an upload starts it too
+            if self._clock:
+                self._read_at = self._loop.time()
+            else:
+                self.start_clock()  # an early answer to an upload starts it too
         try:
             messages, upgraded, _ = self._parser.feed_data(data)  # type: ignore[union-attr]
         except Exception as exc:
@@ -243,6 +268,13 @@ class _Connection(BaseProtocol):
             return
         self._answer = None
         self._payload = payload
+        if self._upload is not None:
+            if not self._upload.done():
+                # The upstream answered before the upload ended (an early 4xx): the rest
+                # is not wanted, and the connection can't carry another request.
+                self._upload.cancel()
+                self.should_close = True
+            self._upload = None
         if payload is not EMPTY_PAYLOAD and message.code in EMPTY_BODY_STATUS_CODES:
             payload = EMPTY_PAYLOAD  # 1xx, 204, 304: no body, whatever the headers say
         answer.set_result((message, payload))
@@ -365,15 +397,32 @@ class HttpPool:
             proto = self._reusable()
             # A reused connection may have been closed by the server a moment ago; its
             # request then fails before any answer and is sent once more on a new one.
-            retry = proto is not None and method in IDEMPOTENT_METHODS and not _streamed(body)
-            if proto is None:
-                proto = await self._connect()
-            try:
-                return await self._exchange(proto, method, head, body, chunked)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-                if not retry:
+            retry = (
+                proto is not None
+                and method in IDEMPOTENT_METHODS
+                and (body is None or isinstance(body, bytes))  # not streamed: it can be sent again
+            )
+            while True:
+                if proto is None:
+                    proto = await self._connect()
+                try:
+                    message, payload = await proto.send(
+                        head, body, chunked=chunked, skip_payload=method == "HEAD"
+                    )
+                except HttpProcessingError as exc:
+                    proto.abort()
+                    raise BadResponse(f"invalid answer from the upstream: {exc.message}") from None
+                except BaseException as exc:
+                    upload_error = proto.give_up()
+                    if upload_error is not None:
+                        raise upload_error from None
+                    if retry and isinstance(
+                        exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+                    ):
+                        retry, proto = False, None
+                        continue
                     raise
-            return await self._exchange(await self._connect(), method, head, body, chunked)
+                return HttpResponse(self, proto, message, payload)
         except BaseException:
             self._return_slot()
             raise
@@ -402,7 +451,7 @@ class HttpPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, proto = await loop.create_connection(
-                    lambda: _Connection(loop, self._read_timeout),
+                    lambda: _Connection(loop, self._read_timeout, self._max_field_size),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -487,50 +536,6 @@ class HttpPool:
         # The server decoded the client's header bytes as UTF-8 with surrogateescape: this
         # gives the CRM the very same bytes.
         return text.encode("utf-8", "surrogateescape"), chunked
-
-    async def _exchange(
-        self, proto: _Connection, method: str, head: bytes, body: Body, chunked: bool
-    ) -> HttpResponse:
-        proto.use_parser(skip_payload=method == "HEAD", max_field_size=self._max_field_size)
-        answer = proto.expect_answer()  # raises ServerDisconnectedError on a closed one
-        transport = proto.transport
-        assert transport is not None
-        writer: asyncio.Task[None] | None = None
-        if body is None or isinstance(body, bytes):
-            transport.write(head + body if body else head)  # one write, one segment
-            proto.start_clock()
-        else:
-            transport.write(head)
-            writer = asyncio.ensure_future(_send_body(proto, body, chunked=chunked))
-        try:
-            message, payload = await answer
-        except HttpProcessingError as exc:
-            proto.abort()
-            raise BadResponse(f"invalid answer from the upstream: {exc.message}") from None
-        except BaseException:
-            proto.abort()
-            if writer is not None:
-                writer.cancel()
-                if writer.done() and not writer.cancelled() and writer.exception() is not None:
-                    raise writer.exception() from None  # type: ignore[misc]
-            raise
-        if writer is not None and not writer.done():
-            # The upstream answered before the upload ended (an early 4xx): the rest is not
-            # wanted, and the connection can't carry another request.
-            writer.cancel()
-            proto.force_close()
-        return HttpResponse(
-            self,
-            proto,
-            message.code,
-            message.reason,
-            message.headers,
-            payload,
-        )
-
-
-def _streamed(body: Body) -> bool:
-    return body is not None and not isinstance(body, bytes)
 
 
 async def _send_body(proto: _Connection, body: AsyncIterable[bytes], *, chunked: bool) -> None:
