@@ -503,8 +503,9 @@ class HttpPool:
         """The request head, and whether the body goes in chunks."""
         # Built as one flat list of pieces: header names from a CIMultiDict are `istr`, which
         # an f-string formats through the slow `__format__` path (4.6 vs 1.0 µs per request).
+        # The pieces that come from outside sit at the even places (method, target, host,
+        # then each header's name and value), the fixed ones between them.
         parts = [method, " ", target, " HTTP/1.1\r\nHost: ", self._host_header, "\r\n"]
-        lines = 2
         streamed = body is not None and not isinstance(body, bytes)
         declared = False
         for name, value in headers:
@@ -516,23 +517,21 @@ class HttpPool:
                     continue  # framing is ours to state for bytes bodies; Host is the origin's
                 declared = True  # a streamed body of a length the client declared
             parts += (name, ": ", value, "\r\n")
-            lines += 1
+        # Header values come from parsed requests, but a line break in one would let it start
+        # a header (or a request) of its own on the upstream connection. (`in` is a memchr;
+        # counting the line breaks of the whole head instead cost 2 µs on a 700-byte head.)
+        given = "".join(parts[::2])
+        if "\n" in given or "\r" in given:
+            raise ValueError("a header name or value contains a line break")
         chunked = streamed and not declared
         if isinstance(body, bytes):
             parts += ("Content-Length: ", str(len(body)), "\r\n")
-            lines += 1
         elif chunked:
             parts.append("Transfer-Encoding: chunked\r\n")
-            lines += 1
         elif body is None and method not in _BODYLESS_METHODS:
             parts.append("Content-Length: 0\r\n")
-            lines += 1
         parts.append("\r\n")
         text = "".join(parts)
-        # Header values come from parsed requests, but a line break in one would let it start
-        # a header (or a request) of its own on the upstream connection.
-        if text.count("\n") != lines + 1 or text.count("\r") != lines + 1:
-            raise ValueError("a header name or value contains a line break")
         # The server decoded the client's header bytes as UTF-8 with surrogateescape: this
         # gives the CRM the very same bytes.
         return text.encode("utf-8", "surrogateescape"), chunked

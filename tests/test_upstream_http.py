@@ -224,6 +224,8 @@ async def test_a_line_break_in_a_header_is_refused_before_sending(echo, make_poo
     for headers in ([("X-A", "1\r\nX-Injected: 1")], [("X-A\n", "1")], [("X-A", "1\r")]):
         with pytest.raises(ValueError, match="line break"):
             await pool.request("GET", "/", headers)
+    with pytest.raises(ValueError, match="line break"):
+        await pool.request("GET", "/ HTTP/1.1\r\nX-Injected: 1\r\nX:", [("X-A", "1")])
     assert upstream.seen == []
 
 
