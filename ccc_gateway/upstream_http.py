@@ -5,9 +5,10 @@ URL joining and quoting, cookie jars, default headers, redirects, traces, a `Cli
 and a `ClientResponse` with their timers. On the bench that was ~150 µs of CPU per proxied
 page, more than aiohttp's whole server side (bench/RESULTS.md). This module keeps only the
 hop: a pool of keep-alive connections to one origin, a request head written as one block of
-bytes, and the answer parsed by aiohttp's own protocol (`ResponseHandler`: the llhttp C
-parser, read timeouts, flow control), so parsing, chunked bodies and back-pressure are the
-same well-tested code aiohttp's client uses.
+bytes, and the answer parsed by aiohttp's own C parser (`HttpResponseParser`: llhttp, and the
+body's `StreamReader` with its flow control), so parsing, chunked bodies and back-pressure
+are the same well-tested code aiohttp's client uses; only the protocol around the parser
+(`_Connection`: one awaited answer, the read timeout, reuse bookkeeping) is ours.
 
 What it does not do, on purpose: redirects, cookies, decompression, proxies from the
 environment, HTTP/2. Websocket upgrades stay on aiohttp's client (`proxy_ws`).
@@ -410,7 +411,7 @@ class HttpPool:
                         head, body, chunked=chunked, skip_payload=method == "HEAD"
                     )
                 except HttpProcessingError as exc:
-                    proto.abort()
+                    proto.give_up()
                     raise BadResponse(f"invalid answer from the upstream: {exc.message}") from None
                 except BaseException as exc:
                     upload_error = proto.give_up()
