@@ -248,10 +248,11 @@ def _to_crm(wired: _Wired, config: Config) -> Handler:
         # are neither served as gateway routes nor handed to the CRM.
         if is_gateway_path(request):
             raise NotFound(f"No gateway route {request.method} {request.path}.")
-        if identity_headers and wired.sessions is not None:
+        sessions = wired.sessions
+        if identity_headers and sessions is not None and sessions.may_be_signed_in(request):
             # The proxy's identity hook is synchronous; the CRM binding check (cached whoami)
             # is not.
-            await wired.sessions.note_identity(request)
+            await sessions.note_identity(request)
         if wired.proxy is None:
             raise web.HTTPServiceUnavailable()  # not started (a request before startup)
         return await wired.proxy.handle(request)

@@ -287,7 +287,12 @@ class CrmProxy:
         if self._filter is not None and self._filterable(request, upstream, self._filter):
             return await self._filtered(request, upstream, headers, self._filter)
         if self._small(request, upstream):
-            return await self._whole(upstream, headers)
+            # Read whole, then answered with headers and body together (here rather than in a
+            # coroutine of its own: one frame less on nearly every page).
+            body = await self._read_all(upstream)
+            return _PageResponse(
+                status=upstream.status, reason=upstream.reason, body=body, headers=headers
+            )
         return await self._stream(request, upstream, headers)
 
     @staticmethod
@@ -299,13 +304,6 @@ class CrmProxy:
             and request.method != hdrs.METH_HEAD  # its Content-Length describes no body here
             and upstream.status >= 200
             and upstream.status not in _UNFILTERED_STATUSES
-        )
-
-    async def _whole(self, upstream: HttpResponse, headers: Headers) -> web.StreamResponse:
-        """Read the (small) body, then answer with headers and body together."""
-        body = await self._read_all(upstream)
-        return _PageResponse(
-            status=upstream.status, reason=upstream.reason, body=body, headers=headers
         )
 
     async def _read_all(self, upstream: HttpResponse) -> bytes:

@@ -147,6 +147,12 @@ class SessionManager:
 
     # Identity headers for the CRM
 
+    def may_be_signed_in(self, request: web.Request) -> bool:
+        """Whether the request may carry a sign-in: the session cookie's name is in its Cookie
+        header. Most CRM traffic has none (scripts, assets, agents not signed in), and this
+        one substring test spares those requests `note_identity`'s coroutine."""
+        return self._cookies.carried(request)
+
     async def note_identity(self, request: web.Request) -> None:
         """Before a page is proxied: remember the agent headers this browser may send the CRM.
 
