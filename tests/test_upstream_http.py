@@ -564,3 +564,18 @@ async def test_a_304_with_a_length_has_no_body_and_keeps_the_connection(
         response = await pool.request("GET", "/", [])
         assert (response.status, await response.read()) == (304, b"")
     assert len(connections) == 1
+
+
+async def test_a_slow_upload_on_a_reused_connection_is_not_a_read_timeout(echo, make_pool) -> None:
+    upstream, server = echo
+    pool = make_pool(server.make_url("/"), read_timeout=0.2)
+    assert await (await pool.request("GET", "/", [])).read() == b"hello "
+
+    async def slow() -> AsyncIterator[bytes]:
+        for part in (b"a", b"b", b"c"):
+            await asyncio.sleep(0.15)  # 0.45 s of upload: the upstream is not the one late
+            yield part
+
+    response = await pool.request("PUT", "/", [], slow())
+    assert await response.read() == b"hello abc"
+    assert len(upstream.connections) == 1
