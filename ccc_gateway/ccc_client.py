@@ -26,15 +26,16 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .ccc_actions import is_read_only, valid_action_name
+from .ccc_actions import READ_ONLY_PREFIXES, valid_action_name
 from .pop import (
     RequestShapeError,
+    StsSignedForms,
     bearer_params,
     common_params,
     form_body,
     loads_reshaped,
     merge_params,
-    sts_signed_body,
+    timestamp,
 )
 from .tokens import StsCredentials
 from .upstream_http import HttpPool, HttpResponse
@@ -49,6 +50,10 @@ _HEADERS = (
 )
 _CHUNK = 64 * 1024
 MAX_CONNECTIONS = 100
+# Signed-form templates kept per (action, parameters, STS key): a worker's agents repeat a
+# few calls each. Each holds its call's encoded query (~2× the SecurityToken) and a hash
+# state: 256 of a few KB bound the memory; when full it starts again.
+SIGNED_FORMS = 256
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class PopClient:
         self._clock = clock
         self._nonce = nonce_factory
         self._monotonic = monotonic
+        self._signed: dict[tuple[Any, ...], StsSignedForms] = {}
 
     async def close(self) -> None:
         await self._pool.close()
@@ -147,7 +153,7 @@ class PopClient:
         if not valid_action_name(action):
             raise RequestShapeError("the action name is not valid")
         # Only reads are replayed: a write may have reached Alibaba before the failure.
-        attempts = 2 if is_read_only(action) else 1
+        attempts = 2 if action.startswith(READ_ONLY_PREFIXES) else 1  # is_read_only, checked
         for attempt in range(1, attempts + 1):
             try:
                 return await self._send(action, self._form(action, params, credentials))
@@ -163,24 +169,33 @@ class PopClient:
         params: Mapping[str, str],
         credentials: BearerCredentials | StsCredentials,
     ) -> bytes:
-        """The signed form body; a fresh nonce and timestamp for every attempt."""
-        common = common_params(
-            action,
-            version=self._version,
-            region_id=self._region_id,
-            now=self._clock(),
-            nonce=self._nonce(),
-        )
-        base = merge_params(common, params)
+        """The authenticated form body; a fresh nonce and timestamp for every attempt."""
         if isinstance(credentials, BearerCredentials):
+            base = self._base(action, params, self._clock(), self._nonce())
             return form_body(bearer_params(base, credentials.access_token))
-        return sts_signed_body(
-            base,
-            access_key_id=credentials.access_key_id,
-            access_key_secret=credentials.access_key_secret,
-            security_token=credentials.security_token,
-            method="POST",
+        key = (action, tuple(params.items()), credentials)
+        forms = self._signed.get(key)
+        if forms is None:  # the placeholders are replaced by body()'s values
+            forms = StsSignedForms(
+                self._base(action, params, 0.0, ""),
+                access_key_id=credentials.access_key_id,
+                access_key_secret=credentials.access_key_secret,
+                security_token=credentials.security_token,
+                method="POST",
+            )
+            if len(self._signed) >= SIGNED_FORMS:
+                self._signed.clear()
+            self._signed[key] = forms
+        return forms.body(self._nonce(), timestamp(self._clock()))
+
+    def _base(
+        self, action: str, params: Mapping[str, str], now: float, nonce: str
+    ) -> dict[str, str]:
+        """The business parameters and the common ones (RequestShapeError for a reserved name)."""
+        common = common_params(
+            action, version=self._version, region_id=self._region_id, now=now, nonce=nonce
         )
+        return merge_params(common, params)
 
     async def _send(self, action: str, body: bytes) -> PopResult:
         started = self._monotonic()

@@ -190,6 +190,26 @@ async def test_sts_body_fields_and_signature(pop: FakePop, make_client: MakeClie
     assert signature == sign_v1("POST", form, "sts-secret")
 
 
+async def test_repeated_sts_calls_are_each_signed_anew(pop: FakePop, make_client: MakeClient):
+    """A call repeated (its signed form kept) gets its own nonce, timestamp and signature."""
+    seconds = iter([NOW, NOW + 1, NOW + 1])
+    client = make_client(pop.url, clock=lambda: next(seconds))
+    other = StsCredentials("STS.key", "other-secret", "st-tok")
+    for credentials in (STS, STS, other):
+        await client.call("GetUser", {"InstanceId": "i-1", "UserId": "u*~"}, credentials)
+    forms = pop.forms()
+    assert [f["SignatureNonce"] for f in forms] == ["nonce-1", "nonce-2", "nonce-3"]
+    assert [f["Timestamp"] for f in forms] == [
+        "2024-05-06T07:08:09Z",
+        "2024-05-06T07:08:10Z",
+        "2024-05-06T07:08:10Z",
+    ]
+    for form, secret in zip(forms, ("sts-secret", "sts-secret", "other-secret"), strict=True):
+        signature = form.pop("Signature")
+        assert signature == sign_v1("POST", form, secret)
+    assert len({f["Timestamp"] + f["SignatureNonce"] for f in forms}) == 3
+
+
 async def test_endpoint_path_is_the_request_target(pop: FakePop, make_client: MakeClient):
     """An endpoint with a path (a private gateway, the emulator) is POSTed to that path."""
     await make_client(pop.url + "pop/v1?x=1").call("GetUser", {}, STS)

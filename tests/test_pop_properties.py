@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ccc_gateway.pop import (
     RequestShapeError,
+    StsSignedForms,
     bearer_params,
     flatten_request,
     form_body,
@@ -158,3 +159,18 @@ def test_float_text_is_plain_and_exact(value: float) -> None:
     text = flatten_request({"x": value})["X"]
     assert "e" not in text.lower() and float(text) == value
     assert math.copysign(1, float(text)) == math.copysign(1, value)
+
+
+@relaxed
+@given(sign_inputs, utf8_text, utf8_text, utf8_text, utf8_text)
+def test_sts_signed_forms_are_sts_signed_body(
+    params: dict[str, str], secret: str, token: str, nonce: str, stamp: str
+):
+    """The template's body for a nonce and a timestamp is sts_signed_body's, byte for byte."""
+    keys = {"access_key_id": "STS.id", "access_key_secret": secret, "security_token": token}
+    forms = StsSignedForms(params, method="POST", **keys)
+    for n, t in ((nonce, stamp), ("3ee8c1b8-83d3-44af", "2016-02-23T12:46:24Z")):
+        expected = sts_signed_body(
+            {**params, "SignatureNonce": n, "Timestamp": t}, method="POST", **keys
+        )
+        assert forms.body(n, t) == expected
