@@ -99,6 +99,6 @@ class ActionPolicy:
 
     def allows(self, action: str) -> bool:
         """True when the action is well formed and on the list (or the list is "*")."""
-        if not valid_action_name(action):
-            return False
-        return self.allowed is None or action in self.allowed
+        if self.allowed is None:
+            return valid_action_name(action)
+        return action in self.allowed  # every name on the list is well formed (__post_init__)

@@ -20,8 +20,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
@@ -199,6 +200,49 @@ def parse_call(query: MultiMapping[object], body: MultiMapping[object]) -> ApiCa
     return ApiCall(action, params)
 
 
+def prepare_call(
+    query: MultiMapping[object],
+    body: MultiMapping[object],
+    policy: ActionPolicy,
+    instance_id: str,
+) -> tuple[str, Mapping[str, str]]:
+    """The action and its POP parameters, or the error saying why not.
+
+    Checked in this order: the action's name, the `request` JSON, the allow-list, the
+    parameters' shape, the instance (`parse_call`, `flatten`, `pin_instance`). The parameters
+    of a `request` text seen before are remembered (JSON, flattening and pinning are a pure
+    function of the text and the instance): for a text that passed those checks once, only
+    the action's are left to make.
+    """
+    action = check_action(single_field(ACTION_FIELD, query, body))
+    value = single_field(REQUEST_FIELD, query, body)
+    key = (value, instance_id) if type(value) is str else None
+    known = _KNOWN_PARAMS.get(key) if key is not None else None
+    request = request_object(value) if known is None else None
+    if not policy.allows(action):
+        log.warning("action %s refused by the allow-list", action)
+        raise Forbidden(
+            f"The action {action} is not allowed through this gateway.",
+            error_code="ActionNotAllowed",
+        )
+    if known is not None:
+        return action, known
+    assert request is not None
+    params = MappingProxyType(pin_instance(flatten(request), instance_id))
+    if key is not None and len(key[0]) <= _KNOWN_TEXT_CHARS:
+        if len(_KNOWN_PARAMS) >= _KNOWN_TEXTS:
+            _KNOWN_PARAMS.clear()
+        _KNOWN_PARAMS[key] = params
+    return action, params
+
+
+# `request` texts (with the instance) → their POP parameters, read-only: the workbench sends
+# the same few short texts again and again. 256 texts of at most 1 KB bound the memory.
+_KNOWN_PARAMS: dict[tuple[str, str], Mapping[str, str]] = {}
+_KNOWN_TEXTS: Final = 256
+_KNOWN_TEXT_CHARS: Final = 1024
+
+
 def flatten(params: dict[str, Any]) -> dict[str, str]:
     try:
         return flatten_request(params)
@@ -303,16 +347,10 @@ async def handle_api(request: web.Request) -> web.Response:
     check_same_origin(request, _origin(config.aliyun.redirect_uri))
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
-    call = parse_call(request.query, await _body_fields(request, ccc.max_request_size))
-    if not app[ACTION_POLICY].allows(call.action):
-        log.warning("action %s refused by the allow-list", call.action)
-        raise Forbidden(
-            f"The action {call.action} is not allowed through this gateway.",
-            error_code="ActionNotAllowed",
-        )
-    params = pin_instance(flatten(call.params), ccc.instance_id)
+    body = await _body_fields(request, ccc.max_request_size)
+    action, params = prepare_call(request.query, body, app[ACTION_POLICY], ccc.instance_id)
     credentials = credentials_for(ccc.auth, signin.tokens)
-    result = await _forward(app, signin, call.action, params, credentials)
+    result = await _forward(app, signin, action, params, credentials)
     if result.status >= 400:
         raise pop_error(result, _secrets(credentials))
     # The body is already in the SDK's shape when ccc.reshape is on (PopClient reshapes).
@@ -376,7 +414,7 @@ async def _forward(
     app: web.Application,
     signin: SignIn,
     action: str,
-    params: dict[str, str],
+    params: Mapping[str, str],
     credentials: Credentials,
 ) -> PopResult:
     """The POP answer, audited and counted in /aliyun/metrics; 502/504 when there is none."""

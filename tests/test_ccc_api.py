@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from multidict import MultiDict
 
+from ccc_gateway.ccc_actions import ActionPolicy
 from ccc_gateway.ccc_api import (
     ApiCall,
     audit_call,
@@ -24,6 +25,7 @@ from ccc_gateway.ccc_api import (
     parse_call,
     pin_instance,
     pop_error,
+    prepare_call,
     request_object,
     safe_message,
     single_field,
@@ -407,3 +409,50 @@ def test_answer_json_reads_back_as_the_answer(answer: dict[str, Any]) -> None:
 
     raw = _json_bytes(answer)
     assert json.loads(raw.decode("utf-8", "surrogatepass")) == answer
+
+
+def _prepare(action: str, request: Any, policy: ActionPolicy | None = None) -> Any:
+    body = MultiDict({"action": action, "request": request})
+    return prepare_call(MultiDict(), body, policy or ActionPolicy(), INSTANCE)
+
+
+def test_prepare_call_remembers_a_request_text_read_only():
+    """A request text seen before gives the same POP parameters, which cannot be changed."""
+    text = '{"userId": "u-remembered", "skillGroupId.1": "g"}'
+    expected = {"UserId": "u-remembered", "SkillGroupId.1": "g", "InstanceId": INSTANCE}
+    first = _prepare("GetUser", text)
+    second = _prepare("GetUser", text)
+    assert first == second == ("GetUser", expected)
+    assert second[1] is first[1]
+    with pytest.raises(TypeError):
+        first[1]["UserId"] = "someone else"  # type: ignore[index]
+
+
+def test_prepare_call_checks_in_order_whether_or_not_the_text_is_known():
+    """Action name, JSON, allow-list, shape, instance: the first failing check answers."""
+    known = '{"userId": "u-order"}'
+    _prepare("GetUser", known)
+    for request in (known, '{"userId": "u-new"}'):
+        assert "not a valid action" in _error(_prepare, "bad name", request).message
+        refused = _error(_prepare, "DeleteInstance", request)
+        assert isinstance(refused, Forbidden) and refused.error_code == "ActionNotAllowed"
+    assert "not valid JSON" in _error(_prepare, "DeleteInstance", "{").message
+    refused = _error(_prepare, "DeleteInstance", '{"a b": 1}')
+    assert isinstance(refused, Forbidden) and refused.error_code == "ActionNotAllowed"
+    assert "'a b' is not allowed" in _error(_prepare, "GetUser", '{"a b": 1}').message
+    other = '{"instanceId": "other"}'
+    for _ in range(2):  # refused texts are not remembered
+        refused = _error(_prepare, "GetUser", other)
+        assert isinstance(refused, Forbidden) and refused.error_code == "InstanceNotAllowed"
+
+
+def test_prepare_call_pins_per_instance_and_takes_json_bodies():
+    """The instance is part of what is remembered; a JSON body's object is never kept."""
+    text = '{"userId": "u-pin"}'
+    body = MultiDict({"action": "GetUser", "request": text})
+    assert prepare_call(MultiDict(), body, ActionPolicy(), "i-a")[1]["InstanceId"] == "i-a"
+    assert prepare_call(MultiDict(), body, ActionPolicy(), "i-b")[1]["InstanceId"] == "i-b"
+    assert _prepare("GetUser", {"userId": "u-obj"})[1] == {
+        "UserId": "u-obj",
+        "InstanceId": INSTANCE,
+    }
