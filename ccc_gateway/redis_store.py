@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -205,12 +205,14 @@ class RedisStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    # Both the cookie and the record are opened through the codec's cache of authentic
+    # tokens (`decode_as`): the handle and the SignIn are made once per sealed value, not
+    # decrypted, inflated and parsed on every request. What must be judged per request still
+    # is: the record is read from Redis every time (a sign-out anywhere deletes it), both
+    # tokens' Fernet expiry is compared, and the record must name the key it was read from.
+
     def _handle(self, request: web.Request, now: float) -> str | None:
-        payload = self._cookies.load(request, now=now)
-        if payload is None or payload.get("v") != COOKIE_VERSION:
-            return None  # absent, tampered, expired, or a whole sign-in from the cookie store
-        handle = payload.get("h")
-        return handle if isinstance(handle, str) and len(handle) >= HANDLE_BYTES else None
+        return self._cookies.load_as(request, now=now, build=_handle_in)
 
     async def _read(self, handle: str, now: float) -> tuple[SignIn | None, bool]:
         key = record_key(handle)
@@ -218,11 +220,11 @@ class RedisStore:
         if not isinstance(raw, bytes):
             return None, False
         token = raw.decode("ascii", errors="replace")
-        data = self._codec.decode(token, now=now, max_age=self._max_age)
+        record = self._codec.decode_as(token, now=now, max_age=self._max_age, build=_record_in)
         # The record names its own key: a record copied under another key does not open.
-        if data is None or data.get("k") != key or not isinstance(data.get("s"), dict):
+        if record is None or record[0] != key:
             return None, False
-        return SignIn.from_payload(data["s"]), self._codec.needs_reencrypt(token)
+        return record[1], self._codec.needs_reencrypt(token)
 
     async def _drop_carried(self, request: web.Request, now: float) -> None:
         # Signing in again replaces the browser's previous sign-in: its record goes now
@@ -230,6 +232,24 @@ class RedisStore:
         old = self._handle(request, now)
         if old is not None:
             await _call(self._redis.delete(record_key(old)))
+
+
+def _handle_in(payload: Mapping[str, Any]) -> str | None:
+    """The handle a session cookie holds; None for anything else (such as a whole sign-in
+    from the cookie store)."""
+    if payload.get("v") != COOKIE_VERSION:
+        return None
+    handle = payload.get("h")
+    return handle if isinstance(handle, str) and len(handle) >= HANDLE_BYTES else None
+
+
+def _record_in(payload: Mapping[str, Any]) -> tuple[str, SignIn] | None:
+    """The key a record names and the sign-in it holds; None when it holds none."""
+    key, data = payload.get("k"), payload.get("s")
+    if not isinstance(key, str) or not isinstance(data, dict):
+        return None
+    signin = SignIn.from_payload(data)
+    return None if signin is None else (key, signin)
 
 
 class RedisConsumedStates:
