@@ -112,6 +112,9 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         identity_headers=(
             app[auth_views.SESSIONS].identity_headers if config.upstream.identity_headers else None
         ),
+        identity_watch=(
+            app[auth_views.SESSIONS].identity_watch if config.upstream.identity_headers else None
+        ),
         response_filter=WidgetInjector() if config.softphone.inject else None,
         public_host=config.aliyun.redirect_uri.host_port_subcomponent,
     )

@@ -12,8 +12,8 @@ Content-Length. Header rules live in `proxy_headers`, body limits and decoding i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -139,7 +139,9 @@ class CrmProxy:
     """Forwards a request to the CRM and streams its answer back (the catch-all handler).
 
     `client` (aiohttp's) is only for websocket upgrades; requests go over the proxy's own
-    `HttpPool`, closed by `close()`.
+    `HttpPool`, closed by `close()`. `identity_watch` (SessionManager.identity_watch) is asked
+    only for websockets: for one whose handshake carried identity headers, a coroutine that
+    returns when that sign-in ends, and the relay then ends the socket.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class CrmProxy:
         trusted_proxies: tuple[IpNetwork, ...] = (),
         is_gateway_cookie: Callable[[str], bool] = lambda name: False,
         identity_headers: Callable[[web.Request], Mapping[str, str]] | None = None,
+        identity_watch: Callable[[web.Request], Coroutine[Any, Any, str] | None] | None = None,
         response_filter: ResponseFilter | None = None,
         filter_max_body: int = FILTER_MAX_BODY,
         public_host: str | None = None,
@@ -166,6 +169,7 @@ class CrmProxy:
         self._peers: dict[str, rules.Peer] = {}
         self._is_gateway_cookie = is_gateway_cookie
         self._identity = identity_headers
+        self._identity_watch = identity_watch
         self._filter = response_filter
         self._filter_max_body = filter_max_body
         # The gateway's public host[:port] (from aliyun.redirect_uri). A client's own Host is
@@ -444,5 +448,7 @@ class CrmProxy:
         except BaseException:
             await crm.close()
             raise
-        await relay(browser, crm)
+        # Asked after the handshake: the CRM has seen the identity headers now, if any.
+        ended = self._identity_watch(request) if self._identity_watch is not None else None
+        await relay(browser, crm, ended)
         return browser

@@ -4,6 +4,11 @@ Both ends run with autoping and autoclose off, so pings, pongs and close frames 
 peers' own and travel end to end: the CRM sees the browser's close code and the browser the
 CRM's. A side that vanishes without a close frame is reported to the other with 1001 (the
 browser went away) or 1014 (the CRM failed: "bad gateway", RFC 6455 §11.7).
+
+A socket whose handshake told the CRM who the agent is (identity headers) is relayed with a
+watch of that sign-in (SessionManager.identity_watch): when the sign-in ends, the socket ends
+too, with 1008 and the watch's reason to the browser and a normal close to the CRM, so the CRM
+does not go on treating it as the signed-in agent.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -64,23 +71,63 @@ async def _pump(src: AnyWebSocket, dst: AnyWebSocket, gone_code: int) -> None:
         await src.close(code=gone_code)
 
 
-async def relay(browser: web.WebSocketResponse, crm: aiohttp.ClientWebSocketResponse) -> None:
-    """Relay until either side closes; both sockets are closed on return."""
+async def relay(
+    browser: web.WebSocketResponse,
+    crm: aiohttp.ClientWebSocketResponse,
+    ended: Coroutine[Any, Any, str] | None = None,
+) -> None:
+    """Relay until either side closes, or until `ended` (the watch of the sign-in the socket
+    speaks for) returns the reason it ended; both sockets are closed on return."""
     pumps = (
         asyncio.create_task(_pump(browser, crm, WSCloseCode.GOING_AWAY)),
         asyncio.create_task(_pump(crm, browser, WSCloseCode.BAD_GATEWAY)),
     )
+    # One small task per identity-carrying socket, nothing per frame; cancelled with the relay.
+    watch = asyncio.create_task(ended) if ended is not None else None
     try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            pumps if watch is None else (*pumps, watch), return_when=asyncio.FIRST_COMPLETED
+        )
+        if watch is not None and watch.done() and not watch.cancelled():
+            # The pumps stop first: closing under a running pump would race its receive() and
+            # let a late frame through after the close.
+            await _stop(pumps)
+            await _close_signed_out(browser, crm, watch)
     finally:
         # The first pump to finish has closed both sides, which ends the other one's
         # receive(); cancelling is only the backstop (and the path when we are cancelled).
-        for pump in pumps:
-            pump.cancel()
-        for pump in pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                exc = await asyncio.gather(pump, return_exceptions=True)
-                if exc and isinstance(exc[0], Exception):
-                    log.warning("websocket relay failed: %s", type(exc[0]).__name__)
+        await _stop(pumps if watch is None else (*pumps, watch))
         await crm.close()
         await browser.close()
+
+
+async def _stop(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    tasks = tuple(tasks)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            exc = await asyncio.gather(task, return_exceptions=True)
+            if exc and isinstance(exc[0], Exception):
+                log.warning("websocket relay failed: %s", type(exc[0]).__name__)
+
+
+async def _close_signed_out(
+    browser: web.WebSocketResponse, crm: aiohttp.ClientWebSocketResponse, watch: asyncio.Task[str]
+) -> None:
+    """End both sides because the sign-in ended: 1008 and the reason to the browser (it is
+    the browser's sign-in that is over), a normal close to the CRM."""
+    if watch.exception() is None:
+        code, reason = WSCloseCode.POLICY_VIOLATION, watch.result()
+    else:
+        # A failing watch cannot vouch for the sign-in any more: the identity must not outlive
+        # it unchecked, so the socket ends (the browser's script may reconnect).
+        log.warning("websocket sign-in watch failed: %s", type(watch.exception()).__name__)
+        code, reason = WSCloseCode.INTERNAL_ERROR, "sign-in check failed"
+    message = reason.encode()
+    # Together: neither side waits up to its close timeout for the other's answer.
+    await asyncio.gather(
+        browser.close(code=code, message=message),
+        crm.close(code=WSCloseCode.OK, message=message),
+        return_exceptions=True,
+    )

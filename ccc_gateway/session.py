@@ -15,6 +15,11 @@ Every `/aliyun/*` use goes through `SessionManager.require`:
 A store that cannot be reached raises `StoreUnavailable` (503) for sign-in and API routes;
 proxied CRM pages go on without identity headers.
 
+A CRM websocket whose handshake carried the agent's identity headers is watched for as long as
+it is open (`identity_watch`): a sign-out in this process ends it at once; a sign-out on
+another replica (the shared store no longer knows the sign-in) and the sign-in's absolute end
+are found by a check every `WATCH_INTERVAL` seconds.
+
 Only `invalid_grant`/`invalid_client` end a sign-in; a network error or a 5xx keeps it and
 answers 502/504 (proxy-pitfalls.md, "Refresh").
 """
@@ -22,11 +27,12 @@ answers 502/504 (proxy-pitfalls.md, "Refresh").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
@@ -54,6 +60,11 @@ AGENT_UPN_HEADER: Final = "X-Ccc-Agent-Upn"
 AGENT_NAME_HEADER: Final = "X-Ccc-Agent-Name"
 _T = TypeVar("_T")
 _NO_IDENTITY: Mapping[str, str] = MappingProxyType({})  # one for every request without one
+# How often an identity-carrying CRM websocket checks that its sign-in still stands, for the
+# ends nobody in this process is told about: a sign-out on another replica, the absolute end.
+WATCH_INTERVAL = 5.0
+SIGNED_OUT: Final = "signed out"  # close reasons for the browser (with code 1008)
+SIGN_IN_EXPIRED: Final = "sign-in expired"
 
 
 class SessionManager:
@@ -83,6 +94,9 @@ class SessionManager:
         self._users: dict[str, int] = {}  # requests using or waiting for each sign-in's lock
         self._failed: dict[str, tuple[int, GatewayError]] = {}
         self._revoked: dict[str, float] = {}  # sid -> until
+        # sid -> wake-ups of the watches of websockets speaking for that sign-in (forget sets
+        # them); an entry lives exactly as long as one of its sockets is open.
+        self._watches: dict[str, set[asyncio.Event]] = {}
 
     # Reading
 
@@ -187,6 +201,72 @@ class SessionManager:
     def identity_headers(self, request: web.Request) -> Mapping[str, str]:
         """CrmProxy's `identity_headers` hook: what `note_identity` found (no I/O here)."""
         return _item(request, _IDENTITY) or _NO_IDENTITY
+
+    def identity_watch(self, request: web.Request) -> Coroutine[Any, Any, str] | None:
+        """CrmProxy's hook for an open websocket: a watch that returns (the close reason) when
+        the sign-in whose identity the handshake carried ends; None when it carried none.
+
+        A socket without identity is none of the sign-in's business: the CRM's own realtime
+        features go on whoever signs in or out of Alibaba.
+        """
+        if _item(request, _IDENTITY) is None:
+            return None
+        return self._watch(request)
+
+    async def _watch(self, request: web.Request) -> str:
+        # The sign-in is read again here rather than kept by note_identity: pages never pay
+        # for websockets. The handshake's cookie is judged only now, at the handshake; the
+        # browser goes on with newer cookies (refreshes, last_used), so later checks look
+        # only at revocation and the absolute end, never at idle or token expiry.
+        signin = None
+        while signin is None:
+            try:
+                signin = await self._store.load(request, now=self._clock())
+            except GatewayError:
+                await asyncio.sleep(WATCH_INTERVAL)  # the store is down: try again
+                continue
+            if signin is None or not self._alive(signin, self._clock()):
+                return SIGNED_OUT  # ended between note_identity and now
+        wake = asyncio.Event()
+        self._watches.setdefault(signin.sid, set()).add(wake)
+        try:
+            while True:
+                reason = await self._ended(request, signin)
+                if reason is not None:
+                    log.info(
+                        "closing a CRM websocket: %s",
+                        reason,
+                        extra={"fields": {"agent": signin.agent.upn}},
+                    )
+                    return reason
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WATCH_INTERVAL):
+                        await wake.wait()
+                wake.clear()
+        finally:
+            watches = self._watches.get(signin.sid)
+            if watches is not None:
+                watches.discard(wake)
+                if not watches:
+                    del self._watches[signin.sid]
+
+    async def _ended(self, request: web.Request, signin: SignIn) -> str | None:
+        """Why `signin` is over, or None while it stands."""
+        if signin.sid in self._revoked:
+            return SIGNED_OUT
+        now = self._clock()
+        if now - signin.created_at >= self._config.max_age:
+            return SIGN_IN_EXPIRED
+        try:
+            # A shared store forgets a sign-in signed out on any replica (and one it let
+            # expire, its record's lifetime following the newest last_used); the cookie store
+            # keeps nothing to ask and answers the sign-in itself.
+            stored = await self._store.current(request, signin, now=now)
+        except GatewayError:
+            # A store outage is not a sign-out: the CRM's socket stays, and the next check
+            # asks again (pages are served meanwhile too, without identity headers).
+            return None
+        return SIGNED_OUT if stored is None else None
 
     # Refreshing
 
@@ -304,6 +384,8 @@ class SessionManager:
         self._revoked[signin.sid] = signin.created_at + self._config.max_age
         self._refreshed.pop(signin.sid, None)
         self.clear(request)  # first: the cookie goes even when the store is down
+        for wake in self._watches.get(signin.sid, ()):
+            wake.set()  # this sign-in's websockets end now, not at their next check
         await self._store.delete(request, signin)
 
     def cookie_pending(self, request: web.Request) -> bool:
