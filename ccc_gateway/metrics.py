@@ -29,7 +29,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -76,24 +75,7 @@ class Metrics:
                 ("revoke", "revocations", "Sign-outs with revocation at Alibaba, by outcome."),
             )
         }
-        self.pop_calls = Counter(
-            f"{NAMESPACE}_pop_calls",
-            "CCC OpenAPI calls, by action and outcome.",
-            ["action", "outcome"],
-            registry=r,
-        )
-        self.pop_seconds = Histogram(
-            f"{NAMESPACE}_pop_call_duration_seconds",
-            "CCC OpenAPI call latency, by action.",
-            ["action"],
-            buckets=POP_BUCKETS,
-            registry=r,
-        )
-        # The labelled children of the POP series, resolved once per label set: `labels()`
-        # sorts its keywords, stringifies and takes a lock on every call. Bounded like the
-        # series themselves.
-        self._pop_counters: dict[tuple[str, str], Counter] = {}
-        self._pop_timers: dict[str, Histogram] = {}
+        self.pop = _PopSeries(r)
         self._worker_info = Gauge(
             f"{NAMESPACE}_worker_info",
             "Which worker process serves these numbers (always 1).",
@@ -121,16 +103,9 @@ class Metrics:
 
     def observe_pop_call(self, action: str, outcome: str, seconds: float) -> None:
         """Count one CCC OpenAPI call of `action` (any name: labelled through action_label)."""
-        label = self.action_label(action)
-        counter = self._pop_counters.get((label, outcome))
-        if counter is None:
-            counter = self.pop_calls.labels(action=label, outcome=outcome)
-            self._pop_counters[label, outcome] = counter
-        counter.inc()
-        timer = self._pop_timers.get(label)
-        if timer is None:
-            timer = self._pop_timers[label] = self.pop_seconds.labels(action=label)
-        timer.observe(seconds)
+        # action_label inline: this runs for every call.
+        label = action if action in self.known_actions else OTHER_ACTION
+        self.pop.observe(label, outcome, seconds)
 
     def action_label(self, action: str) -> str:
         # With allowed_actions "*" the action name comes from the browser: keep labels bounded.
@@ -221,7 +196,7 @@ class _RequestSeries:
         self._counts[key] = count + 1
         timer = self._timers.get(route)
         if timer is None:
-            timer = self._timers[route] = _Timer()
+            timer = self._timers[route] = _Timer(len(_BOUNDS))
         # The first bound at or above `seconds` (Prometheus buckets are "less than or equal");
         # past the last one, the +Inf bucket.
         timer.counts[bisect_left(REQUEST_BUCKETS, seconds)] += 1
@@ -244,28 +219,86 @@ class _RequestSeries:
             labels=["route"],
         )
         for route, timer in self._timers.items():
-            seconds.add_metric(
-                [route], list(zip(_BOUNDS, accumulate(timer.counts), strict=True)), timer.total
-            )
-            seconds.samples.append(Sample(f"{name}_created", {"route": route}, timer.created))
+            timer.add_to(seconds, "route", route, _BOUNDS)
         yield seconds
 
 
-_BOUNDS = [
-    floatToGoString(bound)  # type: ignore[no-untyped-call]  # prometheus_client is untyped here
-    for bound in (*REQUEST_BUCKETS, float("inf"))
-]
+class _PopSeries:
+    """`ccc_gateway_pop_calls_total` and `ccc_gateway_pop_call_duration_seconds`, kept as
+    plain numbers like `_RequestSeries` (and for the same reason: prometheus_client's
+    Counter and Histogram take three locks per call). The exposition is the one a
+    `Counter(["action", "outcome"])` and a `Histogram(["action"], buckets=POP_BUCKETS)`
+    make, series in the order they first appear (tests/test_metrics.py compares the bytes).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counts: dict[tuple[str, str], int] = {}  # (action, outcome) -> count
+        self._created: dict[tuple[str, str], float] = {}
+        self._timers: dict[str, _Timer] = {}  # action -> its histogram
+        registry.register(self)
+
+    def observe(self, action: str, outcome: str, seconds: float) -> None:
+        key = (action, outcome)
+        count = self._counts.get(key)
+        if count is None:
+            self._created[key] = time.time()
+            count = 0
+        self._counts[key] = count + 1
+        timer = self._timers.get(action)
+        if timer is None:
+            timer = self._timers[action] = _Timer(len(_POP_BOUNDS))
+        timer.counts[bisect_left(POP_BUCKETS, seconds)] += 1  # as in _RequestSeries.observe
+        timer.total += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            f"{NAMESPACE}_pop_calls",
+            "CCC OpenAPI calls, by action and outcome.",
+            labels=["action", "outcome"],
+        )
+        for (action, outcome), count in self._counts.items():
+            calls.add_metric([action, outcome], count, created=self._created[action, outcome])
+        yield calls
+        seconds = HistogramMetricFamily(
+            f"{NAMESPACE}_pop_call_duration_seconds",
+            "CCC OpenAPI call latency, by action.",
+            labels=["action"],
+        )
+        for action, timer in self._timers.items():
+            timer.add_to(seconds, "action", action, _POP_BOUNDS)
+        yield seconds
+
+
+def _bounds(buckets: tuple[float, ...]) -> list[str]:
+    """The `le` label values of `buckets` and +Inf, as prometheus_client writes them."""
+    return [
+        floatToGoString(bound)  # type: ignore[no-untyped-call]  # prometheus_client is untyped
+        for bound in (*buckets, float("inf"))
+    ]
+
+
+_BOUNDS = _bounds(REQUEST_BUCKETS)
+_POP_BOUNDS = _bounds(POP_BUCKETS)
 
 
 class _Timer:
-    """One route class's request-duration histogram."""
+    """One label value's duration histogram (a route class's, an action's)."""
 
     __slots__ = ("counts", "created", "total")
 
-    def __init__(self) -> None:
-        self.counts = [0] * len(_BOUNDS)  # per bucket, not cumulative; the last one is +Inf
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * size  # per bucket, not cumulative; the last one is +Inf
         self.total = 0.0
         self.created = time.time()
+
+    def add_to(
+        self, family: HistogramMetricFamily, label: str, value: str, bounds: list[str]
+    ) -> None:
+        """This histogram's samples, as a labelled Histogram child gives them."""
+        family.add_metric(
+            [value], list(zip(bounds, accumulate(self.counts), strict=True)), self.total
+        )
+        family.samples.append(Sample(f"{family.name}_created", {label: value}, self.created))
 
 
 def record(request: web.Request, event: Event, outcome: str) -> None:

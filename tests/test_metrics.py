@@ -224,3 +224,51 @@ async def test_readyz_names_the_failing_jwks(make_stack: MakeStack):
             assert response.status == 503
     assert body["checks"]["crm"] == "ok"
     assert body["checks"]["jwks"].startswith("cannot load JWKS")
+
+
+def test_pop_series_expose_what_prometheus_client_would(monkeypatch: pytest.MonkeyPatch):
+    """The POP series, plain numbers, are written byte for byte as a labelled Counter and
+    Histogram of prometheus_client would write the same calls (bounds, +Inf, created)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from ccc_gateway.metrics import POP_BUCKETS
+
+    clock = iter(range(1_700_000_000, 1_700_001_000))
+    monkeypatch.setattr("time.time", lambda: float(next(clock)) + 0.25)
+    calls = [
+        ("GetUser", "ok", 0.012),
+        ("ListSkillGroupsOfUser", "ok", 0.1),  # exactly on a bound: "le" counts it
+        ("GetUser", "error", 3.0),
+        ("Anything", "timeout", 10.0),
+        ("GetUser", "ok", 11.5),  # past the last bound: +Inf only
+        ("ListSkillGroupsOfUser", "unavailable", 0.0),
+    ]
+    reference = CollectorRegistry()
+    counter = Counter(
+        "ccc_gateway_pop_calls",
+        "CCC OpenAPI calls, by action and outcome.",
+        ["action", "outcome"],
+        registry=reference,
+    )
+    histogram = Histogram(
+        "ccc_gateway_pop_call_duration_seconds",
+        "CCC OpenAPI call latency, by action.",
+        ["action"],
+        buckets=POP_BUCKETS,
+        registry=reference,
+    )
+    metrics = Metrics(known_actions=frozenset({"GetUser", "ListSkillGroupsOfUser"}))
+    for action, outcome, seconds in calls:
+        label = metrics.action_label(action)
+        counter.labels(action=label, outcome=outcome).inc()
+        histogram.labels(action=label).observe(seconds)
+    clock = iter(range(1_700_000_000, 1_700_001_000))  # the same creation times again
+    for action, outcome, seconds in calls:
+        metrics.observe_pop_call(action, outcome, seconds)
+
+    def pop_lines(text: bytes) -> list[bytes]:
+        return [line for line in text.splitlines() if b"ccc_gateway_pop_" in line]
+
+    expected = pop_lines(generate_latest(reference))
+    assert len(expected) > 40
+    assert pop_lines(metrics.exposition()) == expected
