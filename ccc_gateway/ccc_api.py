@@ -43,7 +43,15 @@ from .errors import (
     PopError,
 )
 from .keys import CLOCK, CONFIG
-from .log import AUDIT_LOGGER, log_fields, mask_phone_numbers
+from .log import (
+    AUDIT_LOGGER,
+    fields_text,
+    log_fields,
+    log_text_line,
+    mask_phone_numbers,
+    redact,
+    redact_masked,
+)
 from .metrics import count_pop, pop_outcome
 from .oauth_errors import OAuthProtocolError
 from .pop import RequestShapeError, flatten_request
@@ -444,22 +452,53 @@ async def _forward(
 def audit_call(
     signin: SignIn, action: str, status: int, code: str | None, pop_id: str | None, duration: float
 ) -> None:
-    # Names only, never parameters: those hold phone numbers and the POP body holds secrets.
-    fields: dict[str, Any] = {
-        "crm_user": signin.crm_user,
-        "agent": signin.agent.upn,
-        "action": action,
+    """One audit line: `log_fields(audit_log, "ccc api {action} HTTP {status} result {code}",
+    {crm_user, agent, action, status, pop_code, pop_request_id, duration_ms})`, phone numbers
+    masked. Names only, never parameters: those hold phone numbers and the POP body secrets.
+    """
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round(duration * 1000, 1)
+    key = (signin.crm_user, signin.agent.upn, action, status, code)
+    head = _AUDIT_HEADS.get(key)
+    if head is None:
+        head = _AUDIT_HEADS[key] = _audit_head(*key)
+    message, fields, text = head
+    # All but the POP request id and the duration repeat from call to call: their masked,
+    # redacted text is made once (_audit_head), as log_fields would make it.
+    if not log_text_line(audit_log, f"{text}{redact_masked(pop_id)} duration_ms={duration_ms}"):
+        fields = {**fields, "pop_request_id": _masked(pop_id), "duration_ms": duration_ms}
+        log_fields(audit_log, message, fields)
+
+
+class _AuditHeads(dict[tuple[Any, ...], tuple[str, dict[str, Any], str]]):
+    """(crm user, agent, action, status, code) → the audit line's message, its leading fields
+    and their text up to the POP request id. An agent repeats a few calls; at most 256 kept."""
+
+    def __setitem__(self, key: tuple[Any, ...], value: tuple[str, dict[str, Any], str]) -> None:
+        if len(self) >= 256:
+            self.clear()
+        super().__setitem__(key, value)
+
+
+_AUDIT_HEADS = _AuditHeads()
+
+
+def _audit_head(
+    crm_user: str | None, agent: str, action: str, status: int, code: str | None
+) -> tuple[str, dict[str, Any], str]:
+    fields = {
+        "crm_user": _masked(crm_user),
+        "agent": _masked(agent),
+        "action": _masked(action),
         "status": status,
-        "pop_code": code,
-        "pop_request_id": pop_id,
-        "duration_ms": round(duration * 1000, 1),
+        "pop_code": _masked(code),
     }
-    # Masking needs nine digits in a row at the least; one search over the text fields
-    # usually shows there is nothing to mask (five substitutions were 2 % of a call's
-    # instructions). A None field searched as "None" has no digits.
-    if _DIGIT_RUN.search(f"{signin.crm_user}\n{signin.agent.upn}\n{action}\n{code}\n{pop_id}"):
-        fields = {k: mask_phone_numbers(v) if isinstance(v, str) else v for k, v in fields.items()}
-    if audit_log.isEnabledFor(logging.INFO):
-        # log_fields: the same line as audit_log.info(…, extra={"fields": fields}) would write,
-        # without a LogRecord when nothing but the configured handler listens.
-        log_fields(audit_log, f"ccc api {action} HTTP {status} result {fields['pop_code']}", fields)
+    message = f"ccc api {action} HTTP {status} result {fields['pop_code']}"
+    # What log_fields writes: the message redacted (RedactingFilter), then the fields.
+    return message, fields, f"{redact(message)}{fields_text(fields)} pop_request_id="
+
+
+def _masked(text: str | None) -> str | None:
+    # Masking needs nine digits in a row at the least: one search shows most texts have none.
+    return mask_phone_numbers(text) if text is not None and _DIGIT_RUN.search(text) else text

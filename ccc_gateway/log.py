@@ -265,6 +265,45 @@ def log_fields(logger: logging.Logger, message: str, fields: Fields) -> None:
     handler.write_line(line)
 
 
+def redact_masked(text: str | None) -> str:
+    """How a line shows a field value that was phone-masked first: `_fields_text`'s text of
+    `mask_phone_numbers(text)` ("None" for None).
+
+    A text known clean (redact's set) has no nine digits in a row, so masking leaves it as
+    it is: the usual request id of an answer seen before costs a set lookup.
+    """
+    if text is None:
+        return "None"
+    if text in _CLEAN_TEXTS:
+        return text
+    return redact(mask_phone_numbers(text))
+
+
+def fields_text(fields: Fields) -> str:
+    """ " k=v k=v…" as a text line shows `fields` after its message, redacted."""
+    return _fields_text(fields)
+
+
+def log_text_line(logger: logging.Logger, text: str) -> bool:
+    """Write an INFO line of `logger` whose message and fields are `text` (made redacted,
+    as `TextFormatter.line` makes them), when the text handler setup_logging installed is
+    its only destination; False, with nothing written, when the line must be logged with
+    `log_fields` instead (JSON lines, caplog, another handler).
+
+    For lines whose message and leading fields repeat: their text is made once, not redacted
+    and joined again for every line.
+    """
+    handler = _handler
+    if (
+        handler is None
+        or type(handler.line_formatter) is not TextFormatter
+        or not handler.sole_destination_of(logger, logging.INFO)
+    ):
+        return False
+    handler.write_line(f"{handler.line_formatter.stamp(time.time())} INFO {logger.name}: {text}")
+    return True
+
+
 def log_access(
     logger: logging.Logger,
     message: str,

@@ -335,10 +335,29 @@ def test_check_content_length(length: int | None, refused: bool):
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_audit_line_written_as_a_record_would_be(monkeypatch: pytest.MonkeyPatch, fmt: str):
-    """Through the configured handler alone, audit_call skips the LogRecord; the line is the
-    one `audit_log.info("ccc api %s HTTP %d result %s", …, extra=…)` writes."""
+@pytest.mark.parametrize(
+    ("crm_user", "upn", "code", "pop_id"),
+    [
+        ("135012345678", "13501234567@x", None, "R-9"),
+        ("edward", "agent1@ccc-demo.onaliyun.com", "OK", "6A2C1E51-0E7B-4C8E-9A53-7D0E1BB0E8F2"),
+        ("edward", "a@1234567890123456.onaliyun.com", "token=abc", "id 135012345678"),
+        (None, "bearer x", "Forbidden: Bearer abc.def", None),
+        ("edward", "a@x", "OK", "Signature=abc&code=xyz"),
+    ],
+)
+def test_audit_line_written_as_a_record_would_be(
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    crm_user: str | None,
+    upn: str,
+    code: str | None,
+    pop_id: str | None,
+):
+    """Through the configured handler alone, audit_call skips the LogRecord (and, for text,
+    redacts what repeats once); each line is the one
+    `audit_log.info("ccc api %s HTTP %d result %s", …, extra=…)` writes."""
     import ccc_gateway.log
+    from ccc_gateway.log import mask_phone_numbers
 
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])  # pytest's capture handlers off: the fast path
@@ -347,24 +366,30 @@ def test_audit_line_written_as_a_record_would_be(monkeypatch: pytest.MonkeyPatch
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     ccc_gateway.log.setup_logging("INFO", fmt)
-    signin = SignIn("sid", BEARER_TOKEN, Agent("13501234567@x", "n"), "135012345678", 0.0, 0.0)
-    audit_call(signin, "GetUser", 200, None, "R-9", 0.0123)
+    signin = SignIn("sid", BEARER_TOKEN, Agent(upn, "n"), crm_user, 0.0, 0.0)  # type: ignore[arg-type]
+    for _ in range(2):  # the second time with what the first one remembered
+        audit_call(signin, "GetUser", 200, code, pop_id, 0.0123)
+
+    def masked(text: str | None) -> str | None:
+        return None if text is None else mask_phone_numbers(text)
+
     fields = {
-        "crm_user": "135*******78",
-        "agent": "135******67@x",
+        "crm_user": masked(crm_user),
+        "agent": masked(upn),
         "action": "GetUser",
         "status": 200,
-        "pop_code": None,
-        "pop_request_id": "R-9",
+        "pop_code": masked(code),
+        "pop_request_id": masked(pop_id),
         "duration_ms": 12.3,
     }
     logging.getLogger(AUDIT_LOGGER).info(
-        "ccc api %s HTTP %d result %s", "GetUser", 200, None, extra={"fields": fields}
+        "ccc api %s HTTP %d result %s", "GetUser", 200, masked(code), extra={"fields": fields}
     )
-    first, second = stream.getvalue().splitlines()
+    first, again, expected = stream.getvalue().splitlines()
     drop_time = (lambda line: line.split(" ", 2)[2]) if fmt == "text" else _without_time
-    assert drop_time(first) == drop_time(second)
-    assert "ccc api GetUser HTTP 200 result None" in first and "135012345678" not in first
+    assert drop_time(first) == drop_time(again) == drop_time(expected)
+    assert "ccc api GetUser HTTP 200 result" in first and "135012345678" not in first
+    assert "abc" not in first and "xyz" not in first  # the secrets' values are redacted
 
 
 def _without_time(line: str) -> dict[str, Any]:
