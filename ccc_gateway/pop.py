@@ -250,43 +250,41 @@ def loads_reshaped(raw: bytes | str) -> Any:
 
     orjson parses a POP answer in a fifth of the standard library's time, and a recursive
     walk of plain dicts and lists reshapes it (together 21 µs for the benchmark's 2 KB answer
-    against 35 µs). What orjson refuses or reads otherwise than `json` (integers beyond 64
-    bits, NaN and Infinity, lone surrogates, other encodings than UTF-8, nesting past 1024) goes the
-    standard library's way, so the result never depends on the parser
-    (tests/test_pop_properties.py). Raises what json.loads raises (ValueError, RecursionError).
+    against 35 µs). What orjson refuses (NaN and Infinity, lone surrogates, other encodings
+    than UTF-8, nesting past 1024) or may read otherwise than `json` (it reads integers
+    beyond 64 bits as floats: any float the walk meets) goes the standard library's way, so
+    the result never depends on the parser (tests/test_pop_properties.py). Raises what
+    json.loads raises (ValueError, RecursionError).
     """
-    if _has_long_digit_run(raw):
-        # orjson reads an integer beyond 64 bits as a float; a run of 19 digits anywhere
-        # (a string too) is rare enough in POP answers to send it all the exact way.
-        return _loads_reshaped_stdlib(raw)
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _loads_reshaped_stdlib(raw)
     try:
-        if type(parsed) is dict:
+        kind = type(parsed)
+        if kind is dict:
             return _reshaped_object(parsed)
-        if type(parsed) is list:
+        if kind is list:
             return _reshaped_list(parsed)
+        if kind is float:
+            raise _Inexact
         return parsed
+    except _Inexact:
+        # orjson reads an integer beyond 64 bits as a float, and its floats need not be
+        # json's: an answer with any float (rare in POP answers) goes the exact way.
+        return _loads_reshaped_stdlib(raw)
     except RecursionError:  # nesting near Python's recursion limit: answer as json would
         return _loads_reshaped_stdlib(raw)
 
 
-# Integers of 19 digits or more may lie outside the 64 bits orjson reads exactly.
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 19
-
-
-def _has_long_digit_run(raw: bytes | str) -> bool:
-    # Two passes in C (1-2 µs for 2 KB); the regex [0-9]{19} took ~30 µs on digit-rich answers.
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-    return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
+class _Inexact(Exception):
+    """orjson's parse holds a float: json's may differ (see loads_reshaped)."""
 
 
 def _reshaped_object(src: dict[str, Any]) -> dict[str, Any]:
     # reshape_response's rules on the plain dicts and lists a JSON parser makes; a later
     # member whose name meets an earlier one's wins, in the earlier one's place, as there.
+    # A float raises _Inexact (loads_reshaped).
     out: dict[str, Any] = {}
     for name, value in src.items():
         key = _BROWSER_KEYS[name]
@@ -302,6 +300,8 @@ def _reshaped_object(src: dict[str, Any]) -> dict[str, Any]:
             out[key] = _reshaped_object(value)
         elif kind is list:
             out[key] = _reshaped_list(value)
+        elif kind is float:
+            raise _Inexact
         else:
             out[key] = value
     return out
@@ -314,8 +314,14 @@ def _reshaped_list(src: list[Any]) -> list[Any]:
         else _reshaped_list(item)
         if type(item) is list
         else item
+        if type(item) is not float
+        else _inexact()
         for item in src
     ]
+
+
+def _inexact() -> Any:
+    raise _Inexact
 
 
 def _loads_reshaped_stdlib(raw: bytes | str) -> Any:

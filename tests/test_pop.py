@@ -455,6 +455,11 @@ def test_reshape_very_deep_input() -> None:
         b'{"A": ' * 900 + b"1" + b"}" * 900,
         b'{"A": ' * 1010 + b"1" + b"}" * 1010,  # within orjson's limit, past Python's recursion
         b'{"Data": {"List": {"Item": [1, {"Key": 2}]}}, " Data": 3}',
+        b'{"Data": {"List": [1, 18446744073709551616, 2]}, "Max": 18446744073709551615}',
+        b"-123456789012345678901234567890",
+        b'{"Data": {"F": 0.1, "G": [1e-7, 2.5e300, -0.0]}}',
+        b"1.5",
+        b'{"Data": [1e400]}',
     ],
     ids=[
         "big-ints",
@@ -466,6 +471,11 @@ def test_reshape_very_deep_input() -> None:
         "deep-object",
         "deeper-object",
         "collision",
+        "big-int-in-list",
+        "big-int-root",
+        "floats",
+        "float-root",
+        "float-overflow",
     ],
 )
 def test_loads_reshaped_agrees_with_the_standard_library(raw: bytes) -> None:
