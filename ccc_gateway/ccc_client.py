@@ -289,14 +289,15 @@ class PopClient:
             code=_text(body.get(code)),
             duration=max(duration, 0.0),
         )
-        log.debug(
-            "CCC %s: HTTP %s code=%s requestId=%s in %.3fs",
-            action,
-            status,
-            result.code,
-            result.request_id,
-            duration,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # a call less on every answer when it is not
+            log.debug(
+                "CCC %s: HTTP %s code=%s requestId=%s in %.3fs",
+                action,
+                status,
+                result.code,
+                result.request_id,
+                duration,
+            )
         return result
 
 

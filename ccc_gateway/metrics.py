@@ -16,6 +16,7 @@ README "Metrics with several workers"): the `ccc_gateway_worker_info` series tel
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from bisect import bisect_left
@@ -96,7 +97,7 @@ class Metrics:
         """Count one answered request (`path` as routed, `status` as sent) and time it."""
         self.in_flight -= 1
         # A path outside /aliyun is a page without route_class's call (nearly every request).
-        route = route_class(path) if path.startswith("/aliyun") else "page"
+        route = _route_class(path) if path.startswith("/aliyun") else "page"
         self.requests.observe(route, method if method in _METHODS else "other", status, seconds)
         if status in CRM_FAILURES and route == "page":
             self.crm_errors.labels(status=str(status)).inc()
@@ -165,6 +166,10 @@ def route_class(path: str) -> str:
         return "ops"
     return "other"
 
+
+# The softphone calls the same few /aliyun paths over and over; any other is classed anew
+# once the 256 remembered are pushed out, which bounds the memory.
+_route_class = functools.lru_cache(maxsize=256)(route_class)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
