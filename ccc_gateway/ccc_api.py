@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
-from multidict import MultiDict, MultiMapping
+from multidict import MultiDict, MultiDictProxy, MultiMapping
 from yarl import URL, query_to_pairs
 
 from .auth_views import SESSIONS
@@ -404,8 +404,7 @@ async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]
         if len(raw) > limit:  # a chunked body declares no Content-Length up front
             raise _too_large(limit)
         if ctype == "application/x-www-form-urlencoded":
-            # What request.post() makes of it, without the generic form machinery around.
-            return MultiDict(query_to_pairs(raw.rstrip().decode(request.charset or "utf-8")))
+            return _form_fields(raw, request.charset)
         if ctype == "application/json" or ctype.endswith("+json"):
             return json_body_fields(raw, request.charset)
     except web.HTTPRequestEntityTooLarge:
@@ -416,6 +415,27 @@ async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]
         "Send the API call as a form (application/x-www-form-urlencoded or "
         "multipart/form-data) or as application/json."
     )
+
+
+def _form_fields(raw: bytes, charset: str | None) -> MultiMapping[object]:
+    """What request.post() makes of a urlencoded body, without the generic form machinery.
+
+    The softphone sends the same few bodies again and again (`request=` and the same JSON):
+    the fields of one seen before are remembered, read-only, as prepare_call remembers the
+    parameters of a `request` text. 256 bodies of at most 1 KB bound the memory.
+    """
+    key = (raw, charset)
+    fields = _KNOWN_FORMS.get(key)
+    if fields is None:
+        fields = MultiDictProxy(MultiDict(query_to_pairs(raw.rstrip().decode(charset or "utf-8"))))
+        if len(raw) <= _KNOWN_TEXT_CHARS:
+            if len(_KNOWN_FORMS) >= _KNOWN_TEXTS:
+                _KNOWN_FORMS.clear()
+            _KNOWN_FORMS[key] = fields
+    return fields
+
+
+_KNOWN_FORMS: dict[tuple[bytes, str | None], MultiMapping[object]] = {}
 
 
 async def _forward(

@@ -481,3 +481,24 @@ def test_prepare_call_pins_per_instance_and_takes_json_bodies():
         "UserId": "u-obj",
         "InstanceId": INSTANCE,
     }
+
+
+def test_form_fields_of_a_body_seen_before_are_the_same_and_read_only():
+    """A urlencoded body seen before gives the fields it gave (remembered, read-only); a
+    long one is parsed every time and not kept."""
+    from ccc_gateway.ccc_api import _KNOWN_FORMS, _form_fields
+
+    raw = b"action=GetUser&request=%7B%22instanceId%22%3A%22i%22%7D&x=1&x=2\r\n"
+    first = _form_fields(raw, None)
+    assert list(first.items()) == [
+        ("action", "GetUser"),
+        ("request", '{"instanceId":"i"}'),
+        ("x", "1"),
+        ("x", "2"),
+    ]
+    assert _form_fields(raw, None) is first
+    with pytest.raises(TypeError):
+        first["action"] = "CreateUser"  # type: ignore[index]
+    long = b"request=" + b"a" * 2000
+    assert _form_fields(long, None).getall("request") == ["a" * 2000]
+    assert (long, None) not in _KNOWN_FORMS
