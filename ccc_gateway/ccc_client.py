@@ -115,9 +115,8 @@ class PopClient:
         url = URL(endpoint)
         self._target = url.raw_path_qs
         # `timeout` bounds the whole call with one timer (`_Deadline`); connecting is bounded
-        # by it inside the pool too. No per-read timeout: the pool's would arm a timer when
-        # the request is written and re-arm it for every chunk read (0 arms none), two more
-        # timers a call that the deadline makes redundant.
+        # by it inside the pool too. No per-read timeout (0): the pool's would add a clock read
+        # per read and a timer per connection, for a bound the deadline already gives.
         self._pool = HttpPool(
             url.origin(),
             max_connections=max_connections,
