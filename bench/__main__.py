@@ -174,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_pop()
         gateway = stack.start_gateway()
         idle = gateway.rss()
+        floor = stack.start_floor()
         # A is every other scenario's reference, so it always runs.
-        scenario_ab(stack, gateway, opts, out, with_b="B" in only)
+        scenario_ab(stack, gateway, opts, out, with_b="B" in only, floor=floor)
         if "C" in only:
-            scenario_c(stack, gateway, opts, out)
+            scenario_c(stack, gateway, opts, out, floor=floor)
+        stack.stop(floor)
         if "E" in only:
             scenario_e(stack, gateway, idle, opts, out)
         if "D" in only:

@@ -98,10 +98,16 @@ def pooled(runs: list[LoadResult]) -> LoadResult:
 
 
 def scenario_ab(
-    stack: Stack, gateway: Server, opts: Options, out: Outcome, with_b: bool = True
+    stack: Stack,
+    gateway: Server,
+    opts: Options,
+    out: Outcome,
+    with_b: bool = True,
+    floor: Server | None = None,
 ) -> None:
     """A and B in alternating rounds, so that noise from other work on the machine falls on
-    every subject alike instead of on whichever happened to run during it."""
+    every subject alike instead of on whichever happened to run during it. With `floor`
+    (bench/floor.py), A's rounds also load the bare aiohttp relay: what the framework allows."""
     cookie_only = {**PLAIN_HEADERS, "Cookie": stack.session.cookie}
     full = {**NAVIGATION_HEADERS, "Cookie": stack.session.cookie}
     nginx = stack.start_nginx_proxy(1)
@@ -113,6 +119,9 @@ def scenario_ab(
         subjects = [(nginx, PLAIN_HEADERS), (gateway, PLAIN_HEADERS)]
         if with_b:
             subjects += [(gateway, cookie_only), (gateway, full)]
+        if floor is not None:
+            _check_page(floor, PLAIN_HEADERS)
+            subjects.append((floor, PLAIN_HEADERS))
         runs: list[list[LoadResult]] = [[] for _ in subjects]
         for _ in range(opts.rounds):
             for i, (server, headers) in enumerate(subjects):
@@ -138,6 +147,14 @@ def scenario_ab(
     out.a_gateway = result
     if with_b:
         _b_rows(stack, results[1], results[2], results[3], injected, out)
+    if floor is not None:
+        bare = results[-1]
+        out.rows.append(Row.of("A", floor.name, bare, ratio=bare.rps / base.rps))
+        out.notes.append(
+            f"A: the bare aiohttp relay (bench/floor.py) made {bare.rps / base.rps:.2f}× "
+            f"nginx's req/s at {bare.cpu_us_per_request:.0f} µs per page; the gateway's own "
+            f"work is the rest of its {result.cpu_us_per_request:.0f} µs."
+        )
 
 
 def _b_rows(

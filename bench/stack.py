@@ -90,6 +90,21 @@ class Stack:
         self.pop = Server("fake POP", port, proc.pid, "http")
         return self.pop
 
+    def start_floor(self) -> Server:
+        """The bare aiohttp relay of bench/floor.py, on the same upstream and fake POP."""
+        assert self.upstream is not None and self.pop is not None
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.floor",
+            *("--port", str(port), "--cert", str(self.cert), "--key", str(self.key)),
+            *("--upstream-port", str(self.upstream.port), "--pop-port", str(self.pop.port)),
+        ]
+        proc = self.procs.start("floor", argv, env=env())
+        wait_port(port, proc, timeout=30)
+        return Server("bare aiohttp relay (floor)", port, proc.pid)
+
     def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
         """A free port and the command that runs the gateway on it with the bench's config."""
         assert self.upstream is not None and self.pop is not None
