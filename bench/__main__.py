@@ -109,9 +109,8 @@ def run_whatifs(
 
 def run_profiles(stack: Stack, opts: Options, flags: tuple[str, ...]) -> list[str]:
     """A, B and C loads against a gateway started under py-spy; summaries as text."""
-    from bench.fixtures import API_ACTION, PAGE_PATH, api_form
+    from bench.fixtures import API_ACTION, NAVIGATION_HEADERS, PAGE_PATH, api_form
     from bench.rate import fixed_rate
-    from bench.scenarios import NAVIGATION_HEADERS
 
     out_dir = HERE / "profiles"
     out_dir.mkdir(exist_ok=True)

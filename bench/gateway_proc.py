@@ -73,7 +73,7 @@ def _plain_access_log() -> None:
             return True
         return original(self, record)  # type: ignore[arg-type]
 
-    gateway_log.RedactingFilter.filter = filter  # type: ignore[method-assign,assignment]
+    gateway_log.RedactingFilter.filter = filter  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
