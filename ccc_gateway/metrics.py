@@ -6,7 +6,7 @@ the request-context middleware (middleware.py) through `request_started`/`reques
 which class each request by route, so their labels stay bounded: `page` (proxied to the
 CRM), `api`, `auth`, `softphone`, `ops`, and `other` for unknown `/aliyun/` paths. Those
 per-request series are plain numbers turned into Prometheus samples at scrape time (see
-`_RequestSeries`). Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
+`_CountedDurations`). Events inside handlers (sign-ins, refreshes, revocations, POP calls) are
 counted where they happen through `record` and `count_pop`, each a no-op in an app built
 without metrics, so the modules that call them never depend on this one being set up.
 
@@ -57,7 +57,19 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.known_actions = known_actions if known_actions is not None else WORKBENCH_ACTIONS
         r = self.registry
-        self.requests = _RequestSeries(r)
+        self.requests = _CountedDurations(
+            r,
+            (
+                f"{NAMESPACE}_requests",
+                "Requests answered, by route class and status.",
+                ("route", "method", "status"),
+            ),
+            (
+                f"{NAMESPACE}_request_duration_seconds",
+                "Time to answer a request, including streaming the body, by route class.",
+            ),
+            REQUEST_BUCKETS,
+        )
         self.in_flight = 0  # requests between request_started and request_done
         Gauge(
             f"{NAMESPACE}_requests_in_flight", "Requests being answered now.", registry=r
@@ -76,7 +88,16 @@ class Metrics:
                 ("revoke", "revocations", "Sign-outs with revocation at Alibaba, by outcome."),
             )
         }
-        self.pop = _PopSeries(r)
+        self.pop = _CountedDurations(
+            r,
+            (
+                f"{NAMESPACE}_pop_calls",
+                "CCC OpenAPI calls, by action and outcome.",
+                ("action", "outcome"),
+            ),
+            (f"{NAMESPACE}_pop_call_duration_seconds", "CCC OpenAPI call latency, by action."),
+            POP_BUCKETS,
+        )
         self._worker_info = Gauge(
             f"{NAMESPACE}_worker_info",
             "Which worker process serves these numbers (always 1).",
@@ -98,7 +119,7 @@ class Metrics:
         self.in_flight -= 1
         # A path outside /aliyun is a page without route_class's call (nearly every request).
         route = _route_class(path) if path.startswith("/aliyun") else "page"
-        self.requests.observe(route, method if method in _METHODS else "other", status, seconds)
+        self.requests.observe((route, method if method in _METHODS else "other", status), seconds)
         if status in CRM_FAILURES and route == "page":
             self.crm_errors.labels(status=str(status)).inc()
 
@@ -106,7 +127,7 @@ class Metrics:
         """Count one CCC OpenAPI call of `action` (any name: labelled through action_label)."""
         # action_label inline: this runs for every call.
         label = action if action in self.known_actions else OTHER_ACTION
-        self.pop.observe(label, outcome, seconds)
+        self.pop.observe((label, outcome), seconds)
 
     def action_label(self, action: str) -> str:
         # With allowed_actions "*" the action name comes from the browser: keep labels bounded.
@@ -174,104 +195,58 @@ _route_class = functools.lru_cache(maxsize=256)(route_class)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class _RequestSeries:
-    """`ccc_gateway_requests_total` and `ccc_gateway_request_duration_seconds`, kept as plain
-    numbers and made into samples when the registry is collected.
+class _CountedDurations:
+    """A counter and a duration histogram fed together (requests; CCC OpenAPI calls), kept as
+    plain numbers and made into samples when the registry is collected.
 
     prometheus_client's Counter and Histogram take a lock for every increment (a histogram
     observation is two), which made counting a request cost as much as building its access
     line. These series are only ever updated from the event loop's thread and scraped from it
     too (`/aliyun/metrics` and the private listener are handlers on the same loop), so every
-    scrape sees exact totals without a lock. The exposition is the one those classes make:
-    `_total`, cumulative `_bucket`s, `_count`, `_sum`, and `_created` per label set.
+    scrape sees exact totals without a lock. The exposition is the one a
+    `Counter(counted_labels)` and a `Histogram(counted_labels[:1], buckets=buckets)` make:
+    `_total`, cumulative `_bucket`s, `_count`, `_sum`, and `_created` per label set, series in
+    the order they first appear (tests/test_metrics.py compares the bytes).
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> count
-        self._created: dict[tuple[str, str, int], float] = {}
-        self._timers: dict[str, _Timer] = {}  # route -> its histogram
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        counted: tuple[str, str, tuple[str, ...]],  # counter name, help, label names
+        timed: tuple[str, str],  # histogram name, help; labelled by the first counted label
+        buckets: tuple[float, ...],
+    ) -> None:
+        self._counted, self._timed, self._buckets = counted, timed, buckets
+        self._bounds = _bounds(buckets)
+        self._counts: dict[tuple[object, ...], int] = {}  # label values -> count
+        self._created: dict[tuple[object, ...], float] = {}
+        self._timers: dict[object, _Timer] = {}  # first label value -> its histogram
         registry.register(self)
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+    def observe(self, key: tuple[object, ...], seconds: float) -> None:
         count = self._counts.get(key)
         if count is None:
             self._created[key] = time.time()
             count = 0
         self._counts[key] = count + 1
-        timer = self._timers.get(route)
+        timer = self._timers.get(key[0])
         if timer is None:
-            timer = self._timers[route] = _Timer(len(_BOUNDS))
+            timer = self._timers[key[0]] = _Timer(len(self._bounds))
         # The first bound at or above `seconds` (Prometheus buckets are "less than or equal");
         # past the last one, the +Inf bucket.
-        timer.counts[bisect_left(REQUEST_BUCKETS, seconds)] += 1
+        timer.counts[bisect_left(self._buckets, seconds)] += 1
         timer.total += seconds
 
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            f"{NAMESPACE}_requests",
-            "Requests answered, by route class and status.",
-            labels=["route", "method", "status"],
-        )
-        for (route, method, status), count in self._counts.items():
-            created = self._created[route, method, status]
-            requests.add_metric([route, method, str(status)], count, created=created)
-        yield requests
-        name = f"{NAMESPACE}_request_duration_seconds"
-        seconds = HistogramMetricFamily(
-            name,
-            "Time to answer a request, including streaming the body, by route class.",
-            labels=["route"],
-        )
-        for route, timer in self._timers.items():
-            timer.add_to(seconds, "route", route, _BOUNDS)
-        yield seconds
-
-
-class _PopSeries:
-    """`ccc_gateway_pop_calls_total` and `ccc_gateway_pop_call_duration_seconds`, kept as
-    plain numbers like `_RequestSeries` (and for the same reason: prometheus_client's
-    Counter and Histogram take three locks per call). The exposition is the one a
-    `Counter(["action", "outcome"])` and a `Histogram(["action"], buckets=POP_BUCKETS)`
-    make, series in the order they first appear (tests/test_metrics.py compares the bytes).
-    """
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._counts: dict[tuple[str, str], int] = {}  # (action, outcome) -> count
-        self._created: dict[tuple[str, str], float] = {}
-        self._timers: dict[str, _Timer] = {}  # action -> its histogram
-        registry.register(self)
-
-    def observe(self, action: str, outcome: str, seconds: float) -> None:
-        key = (action, outcome)
-        count = self._counts.get(key)
-        if count is None:
-            self._created[key] = time.time()
-            count = 0
-        self._counts[key] = count + 1
-        timer = self._timers.get(action)
-        if timer is None:
-            timer = self._timers[action] = _Timer(len(_POP_BOUNDS))
-        timer.counts[bisect_left(POP_BUCKETS, seconds)] += 1  # as in _RequestSeries.observe
-        timer.total += seconds
-
-    def collect(self) -> Iterator[Metric]:
-        calls = CounterMetricFamily(
-            f"{NAMESPACE}_pop_calls",
-            "CCC OpenAPI calls, by action and outcome.",
-            labels=["action", "outcome"],
-        )
-        for (action, outcome), count in self._counts.items():
-            calls.add_metric([action, outcome], count, created=self._created[action, outcome])
-        yield calls
-        seconds = HistogramMetricFamily(
-            f"{NAMESPACE}_pop_call_duration_seconds",
-            "CCC OpenAPI call latency, by action.",
-            labels=["action"],
-        )
-        for action, timer in self._timers.items():
-            timer.add_to(seconds, "action", action, _POP_BOUNDS)
-        yield seconds
+        name, help_text, labels = self._counted
+        counter = CounterMetricFamily(name, help_text, labels=list(labels))
+        for key, count in self._counts.items():
+            counter.add_metric([str(v) for v in key], count, created=self._created[key])
+        yield counter
+        histogram = HistogramMetricFamily(*self._timed, labels=[labels[0]])
+        for value, timer in self._timers.items():
+            timer.add_to(histogram, labels[0], str(value), self._bounds)
+        yield histogram
 
 
 def _bounds(buckets: tuple[float, ...]) -> list[str]:
@@ -280,10 +255,6 @@ def _bounds(buckets: tuple[float, ...]) -> list[str]:
         floatToGoString(bound)  # type: ignore[no-untyped-call]  # prometheus_client is untyped
         for bound in (*buckets, float("inf"))
     ]
-
-
-_BOUNDS = _bounds(REQUEST_BUCKETS)
-_POP_BOUNDS = _bounds(POP_BUCKETS)
 
 
 class _Timer:
