@@ -160,17 +160,18 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
-            line += _fields_text(fields)
+            line += fields_text(fields)
         return line
 
     def line(self, created: float, level: str, name: str, message: str, fields: Fields) -> str:
         """What `format` makes of a record without exception, made without a record."""
         text = f"{self.stamp(created)} {level} {name}: {message}"
-        return text + _fields_text(fields) if fields else text
+        return text + fields_text(fields) if fields else text
 
 
-def _fields_text(fields: Fields) -> str:
-    """ " k=v k=v…", string values redacted as _scrubbed does: this runs for every access line."""
+def fields_text(fields: Fields) -> str:
+    """ " k=v k=v…" as a text line shows `fields` after its message, string values redacted
+    as _scrubbed does (every audit line's fields pass here)."""
     return " " + " ".join(
         [
             f"{k}={redact(v) if isinstance(v, str) and k not in VERBATIM_FIELDS else v}"
@@ -266,7 +267,7 @@ def log_fields(logger: logging.Logger, message: str, fields: Fields) -> None:
 
 
 def redact_masked(text: str | None) -> str:
-    """How a line shows a field value that was phone-masked first: `_fields_text`'s text of
+    """How a line shows a field value that was phone-masked first: `fields_text`'s text of
     `mask_phone_numbers(text)` ("None" for None).
 
     A text known clean (redact's set) has no nine digits in a row, so masking leaves it as
@@ -277,11 +278,6 @@ def redact_masked(text: str | None) -> str:
     if text in _CLEAN_TEXTS:
         return text
     return redact(mask_phone_numbers(text))
-
-
-def fields_text(fields: Fields) -> str:
-    """ " k=v k=v…" as a text line shows `fields` after its message, redacted."""
-    return _fields_text(fields)
 
 
 def log_text_line(logger: logging.Logger, text: str) -> bool:
@@ -315,7 +311,7 @@ def log_access(
     """`log_fields` of the access line, written once per request: the same bytes.
 
     Its fields are never redacted (the request id and the address are VERBATIM_FIELDS, the
-    others numbers), so a text line is made in one f-string, without `_fields_text`'s
+    others numbers), so a text line is made in one f-string, without `fields_text`'s
     per-field checks and join, nor a dict built only to be iterated: a third of the line's cost.
     """
     handler = _handler
