@@ -9,7 +9,8 @@ Implements /work/shared/reference/aliyun-protocol.md §3:
   (rules 1–3); `loads_reshaped` parses a POP answer straight into that shape.
 * "Authentication": `common_params`, then `bearer_params` (Bearer mode) or
   `sts_signed_params` (STS signature v1.0 over `canonical_query` / `string_to_sign`);
-  `form_body` and `sts_signed_body` give the encoded request body.
+  `form_body` gives the encoded request body; `StsSignedForms` the signed one of a call,
+  sorting, encoding and hashing once what repeats from call to call.
 
 Parameter-name grammar accepted from the browser (after trimming), for top-level keys and
 for the keys of nested objects alike::
@@ -559,43 +560,19 @@ def sts_signed_params(
     return params
 
 
-def sts_signed_body(
-    base: Mapping[str, str],
-    *,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
-    method: str,
-) -> bytes:
-    """`form_body(sts_signed_params(...))`, with every value encoded once, not twice.
-
-    The sorted canonical query that is signed is itself a valid form body (a form's order
-    means nothing), so the body is that query plus the signature. The string to sign encodes
-    the query once more: built from the same encoded pairs, each encoded again through a
-    cache, rather than by rewriting the whole query (1–2 KB with the SecurityToken) per call.
-    """
-    params = _sts_params(base, access_key_id, security_token)
-    names, values, twice = _ENCODED_NAMES, _ENCODED_VALUES, _ENCODED_TWICE
-    pairs = [(names[k], values[params[k]]) for k in sorted(params)]
-    query = "&".join([f"{name}={value}" for name, value in pairs])
-    again = "%26".join([f"{twice[name]}%3D{twice[value]}" for name, value in pairs])
-    key = (access_key_secret + "&").encode("utf-8")
-    string = f"{method.upper()}&%2F&{again}".encode("ascii")
-    signature = base64.b64encode(hmac.digest(key, string, "sha1")).decode("ascii")
-    # Base64 needs only "+", "/" and "=" encoded; a fresh signature would miss quote()'s cache.
-    encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
-    return f"{query}&Signature={encoded}".encode("ascii")
-
-
 class StsSignedForms:
-    """`sts_signed_body` for calls that differ only in their SignatureNonce and Timestamp.
+    """STS mode's signed form body (`form_body(sts_signed_params(...))` up to the order of
+    its fields) for calls that differ only in their SignatureNonce and Timestamp.
 
     A softphone repeats the same few calls with the same parameters under the same STS key,
     and all of a call's canonical query but those two values is then the same text: it is
     sorted, encoded (once for the body, twice for the string to sign) and fed to HMAC-SHA1
     up to the nonce once, here. `body(nonce, timestamp)` then encodes two values, hashes
     the ~200 characters after the SecurityToken and joins three pieces; its bytes are
-    `sts_signed_body` of the same parameters (tests/test_pop_properties.py).
+    the fields of `sts_signed_params` (tests/test_pop_properties.py), in canonical order with
+    the Signature last. The string to sign encodes the query once more: built from the same
+    encoded pairs, each encoded again through a cache, rather than by rewriting the whole
+    query (1–2 KB with the SecurityToken).
     """
 
     __slots__ = ("_mac", "_once", "_twice")
@@ -613,7 +590,7 @@ class StsSignedForms:
         for name in _PER_CALL:
             params[name] = _PLACEHOLDER
         names, values, twice = _ENCODED_NAMES, _ENCODED_VALUES, _ENCODED_TWICE
-        # Sorted by name as sts_signed_body sorts; encoded text never holds a NUL (it would
+        # Sorted by name, as the canonical query is; encoded text never holds a NUL (it would
         # be %00), so one marks where the per-call values go.
         pairs = [
             (names[k], _PLACEHOLDER if k in _PER_CALL else values[params[k]])
@@ -639,7 +616,8 @@ class StsSignedForms:
         mac = self._mac.copy()
         mac.update(f"{_encode_again(nonce)}{mid}{_ENCODED_TWICE[timestamp]}{tail}".encode("ascii"))
         signature = base64.b64encode(mac.digest()).decode("ascii")
-        # Base64 needs only "+", "/" and "=" encoded (see sts_signed_body).
+        # Base64 needs only "+", "/" and "=" encoded; a fresh signature would miss quote()'s
+        # cache.
         encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         head, middle, end = self._once
         return f"{head}{nonce}{middle}{timestamp}{end}{encoded}".encode("ascii")
