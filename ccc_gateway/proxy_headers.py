@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from aiohttp import hdrs
-from multidict import CIMultiDict, MultiMapping
+from multidict import MultiMapping
 from yarl import URL
 
 from .config_values import IpNetwork
@@ -349,7 +349,7 @@ def set_cookie_name(value: str) -> str:
     return value.split("=", 1)[0].strip()
 
 
-# What `response_headers` does with a CRM header, by name spelling (as for requests).
+# What `response_header_pairs` does with a CRM header, by name spelling (as for requests).
 _PASS, _SKIP, _LOCATION, _SET_COOKIE = range(4)
 _response_kinds: dict[str, int] = {}
 
@@ -365,25 +365,6 @@ def _response_kind(name: str, drop: frozenset[str]) -> int:
     return _PASS
 
 
-def response_headers(
-    upstream: MultiMapping[str],
-    *,
-    origin: URL,
-    request_id: str,
-    is_gateway_cookie: CookiePredicate,
-) -> CIMultiDict[str]:
-    """The headers to send to the client for a CRM response with `upstream` headers.
-
-    Several Set-Cookie headers stay several. A CRM cookie named like one of the gateway's is
-    dropped: the CRM must not be able to overwrite or delete the gateway's session.
-    """
-    return CIMultiDict(
-        response_header_pairs(
-            upstream, origin=origin, request_id=request_id, is_gateway_cookie=is_gateway_cookie
-        )
-    )
-
-
 def response_header_pairs(
     upstream: MultiMapping[str],
     *,
@@ -391,8 +372,13 @@ def response_header_pairs(
     request_id: str,
     is_gateway_cookie: CookiePredicate,
 ) -> list[tuple[str, str]]:
-    """`response_headers` as a list of pairs, in order: aiohttp's responses copy the headers
-    they are given into a multidict of their own, so a multidict built here was built twice."""
+    """The headers to send to the client for a CRM response with `upstream` headers, in order.
+
+    Several Set-Cookie headers stay several. A CRM cookie named like one of the gateway's is
+    dropped: the CRM must not be able to overwrite or delete the gateway's session. A list
+    of pairs: aiohttp's responses copy the headers they are given into a multidict of their
+    own, so a multidict built here would be built twice.
+    """
     drop = _RESPONSE_DROP
     memory: dict[str, int] | None = _response_kinds
     named = connection_tokens(upstream)

@@ -34,7 +34,7 @@ from ccc_gateway.proxy_headers import (
     Peer,
     connection_tokens,
     request_header_pairs,
-    response_headers,
+    response_header_pairs,
 )
 from ccc_gateway.return_to import DEFAULT_RETURN_TO, safe_return_to
 from ccc_gateway.session import SESSION_COOKIE
@@ -338,11 +338,13 @@ def test_response_header_filter_never_passes_hop_by_hop_or_gateway_cookies(
 ) -> None:
     """To the browser: no hop-by-hop, no Connection-named header, no Set-Cookie of ours."""
     upstream = CIMultiDict(pairs)
-    out = response_headers(
-        upstream,
-        origin=URL("http://127.0.0.1:8080"),
-        request_id="rid",
-        is_gateway_cookie=_gateway_cookie,
+    out = CIMultiDict(
+        response_header_pairs(
+            upstream,
+            origin=URL("http://127.0.0.1:8080"),
+            request_id="rid",
+            is_gateway_cookie=_gateway_cookie,
+        )
     )
     named = connection_tokens(upstream)
     for name, value in out.items():

@@ -17,7 +17,7 @@ from ccc_gateway.proxy_headers import (
     is_trusted,
     is_websocket_upgrade,
     request_header_pairs,
-    response_headers,
+    response_header_pairs,
     rewrite_location,
     strip_cookies,
 )
@@ -308,8 +308,10 @@ def test_response_headers() -> None:
         ("X-Request-Id", "crm-id"),
         ("Content-Type", "text/html"),
     )
-    out = response_headers(
-        upstream, origin=ORIGIN, request_id="rid", is_gateway_cookie=gateway_cookie
+    out = CIMultiDict(
+        response_header_pairs(
+            upstream, origin=ORIGIN, request_id="rid", is_gateway_cookie=gateway_cookie
+        )
     )
     assert list(out.items()) == [
         ("Set-Cookie", "a=1; Path=/"),
