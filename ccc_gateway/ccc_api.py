@@ -21,7 +21,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -89,14 +88,6 @@ Credentials = BearerCredentials | StsCredentials
 class UnsupportedMediaType(GatewayError):
     status = 415
     error_code = "UnsupportedMediaType"
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """What the softphone asked for: an action and its lowerCamel JSON parameters."""
-
-    action: str
-    params: dict[str, Any]
 
 
 def setup(app: web.Application) -> None:
@@ -201,13 +192,6 @@ def _loads(text: str, what: str) -> Any:
         raise BadRequest(f"{what.capitalize()} is not valid JSON.") from None
 
 
-def parse_call(query: MultiMapping[object], body: MultiMapping[object]) -> ApiCall:
-    """The action and parameters from the query and the body fields, or 400 saying why not."""
-    action = check_action(single_field(ACTION_FIELD, query, body))
-    params = request_object(single_field(REQUEST_FIELD, query, body))
-    return ApiCall(action, params)
-
-
 def prepare_call(
     query: MultiMapping[object],
     body: MultiMapping[object],
@@ -217,7 +201,8 @@ def prepare_call(
     """The action and its POP parameters, or the error saying why not.
 
     Checked in this order: the action's name, the `request` JSON, the allow-list, the
-    parameters' shape, the instance (`parse_call`, `flatten`, `pin_instance`). The parameters
+    parameters' shape, the instance (`check_action`, `request_object`, `flatten`,
+    `pin_instance`). The parameters
     of a `request` text seen before are remembered (JSON, flattening and pinning are a pure
     function of the text and the instance): for a text that passed those checks once, only
     the action's are left to make.

@@ -14,7 +14,6 @@ from multidict import MultiDict
 
 from ccc_gateway.ccc_actions import ActionPolicy
 from ccc_gateway.ccc_api import (
-    ApiCall,
     audit_call,
     check_action,
     check_content_length,
@@ -22,7 +21,6 @@ from ccc_gateway.ccc_api import (
     flatten,
     json_body_fields,
     needs_sign_in,
-    parse_call,
     pin_instance,
     pop_error,
     prepare_call,
@@ -159,18 +157,19 @@ def test_json_body_fields_refuses(raw: bytes, charset: str | None, fragment: str
         (
             {"action": "GetUser"},
             {"request": '{"userId": "u"}'},
-            ApiCall("GetUser", {"userId": "u"}),
+            {"UserId": "u"},
         ),
-        ({}, {"action": "GetUser", "request": "{}"}, ApiCall("GetUser", {})),
-        ({"action": "GetUser", "request": "{}"}, {}, ApiCall("GetUser", {})),
-        ({"action": "GetUser"}, {"tenant": "x", "_": "1"}, ApiCall("GetUser", {})),
-        ({}, {"action": "GetUser", "request": {"a": 1}}, ApiCall("GetUser", {"a": 1})),
+        ({}, {"action": "GetUser", "request": "{}"}, {}),
+        ({"action": "GetUser", "request": "{}"}, {}, {}),
+        ({"action": "GetUser"}, {"tenant": "x", "_": "1"}, {}),
+        ({}, {"action": "GetUser", "request": {"a": 1}}, {"A": "1"}),
     ],
     ids=["sdk-form", "all-in-form", "all-in-query", "other-params", "json-body"],
 )
-def test_parse_call(query: dict[str, str], body: dict[str, Any], expected: ApiCall):
+def test_call_fields(query: dict[str, str], body: dict[str, Any], expected: dict[str, str]):
     """The action and parameters come from the query, the form, or a JSON body."""
-    assert parse_call(MultiDict(query), MultiDict(body)) == expected
+    action, params = prepare_call(MultiDict(query), MultiDict(body), ActionPolicy(), INSTANCE)
+    assert action == "GetUser" and dict(params) == {**expected, "InstanceId": INSTANCE}
 
 
 @pytest.mark.parametrize(
