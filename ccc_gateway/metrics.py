@@ -125,9 +125,7 @@ class Metrics:
 
     def observe_pop_call(self, action: str, outcome: str, seconds: float) -> None:
         """Count one CCC OpenAPI call of `action` (any name: labelled through action_label)."""
-        # action_label inline: this runs for every call.
-        label = action if action in self.known_actions else OTHER_ACTION
-        self.pop.observe((label, outcome), seconds)
+        self.pop.observe((self.action_label(action), outcome), seconds)
 
     def action_label(self, action: str) -> str:
         # With allowed_actions "*" the action name comes from the browser: keep labels bounded.
