@@ -17,7 +17,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from multidict import istr
 
-from .errors import GatewayError
+from .errors import GatewayError, MethodNotAllowed
 from .keys import REQUEST_ID
 from .log import ACCESS_LOGGER, log_access
 from .metrics import Metrics
@@ -61,6 +61,13 @@ def wants_html(request: web.Request) -> bool:
 
 
 def error_response(request: web.Request, error: GatewayError) -> web.Response:
+    response = _error_body(request, error)
+    if isinstance(error, MethodNotAllowed):
+        response.headers[hdrs.ALLOW] = error.allow
+    return response
+
+
+def _error_body(request: web.Request, error: GatewayError) -> web.Response:
     if wants_html(request):
         detail = f"Request id {request_id_of(request)}" if request_id_of(request) else None
         link = error.extra.get("login")
@@ -147,12 +154,13 @@ def request_context(metrics: Metrics | None = None) -> Middleware:
 
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
     """aiohttp's own 4xx/5xx (no route, wrong method, body too large) in the gateway's form."""
-    http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
-    http_error.status = exc.status
-    response = error_response(request, http_error)
+    http_error: GatewayError
     if exc.status == 405 and hdrs.ALLOW in exc.headers:
-        response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
-    return response
+        http_error = MethodNotAllowed(exc.reason, allow=exc.headers[hdrs.ALLOW])
+    else:
+        http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
+        http_error.status = exc.status
+    return error_response(request, http_error)
 
 
 def _log_access(
