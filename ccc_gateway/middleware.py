@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Middleware
 from multidict import istr
 
@@ -30,6 +30,14 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 # hdrs.X_REQUEST_ID, which would spell it "X-Request-ID" on the wire.
 X_REQUEST_ID = istr("X-Request-Id")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+# What every answer aiohttp makes says in `Server` (unless it already has one, as a proxied
+# CRM page may): no versions to look vulnerabilities up by. aiohttp's default is
+# "Python/3.x aiohttp/3.y". Its module constant is replaced rather than a header set in a hook,
+# because the parser's own 400s, the HTTP redirect and the metrics listeners pass through no
+# application hook; the gateway's process imports this module before serving anything.
+SERVER_NAME = "ccc-gateway"
+web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT_GONE = 499  # the status counted and logged for a client that left before the answer
