@@ -22,6 +22,8 @@ def api_headers(gateway: Server, cookie: str) -> dict[str, str]:
     return {
         "Origin": origin,
         "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "cors",  # the SDK's XHR, as a browser describes it
+        "Sec-Fetch-Dest": "empty",
         "Cookie": cookie,
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Requested-With": "XMLHttpRequest",

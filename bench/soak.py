@@ -208,7 +208,12 @@ class Agent:
             return response.status
 
     async def _post(self, client: aiohttp.ClientSession, kind: str, path: str, **kw: object) -> int:
-        headers = {"Origin": str(self.system.gateway_url), "Sec-Fetch-Site": "same-origin"}
+        headers = {
+            "Origin": str(self.system.gateway_url),
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "cors",  # a fetch from the page, as the softphone makes it
+            "Sec-Fetch-Dest": "empty",
+        }
         async with client.post(self.url(path), headers=headers, **kw) as response:  # type: ignore[arg-type]
             await response.read()
             self.tally.note(kind, response.status, f"POST {path}")

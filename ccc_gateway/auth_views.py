@@ -228,6 +228,8 @@ async def revoke(request: web.Request) -> web.Response:
     if signin is None:
         sessions.clear(request)
         return web.json_response({"signedIn": False, "revoked": False, "message": "Not signed in."})
+    # Like every other use of a sign-in: CRM user B on a shared PC cannot sign agent A out.
+    await sessions.check_binding(request, signin)
     oauth = request.app[OAUTH]
     confirmed = True
     for token in (signin.tokens.refresh_token, signin.tokens.access_token):

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "GET_ACTIONS",
     "READ_ONLY_PREFIXES",
     "WORKBENCH_ACTIONS",
     "ActionPolicy",
@@ -61,6 +62,31 @@ WORKBENCH_ACTIONS: frozenset[str] = frozenset(
 
 # Actions named so only read; replaying one after a lost connection cannot change anything.
 READ_ONLY_PREFIXES = ("List", "Get")
+
+# The workbench's read-only actions: the only ones `/aliyun/ccc/api` serves over GET. Every
+# other action, and any action allowed beyond the workbench's list (`allowed_actions: "*"`),
+# needs a POST from script, so a same-origin `<img src>` or link in a CRM record cannot make
+# Alibaba change anything. Written out rather than derived from READ_ONLY_PREFIXES: a name
+# is no proof (GetTURNCredentials and GetRecordOssUploadParam issue credentials), and
+# actions that read under another name (RequestLoginInfo, CheckNumberAvaliable) stay POST-only.
+GET_ACTIONS: frozenset[str] = frozenset(
+    {
+        "ListOutboundPhoneNumberOfUser",
+        "ListSkillGroupsOfUser",
+        "ListRecentCallRecords",
+        "ListConfig",
+        "GetConfig",
+        "GetServiceExtensions",
+        "GetSmsConfig",
+        "GetNumberRegionInfo",
+        "ListRealTimeAgent",
+        "ListAgentStates",
+        "ListRecordingsByContactId",
+        "ListAgentDevices",
+        "GetTURNServerList",
+        "GetUser",
+    }
+)
 
 _ACTION_RE = re.compile(r"[A-Z][A-Za-z0-9]{1,63}")
 

@@ -1,13 +1,16 @@
-"""The softphone API forwarder: `GET/POST /aliyun/ccc/api?action=Name` (aliyun-protocol.md §2–3).
+"""The softphone API forwarder: `POST /aliyun/ccc/api?action=Name` (aliyun-protocol.md §2–3).
 
 The workbench SDK sends `action` (query or form) and `request=<JSON object>` (form body); a
 JSON body `{"action": …, "request": {…} or "<JSON text>"}` is accepted too, and any other
-field (the SDK's `ajaxOtherParams`) is ignored. The handler checks, in this order: same origin,
-body size, the agent's sign-in (refreshed when due), the action name and the allow-list, the
-pinned instance; then it flattens the parameters (`pop.flatten_request`), authenticates as the
-agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and relays the answer, reshaped
-for the SDK (as it is parsed, `pop.loads_reshaped`) unless `ccc.reshape` is off. Every
-forwarded call leaves one audit log line.
+field (the SDK's `ajaxOtherParams`) is ignored. `GET ?action=Name&request=…` is served for the
+read-only actions only (`ccc_actions.GET_ACTIONS`). The handler checks, in this order: same
+origin, a request made by script (`same_origin.check_script_request`: no image, link or form
+can call the API), GET only for a read-only action, body size, the agent's sign-in (refreshed
+when due), the action name and the allow-list, the pinned instance; then it flattens the
+parameters (`pop.flatten_request`), authenticates as the agent (Bearer, or STS signature v1.0
+for `AliyunSTS` tokens) and relays the answer, reshaped for the SDK (as it is parsed,
+`pop.loads_reshaped`) unless `ccc.reshape` is off. Every forwarded call leaves one audit log
+line.
 
 The parsing and decision helpers are pure functions raising `GatewayError`s; the protocol
 itself stays in `pop.py` and `ccc_client.py`.
@@ -30,7 +33,7 @@ from multidict import MultiDict, MultiDictProxy, MultiMapping
 from yarl import URL, query_to_pairs
 
 from .auth_views import SESSIONS
-from .ccc_actions import ActionPolicy, valid_action_name
+from .ccc_actions import GET_ACTIONS, ActionPolicy, valid_action_name
 from .ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
 from .errors import (
     BadGateway,
@@ -38,6 +41,7 @@ from .errors import (
     Forbidden,
     GatewayError,
     GatewayTimeout,
+    MethodNotAllowed,
     PayloadTooLarge,
     PopError,
 )
@@ -54,7 +58,7 @@ from .log import (
 from .metrics import count_pop, pop_outcome
 from .oauth_errors import OAuthProtocolError
 from .pop import RequestShapeError, flatten_request
-from .same_origin import check_same_origin
+from .same_origin import check_same_origin, check_script_request
 from .session import LOGIN_URL
 from .signin import SignIn
 from .tls import client_context
@@ -170,6 +174,15 @@ def check_action(value: object | None) -> str:
     if not valid_action_name(value):
         raise BadRequest(f"{value[:70]!r} is not a valid action name.")
     return value
+
+
+def check_get_action(query: MultiMapping[object]) -> None:
+    """A GET may only call a read-only action: one that changes state needs a POST."""
+    action = check_action(single_field(ACTION_FIELD, query))
+    if action not in GET_ACTIONS:
+        raise MethodNotAllowed(
+            f"{action} is served over POST only: it is not a read-only action.", allow="POST"
+        )
 
 
 def request_object(value: object | None) -> dict[str, Any]:
@@ -338,6 +351,9 @@ async def handle_api(request: web.Request) -> web.Response:
     config = app[CONFIG]
     ccc = config.ccc
     check_same_origin(request, _origin(config.aliyun.redirect_uri))
+    check_script_request(request)
+    if request.method != "POST":
+        check_get_action(request.query)  # before the sign-in: not even a refresh for it
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
     body = await _body_fields(request, ccc.max_request_size)

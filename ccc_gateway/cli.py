@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, config_warnings, load_config
 from .log import setup_logging
 from .loop import run_async
 from .serve import Listener, StartupError, serve
@@ -116,6 +116,8 @@ def _check_config(args: argparse.Namespace) -> int:
         except TlsError as exc:
             print(f"ccc-gateway: {args.file} has 1 problem(s):\n  tls: {exc}", file=sys.stderr)
             return EXIT_INVALID_CONFIG
+    for warning in config_warnings(config):
+        print(f"ccc-gateway: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: configuration OK")
     return EXIT_OK
 
@@ -132,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID_CONFIG
     setup_logging(config.log.level, config.log.format, access_log=config.log.access_log)
+    if args.worker_index is None:  # once, by the process the operator started
+        for warning in config_warnings(config):
+            log.warning("%s", warning)
     if config.listen.workers > 1 and args.worker_index is None:
         if config.tls is not None:
             server_context(config.tls.cert, config.tls.key)  # fail once here, not per worker

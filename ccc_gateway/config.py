@@ -77,6 +77,9 @@ class ListenConfig:
     shutdown_timeout: float = 30.0  # how long SIGTERM waits for in-flight requests
     metrics_port: int | None = None  # a separate plain-HTTP listener for /metrics only
     metrics_host: str = "127.0.0.1"  # loopback: metrics are for the node's scraper, not the world
+    # Serve /aliyun/metrics and readiness details on the main port to any client (else only
+    # to clients on this host; health.shows_details).
+    public_metrics: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,25 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+def config_warnings(config: Config) -> list[str]:
+    """Valid settings that weaken the gateway: `check-config` prints them and `run` logs them
+    at start-up; neither fails on them."""
+    warnings = []
+    if config.listen.workers > 1 and config.session.store is None:
+        warnings.append(
+            f"listen.workers is {config.listen.workers} with the cookie session store: a "
+            "sign-out is known only to the worker that handled it, and the other workers "
+            "accept copies of the signed-out cookie until session.max_age; set session.store "
+            "(Redis) so that a sign-out reaches every worker"
+        )
+    if config.softphone.ajax_method == "get":
+        warnings.append(
+            "softphone.ajax_method is get: the gateway serves only read-only actions over GET, "
+            "so the softphone cannot sign in or change state; use post"
+        )
+    return warnings
+
+
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML file; raise ConfigError listing every problem."""
     source = str(path)
@@ -217,6 +239,7 @@ def _listen(s: Section) -> ListenConfig:
         shutdown_timeout=s.get("shutdown_timeout", parse_duration, d.shutdown_timeout),
         metrics_port=s.get("metrics_port", as_port, d.metrics_port),
         metrics_host=s.get("metrics_host", as_str, d.metrics_host),
+        public_metrics=s.get("public_metrics", as_bool, d.public_metrics),
     )
     if result.http_redirect_port == result.port:
         s.problems.add(s.key_path("http_redirect_port"), "must differ from listen.port")

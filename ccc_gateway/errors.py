@@ -5,6 +5,7 @@
      ├── NotAuthenticated             401 no usable Alibaba sign-in; carries the login URL
      ├── Forbidden                    403 ActionNotAllowed, CrossSiteRequest, CrmUserMismatch, …
      ├── NotFound                     404 an unknown /aliyun/* route
+     ├── MethodNotAllowed             405 with the methods allowed (Allow header)
      ├── PayloadTooLarge              413
      ├── ServiceUnavailable           503 a dependency of ours (session store, Alibaba) is down
      ├── BadGateway                   502 the CRM or Alibaba failed
@@ -53,6 +54,15 @@ class Forbidden(GatewayError):
 class NotFound(GatewayError):
     status = 404
     error_code = "NotFound"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    error_code = "MethodNotAllowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow  # the Allow header's value: a 405 must say what would do
 
 
 class PayloadTooLarge(GatewayError):

@@ -2,7 +2,12 @@
 
 The gateway handles bearer tokens, OAuth codes, client secrets and phone numbers. Code is
 written never to log them; the `RedactingFilter` is the second line of defence, scrubbing
-anything that looks like one from every record before it is formatted.
+anything that looks like one from every record before it is formatted, whichever logger made
+it (aiohttp's parser errors quote the raw request line that failed, a Cookie header included)
+and its traceback too.
+
+Every record is one line: `LineHandler.write_line`, the one place lines are written, escapes
+control characters (`one_line`), so a `%0a` in a path cannot start a forged line.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ _SECRET_PAIR = re.compile(
     """
 )
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# The gateway's own cookies, wherever they stand in a Cookie header (the pair above catches
+# only the first value after "Cookie:"): the name stays, the value goes.
+_GATEWAY_COOKIE = re.compile(r"(?i)(__Host-ccc-[A-Za-z0-9_.-]*=)[^;\s\"'\\,&]+")
 # Phone numbers: keep the first 3 and last 2 digits, enough to tell calls apart in a log.
 _PHONE = re.compile(r"(?<![\w.])(\+?\d{3})(\d{4,10})(\d{2})(?![\w.])")
 # What each pattern above needs at the least: a "=" or ":" after the name, the word "bearer",
@@ -59,6 +67,7 @@ def redact(text: str) -> str:
         return text
     # Bearer first: "Authorization: Bearer x" would otherwise lose only the word "Bearer".
     text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+    text = _GATEWAY_COOKIE.sub(lambda m: m.group(1) + "[redacted]", text)
     text = _SECRET_PAIR.sub(lambda m: m.group(1) + "[redacted]", text)
     return mask_phone_numbers(text)
 
@@ -67,13 +76,44 @@ def mask_phone_numbers(text: str) -> str:
     return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
 
 
+# Characters that end or disturb a line: C0 controls, DEL, C1 controls (NEL among them) and
+# the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character escaped (`\\n`, `\\r`, `\\t`, else `\\uXXXX`).
+
+    The escapes are JSON's own, so a JSON line stays valid JSON. Most lines are printable
+    (one C-speed check); the search runs only on the others.
+    """
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(_escape, text)
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and string extras) with secrets and phones masked."""
+    """Rewrites each record's message, traceback and stack with secrets and phones masked."""
+
+    _formatter = logging.Formatter()  # how both formatters write a traceback
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         record.msg = redact(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set: the redacted traceback, then.
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -110,7 +150,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(_scrubbed(fields))
-        if record.exc_info:
+        if record.exc_text:  # set, redacted, by RedactingFilter
+            entry["exception"] = redact(record.exc_text)
+        elif record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
@@ -231,8 +273,22 @@ class LineHandler(logging.StreamHandler[TextIO]):
             node = node.parent if node.propagate else None
         return reached
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """StreamHandler.emit, through write_line: every line is written in one place."""
+        try:
+            line = self.format(record)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        self.write_line(line)
+
     def write_line(self, line: str) -> None:
-        """What emit() does with a formatted record's line."""
+        """Write one line, its control characters escaped: a record never spans two lines, so
+        text from a request (a path with `%0a`, a header quoted in an error) cannot pass for a
+        line of its own. A traceback becomes one line too, its line breaks written `\\n`."""
+        line = one_line(line)
         with self._lock:
             try:
                 self.stream.write(line + self.terminator)

@@ -38,6 +38,8 @@ from prometheus_client.utils import floatToGoString
 
 from .ccc_actions import WORKBENCH_ACTIONS
 from .ccc_client import PopResult, PopUnavailable
+from .errors import NotFound
+from .health import readiness_response, shows_details
 from .oauth_errors import OAuthProviderError, OAuthUnavailable
 
 Event = Literal["signin", "refresh", "revoke"]
@@ -149,6 +151,10 @@ def setup(app: web.Application, metrics: Metrics, *, serve_route: bool = True) -
 
 
 async def metrics_view(request: web.Request) -> web.Response:
+    # On the public port only for clients on this host, unless listen.public_metrics: a 404
+    # as for any unknown gateway route, so the route does not even show it exists.
+    if not shows_details(request):
+        raise NotFound(f"No gateway route {request.method} {request.path}.")
     return exposition_response(request.app[METRICS])
 
 
@@ -158,8 +164,9 @@ def exposition_response(metrics: Metrics) -> web.Response:
     return response
 
 
-def metrics_app(metrics: Metrics) -> web.Application:
-    """The private metrics listener (`listen.metrics_port`): only the exposition."""
+def metrics_app(metrics: Metrics, gateway: web.Application | None = None) -> web.Application:
+    """The private metrics listener (`listen.metrics_port`): the exposition and, given the
+    gateway's app, its readiness with every check's details (`/readyz`, `/aliyun/readyz`)."""
 
     async def view(request: web.Request) -> web.Response:
         return exposition_response(metrics)
@@ -167,6 +174,14 @@ def metrics_app(metrics: Metrics) -> web.Application:
     app = web.Application()
     app.router.add_get("/metrics", view)
     app.router.add_get("/aliyun/metrics", view)
+    if gateway is not None:
+        ready_app = gateway
+
+        async def ready(request: web.Request) -> web.Response:
+            return await readiness_response(ready_app, details=True)
+
+        app.router.add_get("/readyz", ready)
+        app.router.add_get("/aliyun/readyz", ready)
     return app
 
 

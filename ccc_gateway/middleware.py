@@ -13,11 +13,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Middleware
 from multidict import istr
 
-from .errors import GatewayError
+from .errors import GatewayError, MethodNotAllowed
 from .keys import REQUEST_ID
 from .log import ACCESS_LOGGER, log_access
 from .metrics import Metrics
@@ -30,6 +30,14 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 # hdrs.X_REQUEST_ID, which would spell it "X-Request-ID" on the wire.
 X_REQUEST_ID = istr("X-Request-Id")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+# What every answer aiohttp makes says in `Server` (unless it already has one, as a proxied
+# CRM page may): no versions to look vulnerabilities up by. aiohttp's default is
+# "Python/3.x aiohttp/3.y". Its module constant is replaced rather than a header set in a hook,
+# because the parser's own 400s, the HTTP redirect and the metrics listeners pass through no
+# application hook; the gateway's process imports this module before serving anything.
+SERVER_NAME = "ccc-gateway"
+web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT_GONE = 499  # the status counted and logged for a client that left before the answer
@@ -61,6 +69,13 @@ def wants_html(request: web.Request) -> bool:
 
 
 def error_response(request: web.Request, error: GatewayError) -> web.Response:
+    response = _error_body(request, error)
+    if isinstance(error, MethodNotAllowed):
+        response.headers[hdrs.ALLOW] = error.allow
+    return response
+
+
+def _error_body(request: web.Request, error: GatewayError) -> web.Response:
     if wants_html(request):
         detail = f"Request id {request_id_of(request)}" if request_id_of(request) else None
         link = error.extra.get("login")
@@ -147,12 +162,13 @@ def request_context(metrics: Metrics | None = None) -> Middleware:
 
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
     """aiohttp's own 4xx/5xx (no route, wrong method, body too large) in the gateway's form."""
-    http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
-    http_error.status = exc.status
-    response = error_response(request, http_error)
+    http_error: GatewayError
     if exc.status == 405 and hdrs.ALLOW in exc.headers:
-        response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
-    return response
+        http_error = MethodNotAllowed(exc.reason, allow=exc.headers[hdrs.ALLOW])
+    else:
+        http_error = GatewayError(exc.reason, error_code=_HTTP_CODES.get(exc.status, "HttpError"))
+        http_error.status = exc.status
+    return error_response(request, http_error)
 
 
 def _log_access(

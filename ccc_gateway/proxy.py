@@ -161,7 +161,7 @@ class CrmProxy:
         self._pool = create_upstream_pool(upstream)
         self._origin = upstream.url.origin()
         self._origin_text = str(self._origin)
-        # Host and port are all an error message may tell a client about the CRM.
+        # The CRM's address, for the log only: error pages never name it.
         self._where = f"{upstream.url.host_subcomponent}:{upstream.url.port}"
         self._max_body = upstream.max_body_size
         self._trusted = trusted_proxies
@@ -270,14 +270,15 @@ class CrmProxy:
         """The error to show for a CRM request that failed before its answer began."""
         if body is not None and body.too_large:
             return PayloadTooLarge(too_large_message(self._max_body))
-        if isinstance(exc, TimeoutError):  # connect and read timeouts alike
-            return GatewayTimeout(f"The CRM at {self._where} did not answer in time.")
+        # The log names the CRM's internal address; the client's page does not.
         log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
+        if isinstance(exc, TimeoutError):  # connect and read timeouts alike
+            return GatewayTimeout("The CRM did not answer in time.")
         if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
-            return BadGateway(f"The CRM at {self._where} is not reachable.")
+            return BadGateway("The CRM is not reachable.")
         if isinstance(exc, aiohttp.WSServerHandshakeError):
-            return BadGateway(f"The CRM at {self._where} refused the websocket ({exc.status}).")
-        return BadGateway(f"The CRM at {self._where} failed to answer.")
+            return BadGateway(f"The CRM refused the websocket ({exc.status}).")
+        return BadGateway("The CRM failed to answer.")
 
     async def _respond(
         self, request: web.Request, upstream: HttpResponse, request_id: str

@@ -21,6 +21,7 @@ from yarl import URL
 
 from .config import Config
 from .keys import CONFIG
+from .same_origin import SCRIPT_HEADER, SCRIPT_HEADER_VALUE
 
 STATIC = Path(__file__).parent / "static"
 AJAX_PATH = "/aliyun/ccc/api"
@@ -114,6 +115,9 @@ def page_config(config: Config) -> dict[str, object]:
         "instanceId": config.ccc.instance_id,
         "ajaxPath": AJAX_PATH,
         "ajaxMethod": config.softphone.ajax_method,
+        # The SDK sends these with every API call: the API refuses requests not made by script,
+        # and browsers without Sec-Fetch-* headers show it this way (same_origin.py).
+        "ajaxHeaders": {SCRIPT_HEADER: SCRIPT_HEADER_VALUE},
         "header": True,
         "signInUrl": SIGN_IN_URL,
         "screenPop": {

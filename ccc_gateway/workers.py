@@ -65,7 +65,7 @@ def gateway_listeners(config: Config, worker: int = 0) -> list[Listener]:
         listeners.append(
             Listener(
                 "metrics",
-                metrics_app(app[METRICS]),
+                metrics_app(app[METRICS], app),
                 listen.metrics_host,
                 listen.metrics_port + worker,
             )

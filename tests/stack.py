@@ -253,7 +253,13 @@ class Browser:
         return self.stack.url.join(URL(path))
 
     def origin_headers(self) -> dict[str, str]:
-        return {"Origin": str(self.stack.url), "Sec-Fetch-Site": "same-origin"}
+        """What a browser sends with a fetch/XHR from one of the gateway's own pages."""
+        return {
+            "Origin": str(self.stack.url),
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Dest": "empty",
+        }
 
     async def get(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
         return await self.client.get(self.url(path), **kwargs)

@@ -70,6 +70,7 @@ def test_config_passes_check_config(path: Path, secrets_env: dict[str, str], tmp
     copy.write_text(with_certificate(path.read_text(), secrets_env))
     result = check_config(copy, secrets_env)
     assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # no example weakens the gateway (config_warnings)
     assert "configuration OK" in result.stdout
 
 

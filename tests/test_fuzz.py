@@ -230,7 +230,13 @@ def test_random_cookie_headers_never_500_and_never_sign_in(live: Live, cookie: s
     async def probe() -> list[tuple[str, int, Any]]:
         out = []
         url = live.stack.url
-        same = {"Origin": str(url), "Sec-Fetch-Site": "same-origin", "Cookie": cookie}
+        same = {
+            "Origin": str(url),
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "cors",  # a fetch from the page, as the softphone makes it
+            "Sec-Fetch-Dest": "empty",
+            "Cookie": cookie,
+        }
         async with live.bare.get(url / "aliyun/session", headers={"Cookie": cookie}) as r:
             out.append(("session", r.status, await r.json() if r.status == 200 else None))
         async with live.bare.post(

@@ -179,7 +179,12 @@ async def get(browser: Browser, site: Site, path: str) -> tuple[int, Any]:
 
 
 async def post(browser: Browser, site: Site, path: str, **kwargs: Any) -> tuple[int, Any]:
-    headers = {"Origin": str(site.url), "Sec-Fetch-Site": "same-origin"}
+    headers = {
+        "Origin": str(site.url),
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "cors",  # a fetch from the page, as the softphone makes it
+        "Sec-Fetch-Dest": "empty",
+    }
     async with browser.client.post(site.url.join(URL(path)), headers=headers, **kwargs) as r:
         return r.status, await r.json()
 

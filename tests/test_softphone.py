@@ -74,6 +74,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "instanceId": "ccc-demo-instance",
         "ajaxPath": "/aliyun/ccc/api",
         "ajaxMethod": "get",
+        "ajaxHeaders": {"X-CCC-Softphone": "1"},
         "header": True,
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},

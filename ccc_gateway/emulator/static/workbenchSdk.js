@@ -248,34 +248,45 @@
       let url = (o.ajaxOrigin || '') + o.ajaxPath;
       url += (url.includes('?') ? '&' : '?')
         + encodeURIComponent(o.ajaxApiParamName || 'action') + '=' + encodeURIComponent(name);
-      const init = {
-        method: String(o.ajaxMethod).toLowerCase() === 'get' ? 'GET' : 'POST',
-        headers: Object.assign({}, o.ajaxHeaders || {}),
-        credentials: o.withCredentials ? 'include' : 'same-origin',
-      };
-      if (init.method === 'GET') {
-        url += '&' + fields.toString();
-      } else {
-        init.headers = Object.assign(
-          { 'Content-Type': 'application/x-www-form-urlencoded' }, init.headers);
-        init.body = fields.toString();
-      }
-      let response;
-      let body = null;
+      // As the real SDK: an XMLHttpRequest, POST with a urlencoded `request=<JSON>` unless
+      // ajaxMethod is 'get', carrying every header given in ajaxHeaders.
+      const method = String(o.ajaxMethod).toLowerCase() === 'get' ? 'GET' : 'POST';
+      if (method === 'GET') url += '&' + fields.toString();
+      let answer;
       try {
-        response = await fetch(url, init);
-        body = await response.json().catch(() => null);
+        answer = await new Promise((resolve, reject) => {
+          const xhr = new XMLHttpRequest();
+          xhr.open(method, url);
+          xhr.withCredentials = Boolean(o.withCredentials);
+          if (method === 'POST') {
+            xhr.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');
+          }
+          for (const [key, value] of Object.entries(o.ajaxHeaders || {})) {
+            xhr.setRequestHeader(key, String(value));
+          }
+          xhr.onload = () => resolve(xhr);
+          xhr.onerror = () => reject(new Error('network error'));
+          xhr.ontimeout = () => reject(new Error('timed out'));
+          xhr.send(method === 'POST' ? fields.toString() : null);
+        });
       } catch (err) {
         throw this._apiError(name, 'NetworkError', String(err && err.message || err), '', true);
       }
-      if (response.ok && body && typeof body === 'object' && body.success !== false) return body;
+      let body = null;
+      try {
+        body = JSON.parse(answer.responseText);
+      } catch (err) {
+        body = null;
+      }
+      const ok = answer.status >= 200 && answer.status < 300;
+      if (ok && body && typeof body === 'object' && body.success !== false) return body;
       const b = body && typeof body === 'object' ? body : {};
       throw this._apiError(
         name,
-        b.errorCode || b.code || 'HTTP' + response.status,
-        b.message || b.errorMsg || response.statusText || 'Request failed',
+        b.errorCode || b.code || 'HTTP' + answer.status,
+        b.message || b.errorMsg || answer.statusText || 'Request failed',
         b.requestId || '',
-        response.status >= 500 || response.status === 408 || response.status === 429,
+        answer.status >= 500 || answer.status === 408 || answer.status === 429,
       );
     }
 
