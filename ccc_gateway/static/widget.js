@@ -48,6 +48,10 @@
 
   if (window.cccSoftphoneWidget) return; // injected twice (e.g. a CRM page including itself)
   window.cccSoftphoneWidget = true;
+  // The softphone's sign-in popup (softphone.js gives it this name) may pass through CRM
+  // pages, the CRM login first of all: no widget there, so it never claims the softphone.
+  const SIGN_IN_WINDOW = 'ccc-signin';
+  if (window.name === SIGN_IN_WINDOW && window.opener) return;
 
   const ORIGIN = location.origin;
   const PAGE = '/aliyun/softphone';
