@@ -46,6 +46,14 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/aliyun/session", session_info)
 
 
+# Marks the return from the CRM login detour. That return is the last hop of a redirect chain
+# that began with the CRM's login form POST, and browsers apply the CRM's CSP `form-action`
+# (commonly 'self') to every redirect of a form submission, so a 302 to Alibaba would be
+# blocked there. The page answering it moves on by meta refresh, which form-action does not
+# govern.
+AFTER_CRM_LOGIN = ("via", "crm-login")
+
+
 def public_origin(request: web.Request) -> str:
     return str(request.app[CONFIG].aliyun.redirect_uri.origin())
 
@@ -61,7 +69,7 @@ async def start_sign_in(request: web.Request) -> web.StreamResponse:
         crm_user = await sessions.crm.current_user(request)
         if crm_user is None:
             # Log in to the CRM first, then come back here to sign in to Alibaba.
-            back = str(URL(LOGIN_URL).with_query(return_to=return_to))
+            back = str(URL(LOGIN_URL).with_query((("return_to", return_to), AFTER_CRM_LOGIN)))
             login = URL(config.upstream.login_path).with_query(next=back)
             return redirect(str(login))
     # The callback needs the session store; better to say so now than after Alibaba's page.
@@ -75,7 +83,15 @@ async def start_sign_in(request: web.Request) -> web.StreamResponse:
     target = app[OAUTH].authorize_url(
         state=entry.state, code_challenge=s256_challenge(verifier), nonce=entry.nonce
     )
-    response = redirect(target)
+    if request.query.get(AFTER_CRM_LOGIN[0]) == AFTER_CRM_LOGIN[1]:
+        response = page(
+            "Alibaba Cloud sign-in",
+            "Logged in to the CRM. Continuing to the Alibaba Cloud sign-in…",
+            link=(target, "Continue"),
+            refresh_to=target,
+        )
+    else:
+        response = redirect(target)
     states.write(response, entries, now=now)
     log.info("sign-in started", extra={"fields": {"crm_user": crm_user}})
     return response

@@ -148,6 +148,9 @@ class SoftphoneConfig:
     sdk_scripts: tuple[str, ...] = DEFAULT_SDK_SCRIPTS
     sdk_styles: tuple[str, ...] = DEFAULT_SDK_STYLES
     ajax_method: str = "post"
+    # Click-to-call from page content waits for the agent's Call in the softphone: CRM content
+    # (an invisible element over the page) could otherwise place a paid call with one click.
+    confirm_dial: bool = True
 
 
 @dataclass(frozen=True)
@@ -410,6 +413,7 @@ def _softphone(s: Section) -> SoftphoneConfig:
         sdk_scripts=s.get("sdk_scripts", list_of(as_str), d.sdk_scripts),
         sdk_styles=s.get("sdk_styles", list_of(as_str), d.sdk_styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
+        confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
     )
     s.reject_unknown()
     return result

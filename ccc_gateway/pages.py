@@ -26,17 +26,26 @@ def page(
     status: int = 200,
     link: tuple[str, str] | None = None,
     detail: str | None = None,
+    refresh_to: str | None = None,
 ) -> web.Response:
-    """A readable page: a title, a sentence, an optional action link, an optional small print."""
+    """A readable page: a title, a sentence, an optional action link, an optional small print.
+
+    `refresh_to`: the page moves on there by itself (meta refresh, no script), for a step a
+    redirect cannot take (see auth_views.start_sign_in).
+    """
     body = [f"<h1>{escape(title)}</h1>", f"<p>{escape(message)}</p>"]
     if link is not None:
         href, label = link
         body.append(f'<p><a class="button" href="{escape(href)}">{escape(label)}</a></p>')
     if detail:
         body.append(f'<p class="muted">{escape(detail)}</p>')
+    refresh = (
+        f'<meta http-equiv="refresh" content="0;url={escape(refresh_to)}">' if refresh_to else ""
+    )
     html = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        + refresh
+        + '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         + "".join(body)
         + "</body></html>"

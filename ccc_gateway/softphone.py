@@ -124,6 +124,7 @@ def page_config(config: Config) -> dict[str, object]:
             "url": config.softphone.screen_pop_url,
             "target": config.softphone.screen_pop_target,
         },
+        "confirmDial": config.softphone.confirm_dial,
     }
 
 
@@ -150,6 +151,13 @@ _PAGE = """<!doctype html>
 <button type="button" id="ccc-refresh" hidden>Refresh</button>
 <button type="button" id="ccc-signout" hidden>Sign out</button>
 </p>
+</section>
+<section id="ccc-confirm" class="ccc-confirm" role="alertdialog" aria-labelledby="ccc-confirm-title"
+ aria-describedby="ccc-confirm-keys" hidden>
+<p id="ccc-confirm-title">Call <strong id="ccc-confirm-number"></strong>?</p>
+<p class="ccc-buttons"><button type="button" id="ccc-confirm-call">Call</button>
+<button type="button" id="ccc-confirm-cancel">Cancel</button></p>
+<p id="ccc-confirm-keys" class="ccc-muted">Enter calls, Esc cancels.</p>
 </section>
 <div id="ccc-workbench"></div>
 {scripts}<script src="/aliyun/softphone/softphone.js"></script>

@@ -110,6 +110,11 @@ async def sign_in_through_popup(page: Page) -> None:
         await popup.click("button[value=signin]")
 
 
+async def confirm_call(page: Page) -> None:
+    """Press Call where the softphone asks (softphone.confirm_dial, on by default)."""
+    await softphone(page).locator("#ccc-confirm-call").click()
+
+
 async def emulator_calls(stack: Stack) -> list[dict[str, Any]]:
     async with stack.emulator_client() as client:
         async with client.get(stack.emulator_url / "_emulator/calls") as response:
@@ -190,6 +195,7 @@ async def test_click_to_call_screen_pop_and_sign_out(make_stack: MakeStack, page
         await page.goto(base + "/customers")
         await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
         await page.locator("a[href^='tel:']", has_text="135012345678").click()
+        await confirm_call(page)
         await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Calling 135012345678")
         outbound = await wait_for_call(stack, "outbound", "135012345678")
         assert outbound["agent"] == AGENT1[0]
@@ -289,6 +295,7 @@ async def test_second_tab_forwards_click_to_call(make_stack: MakeStack, page: Pa
         await expect(other.locator("#ccc-softphone-frame")).to_have_count(0)
         await other.locator("a[href^='tel:']", has_text="135012345678").click()
         await expect(other.locator("#ccc-softphone-toast")).to_contain_text("other tab")
+        await confirm_call(page)  # the softphone that dials asks, in the tab that holds it
         await wait_for_call(stack, "outbound", "135012345678")
         await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Calling 135012345678")
 
@@ -353,6 +360,7 @@ async def test_call_survives_screen_pop_and_crm_navigation(
 
         # Click-to-call from the framed CRM page dials on the one softphone of this tab.
         await crm(page).locator("a[href^='tel:']", has_text="135012345678").click()
+        await confirm_call(page)
         await expect(page.locator("#ccc-softphone-toast")).to_contain_text("Calling 135012345678")
         outbound = await wait_for_call(stack, "outbound", "135012345678")
         assert outbound["agent"] == AGENT1[0]
@@ -435,6 +443,7 @@ async def test_crm_that_refuses_framing_navigates_and_warns(
         await expect(warning).to_be_hidden()
 
         await page.locator("a[href^='tel:']").click()
+        await confirm_call(page)
         await wait_for_call(stack, "outbound", "135012345678")
         await expect(warning).to_contain_text("navigating will end the call")
         await expect(page.locator("#ccc-content")).to_have_count(0)

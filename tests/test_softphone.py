@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from stack import Stack
+from yarl import URL
 
-from ccc_gateway.softphone import json_for_html, source_origin
+from ccc_gateway.config import ConfigError, parse_config
+from ccc_gateway.login_state import COOKIE_NAME as LOGIN_COOKIE
+from ccc_gateway.softphone import json_for_html, page_config, source_origin
 
 MakeStack = Callable[..., Awaitable[Stack]]
 SDK = {
@@ -78,9 +83,11 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "header": True,
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
+        "confirmDial": True,
     }
     ids = {a.get("id") for _, a in page.tags}
     assert {"ccc-signin", "ccc-resignin", "ccc-refresh", "ccc-signout", "ccc-workbench"} <= ids
+    assert {"ccc-confirm", "ccc-confirm-number", "ccc-confirm-call", "ccc-confirm-cancel"} <= ids
     assert not any(k.startswith("on") for _, a in page.tags for k in a)  # no inline handlers
 
 
@@ -213,5 +220,62 @@ async def test_alibaba_unreachable_keeps_crm_and_session_working(stack: Stack) -
         )
         assert api.status in (502, 504)
         assert (await api.json())["errorCode"]
+    finally:
+        await browser.close()
+
+
+def test_confirm_dial_is_on_by_default_and_reaches_the_page(tmp_path: Path) -> None:
+    """Click-to-call waits for the agent unless `softphone.confirm_dial: false` says otherwise."""
+    for name in ("tls.crt", "tls.key"):
+        (tmp_path / name).write_text("pem")
+
+    def config_text(extra: str) -> str:
+        return (
+            f'tls: {{cert: "{tmp_path / "tls.crt"}", key: "{tmp_path / "tls.key"}"}}\n'
+            "aliyun: {client_id: '1', client_secret: s,"
+            " redirect_uri: https://crm.example/aliyun/auth/callback}\n"
+            "ccc: {instance_id: inst-1}\n"
+            f'session: {{keys: ["{Fernet.generate_key().decode()}"]}}\n{extra}'
+        )
+
+    default = parse_config(config_text(""), {})
+    assert default.softphone.confirm_dial is True
+    assert page_config(default)["confirmDial"] is True
+    off = parse_config(config_text("softphone: {confirm_dial: false}"), {})
+    assert page_config(off)["confirmDial"] is False
+    with pytest.raises(ConfigError) as info:
+        parse_config(config_text("softphone: {confirm_dial: sometimes}"), {})
+    assert any(p.startswith("softphone.confirm_dial:") for p in info.value.problems)
+
+
+async def test_return_from_the_crm_login_continues_by_page_not_redirect(stack: Stack) -> None:
+    """After the CRM login /aliyun/auth moves on to Alibaba by meta refresh (no form-action)."""
+    browser = stack.browser()
+    try:
+        async with browser.client.get(
+            browser.url("/aliyun/auth?return_to=/aliyun/softphone/signed-in"),
+            allow_redirects=False,
+        ) as detour:
+            assert detour.status == 302
+            back = URL(URL(detour.headers["Location"]).query["next"])
+        assert back.path == "/aliyun/auth" and back.query["via"] == "crm-login"
+        assert back.query["return_to"] == "/aliyun/softphone/signed-in"
+        await browser.login_crm()
+        async with browser.client.get(browser.url(str(back)), allow_redirects=False) as page:
+            assert page.status == 200 and page.content_type == "text/html"
+            html = await page.text()
+            assert LOGIN_COOKIE in page.cookies  # the login state, as with the redirect
+        target = html.split('http-equiv="refresh" content="0;url=', 1)[1].split('"', 1)[0]
+        authorize = URL(target.replace("&amp;", "&"))
+        assert authorize.path == "/oauth2/v1/auth" and authorize.query["state"]
+        answer = await browser.authorize(authorize)
+        async with browser.client.get(
+            URL(answer.headers["Location"]), allow_redirects=False
+        ) as done:
+            assert done.status == 303
+            assert done.headers["Location"] == "/aliyun/softphone/signed-in"
+        assert (await browser.session())["crmUser"] == "edward"
+        # Without the marker (an ordinary start) the answer stays a plain redirect.
+        assert (await browser.start_sign_in()).path == "/oauth2/v1/auth"
     finally:
         await browser.close()

@@ -5,11 +5,26 @@
  * Messages to the parent (only when framed, targetOrigin = our own origin):
  *   {type: 'ccc:state', signedIn, status, busy}   sign-in and SDK status changes
  *   {type: 'ccc:screen-pop', caller, url}         an incoming call (url: same-origin path)
- *   {type: 'ccc:call-result', number, ok, reason, message}
+ *   {type: 'ccc:confirm', number}                 a call waits for the agent's Call
+ *   {type: 'ccc:call-result', number, ok, reason, message}  (reason 'Cancelled': not confirmed)
  *   {type: 'ccc:show'}                            the agent must see the panel (sign in again)
- * Messages from the parent: {type: 'ccc:call', number}, {type: 'ccc:release'}.
- * A 401 from the gateway (NotAuthenticated) or a CrmUserMismatch never tears down the page:
- * the agent signs in again in a popup and the SDK is started again; a call in progress stays.
+ * Messages from the parent: {type: 'ccc:call', number}, {type: 'ccc:release'},
+ * {type: 'ccc:check'} (a CRM page loaded somewhere: check the sign-in now).
+ *
+ * Click-to-call comes from CRM page content, which the CRM's users may write (an invisible
+ * element over the whole page dials on any click). So unless confirm_dial is off, a number
+ * from the parent is only shown here with Call/Cancel; this separate document is the one place
+ * a click on the CRM page cannot reach. Enter calls, Esc cancels, and any other key cancels
+ * too: the agent was typing somewhere else, and their next Enter must not dial.
+ *
+ * The running SDK belongs to the agent and CRM user it was started for. Every check of
+ * /aliyun/session (on each CRM page load, via the widget, and every WATCH_MS) compares: a
+ * definite answer that the CRM user changed or logged out, the sign-in ended, or another agent
+ * signed in logs the agent out of the SDK and tears it down, with the reason on the panel. No
+ * answer (network error, 5xx) is not a reason: a call in progress goes on.
+ * A 401 from the API (NotAuthenticated) or a CrmUserMismatch asks for such a check; when the
+ * session still says signed in, the agent signs in again in a popup and the SDK is started
+ * again; a call in progress stays.
  */
 (function () {
   'use strict';
@@ -18,6 +33,8 @@
   const IN_CALL = [6, 8, 9, 10, 12];
   const IDLE = [2, 3, 4, 5];
   const AUTH_ERRORS = ['NotAuthenticated', 'CrmUserMismatch', 'HTTP401'];
+  const WATCH_MS = 10000; // how stale a running softphone's view of the sign-in may get
+  const SIGN_IN_WINDOW = 'ccc-signin'; // the popup's name: widget.js stays out of it
   const ui = {
     agent: document.getElementById('ccc-agent'),
     expiry: document.getElementById('ccc-expiry'),
@@ -27,6 +44,10 @@
     refresh: document.getElementById('ccc-refresh'),
     signOut: document.getElementById('ccc-signout'),
     workbench: document.getElementById('ccc-workbench'),
+    confirm: document.getElementById('ccc-confirm'),
+    confirmNumber: document.getElementById('ccc-confirm-number'),
+    confirmCall: document.getElementById('ccc-confirm-call'),
+    confirmCancel: document.getElementById('ccc-confirm-cancel'),
   };
   const framed = window.parent !== window;
   let session = null; // the last /aliyun/session answer
@@ -35,6 +56,8 @@
   let popup = null;
   let popupTimer = null;
   let dialing = null; // set while sdk.call() runs: the SDK refuses synchronously
+  let owner = null; // {crmUser, upn} the running SDK was started for
+  let pending = null; // the number waiting for the agent's Call
 
   function tell(message) {
     if (framed) window.parent.postMessage(message, location.origin);
@@ -72,23 +95,56 @@
     announce();
   }
 
-  async function checkSession() {
+  /** Why the running SDK must stop, given a definite /aliyun/session answer; null: it may run. */
+  function ownerGone(next) {
+    if (!owner) return null;
+    if (next.crmUser !== owner.crmUser) {
+      return next.crmUser
+        ? 'Another CRM user (' + next.crmUser + ') is logged in: the softphone of '
+          + owner.upn + ' was stopped.'
+        : 'You logged out of the CRM: the softphone was stopped.';
+    }
+    if (!next.signedIn) {
+      return 'Your Alibaba Cloud sign-in has ended: the softphone was stopped. Sign in to use it again.';
+    }
+    if (!next.agent || next.agent.upn !== owner.upn) {
+      return 'Another agent signed in on this browser: the softphone of ' + owner.upn + ' was stopped.';
+    }
+    return null;
+  }
+
+  /**
+   * Ask the gateway who is signed in and act on it. `watching`: a check of a running softphone
+   * (page load elsewhere, timer, API error) that changes nothing unless its owner is gone.
+   */
+  async function checkSession(watching) {
+    if (watching && !sdk) return;
+    let next;
     try {
       const response = await fetch('/aliyun/session', { credentials: 'same-origin', cache: 'no-store' });
       if (!response.ok) throw new Error('HTTP ' + response.status);
-      session = await response.json();
+      next = await response.json();
     } catch (err) {
-      session = null;
+      if (watching) return; // no answer is not "signed out": a call in progress goes on
+      if (!sdk) session = null;
       showAccount();
       say('The gateway did not answer; try again in a moment.', true);
       return;
     }
+    const why = sdk ? ownerGone(next) : null;
+    if (watching && !why) return;
+    if (why) stopSdk(true);
+    session = next;
     showAccount();
     if (session.signedIn) {
       ui.reSignIn.hidden = true;
       startSdk();
     } else {
-      stopSdk();
+      stopSdk(false);
+    }
+    if (why) {
+      say(why, true);
+      tell({ type: 'ccc:show' });
     }
   }
 
@@ -106,6 +162,7 @@
       return;
     }
     say('');
+    owner = { crmUser: session.crmUser, upn: session.agent.upn };
     sdk = new window.WorkbenchSdk({
       dom: ui.workbench,
       instanceId: config.instanceId,
@@ -124,13 +181,27 @@
     });
   }
 
-  function stopSdk() {
+  /**
+   * Stop the SDK. `logOut`: its agent is no longer the one here (sign-in ended, other CRM user),
+   * so end a call and log the agent out at the call center first. Not when another tab of this
+   * agent takes the softphone over: that would log out the new one.
+   */
+  function stopSdk(logOut) {
     if (!sdk) return;
     const old = sdk;
+    const was = status;
     sdk = null;
+    owner = null;
     status = -1;
+    hideConfirm();
+    if (logOut) {
+      try {
+        if (IN_CALL.includes(was) && typeof old.hangUp === 'function') old.hangUp();
+        if (typeof old.logOut === 'function') old.logOut();
+      } catch (err) { /* the SDK refused (state): destroying it below disconnects anyway */ }
+    }
     if (typeof old.destroy === 'function') old.destroy();
-    else if (typeof old.logOut === 'function') old.logOut();
+    else if (!logOut && typeof old.logOut === 'function') old.logOut();
     ui.workbench.replaceChildren();
     announce();
   }
@@ -143,6 +214,7 @@
         : 'Your Alibaba Cloud sign-in has ended: sign in again. Calls in progress continue.', true);
       ui.reSignIn.hidden = false;
       tell({ type: 'ccc:show' });
+      checkSession(true); // if the session agrees the owner is gone, the softphone stops
       return;
     }
     if (error.errorApi === 'call' && dialing) dialing.error = error;
@@ -155,17 +227,74 @@
     tell({ type: 'ccc:screen-pop', caller: number, url, target: config.screenPop.target });
   }
 
-  function dial(number) {
+  /** Tell the parent and the agent why `number` cannot be called now; false when it can. */
+  function refused(number) {
     const result = { type: 'ccc:call-result', number, ok: false };
     if (!session || !session.signedIn) {
       say('Sign in to Alibaba Cloud to call ' + number + '.', true);
-      return tell(Object.assign(result, { reason: 'SignedOut', message: 'Sign in to call.' }));
+      tell(Object.assign(result, { reason: 'SignedOut', message: 'Sign in to call.' }));
+      return true;
     }
     if (!sdk || !IDLE.includes(status)) {
       const why = IN_CALL.includes(status) ? 'Busy' : 'NotReady';
       say('The softphone cannot call now (' + (why === 'Busy' ? 'in a call' : 'not ready') + ').', true);
-      return tell(Object.assign(result, { reason: why, message: 'The softphone is not ready.' }));
+      tell(Object.assign(result, { reason: why, message: 'The softphone is not ready.' }));
+      return true;
     }
+    return false;
+  }
+
+  /** A number from page content (the parent): shown for the agent's Call unless confirm_dial is off. */
+  function requestCall(number) {
+    if (refused(number)) return;
+    if (config.confirmDial === false) {
+      dial(number);
+      return;
+    }
+    pending = number;
+    ui.confirmNumber.textContent = number;
+    ui.confirm.hidden = false;
+    say('');
+    tell({ type: 'ccc:confirm', number });
+    ui.confirmCall.focus(); // works once the panel shows; the widget then focuses this frame
+  }
+
+  function hideConfirm() {
+    pending = null;
+    ui.confirm.hidden = true;
+  }
+
+  function confirmCall() {
+    const number = pending;
+    hideConfirm();
+    if (number !== null) dial(number);
+  }
+
+  function cancelCall(why) {
+    const number = pending;
+    hideConfirm();
+    if (number === null) return;
+    say('The call to ' + number + ' was cancelled' + (why || '') + '.');
+    tell({ type: 'ccc:call-result', number, ok: false, reason: 'Cancelled', message: 'Cancelled.' });
+  }
+
+  function onKey(event) {
+    if (pending === null || event.isComposing) return;
+    if (event.key === 'Enter') {
+      event.preventDefault(); // also stops the focused button's own activation
+      if (document.activeElement === ui.confirmCancel) cancelCall();
+      else confirmCall();
+    } else if (event.key === 'Escape') {
+      event.preventDefault();
+      cancelCall();
+    } else if (event.key.length === 1 || event.key === 'Backspace') {
+      cancelCall(' (a key other than Enter was pressed)');
+    }
+  }
+
+  function dial(number) {
+    const result = { type: 'ccc:call-result', number, ok: false };
+    if (refused(number)) return;
     dialing = { error: null };
     try {
       sdk.call(number);
@@ -188,7 +317,7 @@
       popup.focus();
       return;
     }
-    popup = window.open(config.signInUrl, 'ccc-signin', 'popup,width=520,height=680');
+    popup = window.open(config.signInUrl, SIGN_IN_WINDOW, 'popup,width=520,height=680');
     if (!popup) {
       say('The sign-in window was blocked: allow pop-ups for this site and try again.', true);
       return;
@@ -205,7 +334,7 @@
     clearInterval(popupTimer);
     popup = null;
     say('');
-    checkSession();
+    checkSession(false);
   }
 
   async function post(path) {
@@ -223,7 +352,7 @@
         showAccount();
         say('Token refreshed.');
       } else if (response.status === 401) {
-        await checkSession();
+        await checkSession(false);
       } else {
         say('Refresh failed: ' + (body.message || response.status), true);
       }
@@ -241,8 +370,8 @@
     ui.signOut.disabled = true;
     try {
       const { body } = await post('/aliyun/revoke');
-      stopSdk();
-      await checkSession();
+      stopSdk(false);
+      await checkSession(false);
       say(body.message || 'Signed out.');
     } catch (err) {
       say('Sign-out failed: the gateway did not answer.', true);
@@ -260,13 +389,20 @@
       return;
     }
     if (!framed || event.source !== window.parent) return;
-    if (data.type === 'ccc:call' && typeof data.number === 'string') dial(data.number);
-    else if (data.type === 'ccc:release') stopSdk();
+    if (data.type === 'ccc:call' && typeof data.number === 'string') requestCall(data.number);
+    else if (data.type === 'ccc:release') stopSdk(false);
+    else if (data.type === 'ccc:check') checkSession(true);
   });
 
   ui.signIn.addEventListener('click', openSignIn);
   ui.reSignIn.addEventListener('click', openSignIn);
   ui.refresh.addEventListener('click', refresh);
   ui.signOut.addEventListener('click', signOut);
-  checkSession();
+  ui.confirmCall.addEventListener('click', confirmCall);
+  ui.confirmCancel.addEventListener('click', () => cancelCall());
+  document.addEventListener('keydown', onKey);
+  // The widget focuses this frame when it shows the panel for a confirmation: the Call button.
+  window.addEventListener('focus', () => { if (pending !== null) ui.confirmCall.focus(); });
+  setInterval(() => checkSession(true), WATCH_MS);
+  checkSession(false);
 })();

@@ -42,12 +42,30 @@
  * the tab navigates as before and, during a call, the widget warns that navigating ends it.
  * When one page refuses at load time, the widget offers it in a new tab or here (ending the
  * call). Address-bar navigations and reloads cannot be diverted by any page.
+ *
+ * Click-to-call asks the softphone, which (unless softphone.confirm_dial is off) shows the
+ * number with Call/Cancel in its own frame: CRM content the CRM's users wrote (an invisible
+ * [data-ccc-call] over the page) must not place a paid call with one click. The widget opens
+ * the panel and focuses that frame, so Enter calls and Esc cancels.
+ *
+ * The softphone belongs to one CRM user and agent. Every CRM page load (this tab's, a framed
+ * one, another tab's) says "check" on the bus; the holder passes it to its softphone, which
+ * re-reads /aliyun/session (and does so every 10 s anyway) and tears itself down when its CRM
+ * user or sign-in is gone.
+ *
+ * The sign-in popup (window name SIGN_IN_WINDOW, opened by the softphone) may show CRM pages
+ * (the CRM login before Alibaba's): the widget stays out of it, so it never takes the
+ * softphone from the tab that opened it.
  */
 (function () {
   'use strict';
 
   if (window.cccSoftphoneWidget) return; // injected twice (e.g. a CRM page including itself)
   window.cccSoftphoneWidget = true;
+  // The softphone's sign-in popup (softphone.js gives it this name) may pass through CRM
+  // pages, the CRM login first of all: no widget there, so it never claims the softphone.
+  const SIGN_IN_WINDOW = 'ccc-signin';
+  if (window.name === SIGN_IN_WINDOW && window.opener) return;
 
   const ORIGIN = location.origin;
   const PAGE = '/aliyun/softphone';
@@ -267,7 +285,9 @@
       dialHere(m.number);
     } else if (m.type === 'dial-ack' && m.to === id) {
       clearTimeout(state.ackTimer);
-      say('Calling ' + m.number + '… (on the softphone in the other tab)');
+      say(m.number + ' went to the softphone in the other tab.');
+    } else if (m.type === 'check' && holder) {
+      toFrame({ type: 'ccc:check' }); // a CRM page loaded: its user may not be ours any more
     }
   }
 
@@ -365,7 +385,15 @@
       if (first) for (const number of state.queue.splice(0)) dialHere(number);
     } else if (m.type === 'ccc:screen-pop') {
       screenPop(m);
-    } else if (m.type === 'ccc:call-result' && !m.ok) {
+    } else if (m.type === 'ccc:confirm') {
+      setOpen(true);
+      say('Call ' + String(m.number || '') + '? Confirm in the softphone: Enter calls, Esc cancels.');
+      if (frame) frame.focus(); // the keys go to the softphone, never to the CRM page
+    } else if (m.type === 'ccc:call-result' && m.ok) {
+      say('Calling ' + String(m.number || '') + '…');
+    } else if (m.type === 'ccc:call-result' && m.reason === 'Cancelled') {
+      say('Call to ' + String(m.number || '') + ' cancelled.');
+    } else if (m.type === 'ccc:call-result') {
       setOpen(true);
       say(m.reason === 'SignedOut'
         ? 'Sign in to Alibaba Cloud in the softphone to call ' + (m.number || '') + '.'
@@ -712,6 +740,7 @@
   });
 
   function start() {
+    post({ type: 'check', id }); // this page load: the holder's softphone re-checks its owner
     if (!topLevel) {
       // A CRM page inside a frame: no dock and no softphone of its own. In our shell it
       // forwards click-to-call to the shell; elsewhere to the holder tab over the bus.
