@@ -33,7 +33,9 @@
   const IN_CALL = [6, 8, 9, 10, 12];
   const IDLE = [2, 3, 4, 5];
   const AUTH_ERRORS = ['NotAuthenticated', 'CrmUserMismatch', 'HTTP401'];
-  const WATCH_MS = 10000; // how stale a running softphone's view of the sign-in may get
+  // How stale a running softphone's view of the sign-in may get: a sign-in ended elsewhere
+  // (revoke in another tab, expiry) tears the softphone down within this time.
+  const WATCH_MS = 5000;
   const SIGN_IN_WINDOW = 'ccc-signin'; // the popup's name: widget.js stays out of it
   const ui = {
     agent: document.getElementById('ccc-agent'),
@@ -168,6 +170,7 @@
       instanceId: config.instanceId,
       ajaxPath: config.ajaxPath,
       ajaxMethod: config.ajaxMethod,
+      ajaxHeaders: config.ajaxHeaders, // marks the SDK's calls as script (browsers without Sec-Fetch-*)
       header: config.header,
       onInit() { announce(); },
       onLogIn() { say(''); announce(); },

@@ -50,7 +50,7 @@
  *
  * The softphone belongs to one CRM user and agent. Every CRM page load (this tab's, a framed
  * one, another tab's) says "check" on the bus; the holder passes it to its softphone, which
- * re-reads /aliyun/session (and does so every 10 s anyway) and tears itself down when its CRM
+ * re-reads /aliyun/session (and does so every 5 s anyway) and tears itself down when its CRM
  * user or sign-in is gone.
  *
  * The sign-in popup (window name SIGN_IN_WINDOW, opened by the softphone) may show CRM pages
