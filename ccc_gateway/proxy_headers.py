@@ -72,7 +72,9 @@ _WEBSOCKET_DROP = _REQUEST_DROP | _lower(
     hdrs.SEC_WEBSOCKET_ACCEPT,
 )
 
-_RESPONSE_DROP = HOP_BY_HOP | _lower(X_REQUEST_ID)
+# Strict-Transport-Security: the gateway sets its own (listen.hsts_max_age); a CRM's would
+# speak for the gateway's host, and `max-age=0` would switch HSTS off there.
+_RESPONSE_DROP = HOP_BY_HOP | _lower(X_REQUEST_ID, hdrs.STRICT_TRANSPORT_SECURITY)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -322,35 +324,91 @@ def request_header_pairs(
     return out
 
 
+# What browsers strip from a URL before parsing it (WHATWG URL): C0 controls and spaces at
+# either end, tab and newlines anywhere.
+_URL_EDGES = "".join(map(chr, range(0x21)))
+_URL_STRIPPED = str.maketrans("", "", "\t\n\r")
+
+
+def browser_url_text(value: str) -> str:
+    """`value` as a browser's URL parser sees it before it starts (WHATWG URL, basic parser)."""
+    return value.strip(_URL_EDGES).translate(_URL_STRIPPED)
+
+
 def rewrite_location(value: str, origin: URL) -> str:
     """A redirect to the CRM's own origin becomes a path, so it stays on the gateway.
 
-    `origin` is the upstream's scheme://host:port. Other Locations are returned unchanged;
-    the kept path and query are the CRM's bytes exactly (no re-encoding, no normalising).
+    `origin` is the upstream's scheme://host:port. The value is read as a browser reads it
+    (tabs and newlines dropped, `\\` a `/`, any number of slashes after `http:`): a path a
+    browser would take for `//host`, another origin, is never made; such a Location stays as
+    the CRM sent it (it names the CRM's private origin). `http:next`, relative on the CRM's
+    http origin, would name the host `next` on the gateway's https one: it becomes `./next`.
+    Other Locations are returned unchanged; the kept path and query are the CRM's characters
+    (no re-encoding, no normalising).
     """
-    prefix = f"{origin.scheme}://"
-    if value[: len(prefix)].lower() != prefix:
+    text = browser_url_text(value)
+    scheme = f"{origin.scheme}:"
+    if text[: len(scheme)].lower() != scheme:
         return value  # relative already, another scheme, or protocol-relative
+    rest = text[len(scheme) :]
+    authority = rest.lstrip("/\\")
+    if len(rest) - len(authority) < 2:
+        return _relative(rest) or value  # `http:x` is relative on an http page
+    # The authority ends at the first of these; for http(s) browsers read `\\` as `/`.
+    ends = [i for i in map(authority.find, "/\\?#") if i != -1]
+    end = min(ends) if ends else len(authority)
     try:
-        url = URL(value)
+        url = URL(f"{scheme}//{authority[:end]}")
     except ValueError:
         return value
     if (url.host, url.port) != (origin.host, origin.port):
         return value
-    ends = [i for i in map(value.find, "/?#", (len(prefix),) * 3) if i != -1]
-    rest = value[min(ends) :] if ends else ""
-    if rest.startswith(("//", "/\\")):
-        # Relative, this would be read as another host (an open redirect): leave it alone.
-        return value
-    return rest if rest.startswith("/") else "/" + rest
+    tail = authority[end:]
+    path = tail if tail[:1] in ("/", "\\") else "/" + tail  # an http URL's path is never empty
+    return _relative(path) or value
+
+
+def _relative(rest: str) -> str | None:
+    """A reference with the same meaning as `rest` after `http:` on an http page, or None:
+    an absolute path (not `//`), a query or fragment, or a relative path made to start `./`
+    so that no `name:` in it reads as a scheme."""
+    if not rest:
+        return None
+    if rest[0] in "/\\":
+        # Relative, two slashes (either way round) name another host: an open redirect.
+        return None if rest[1:2] in ("/", "\\") else rest
+    return rest if rest[0] in "?#" else "./" + rest
 
 
 def set_cookie_name(value: str) -> str:
     return value.split("=", 1)[0].strip()
 
 
+CLEAR_SITE_DATA = "Clear-Site-Data"
+# What `"*"` stands for, less cookies (Clear-Site-Data §3.1; browsers ignore unknown types).
+_CLEARED_WITHOUT_COOKIES = ('"cache"', '"storage"', '"executionContexts"')
+
+
+def clear_site_data(value: str) -> str | None:
+    """A CRM's `Clear-Site-Data` without the cookie-clearing types; None when none is left.
+
+    `"cookies"` would delete the gateway's session and login cookies along with the CRM's
+    (the gateway's origin is the CRM's, to the browser), and `"*"` includes cookies: it
+    becomes the other types, so a CRM's logout still clears cache and storage.
+    """
+    kept: list[str] = []
+    for item in value.split(","):
+        token = item.strip()
+        kind = token.strip('"').strip().lower()
+        if kind == "cookies":
+            continue
+        types = _CLEARED_WITHOUT_COOKIES if kind == "*" else (token,)
+        kept += [t for t in types if t and t not in kept]
+    return ", ".join(kept) or None
+
+
 # What `response_header_pairs` does with a CRM header, by name spelling (as for requests).
-_PASS, _SKIP, _LOCATION, _SET_COOKIE = range(4)
+_PASS, _SKIP, _LOCATION, _SET_COOKIE, _CLEAR_SITE_DATA = range(5)
 _response_kinds: dict[str, int] = {}
 
 
@@ -362,6 +420,8 @@ def _response_kind(name: str, drop: frozenset[str]) -> int:
         return _LOCATION
     if lower == "set-cookie":
         return _SET_COOKIE
+    if lower == "clear-site-data":
+        return _CLEAR_SITE_DATA
     return _PASS
 
 
@@ -375,7 +435,8 @@ def response_header_pairs(
     """The headers to send to the client for a CRM response with `upstream` headers, in order.
 
     Several Set-Cookie headers stay several. A CRM cookie named like one of the gateway's is
-    dropped: the CRM must not be able to overwrite or delete the gateway's session. A list
+    dropped: the CRM must not be able to overwrite or delete the gateway's session, nor clear
+    it with `Clear-Site-Data`, nor change the gateway's HSTS. A list
     of pairs: aiohttp's responses copy the headers they are given into a multidict of their
     own, so a multidict built here would be built twice.
     """
@@ -397,5 +458,7 @@ def response_header_pairs(
             out.append((name, rewrite_location(value, origin)))
         elif kind == _SET_COOKIE and not is_gateway_cookie(set_cookie_name(value)):
             out.append((name, value))
+        elif kind == _CLEAR_SITE_DATA and (cleared := clear_site_data(value)) is not None:
+            out.append((name, cleared))
     out.append((X_REQUEST_ID, request_id))  # the CRM's own was dropped above
     return out

@@ -19,13 +19,14 @@ from ccc_gateway.inject import (
     WIDGET_SCRIPT,
     WidgetInjector,
     allows_same_origin_framing,
-    find_body_end,
     frame_ancestors_allow_self,
-    insert_before_body_end,
+    insert_at,
     is_injectable,
     is_page_navigation,
     parse_policy,
     rewrite_policy,
+    scan_page,
+    script_nonce,
     widget_tags,
     x_frame_options_allow_self,
 )
@@ -36,6 +37,9 @@ PAGE = b"<!doctype html><html><head><title>CRM</title></head><body><h1>Hi</h1></
 TAGS = widget_tags()
 NAVIGATE = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Dest": "document"}
 CSP_NAME = "Content-Security-Policy"
+ORIGIN = "https://crm.example.com"
+SCRIPT_URL = ORIGIN + WIDGET_SCRIPT
+STYLE_URL = ORIGIN + "/aliyun/softphone/widget.css"
 
 # ---------------------------------------------------------------- CSP table
 
@@ -44,25 +48,29 @@ CSP_CASES = [
     ("default-src 'self'", "default-src 'self'"),
     ("default-src 'self'; frame-ancestors 'none'", "default-src 'self'; frame-ancestors 'none'"),
     ("script-src *; frame-src https:", "script-src *; frame-src https:"),
-    ("script-src 'none'", "script-src 'self'"),
+    ("script-src 'none'", f"script-src {SCRIPT_URL}"),
     (
         "default-src 'none'",
-        "default-src 'none'; script-src 'self'; style-src 'self'; frame-src 'self'",
+        f"default-src 'none'; script-src {SCRIPT_URL}; style-src {STYLE_URL}; frame-src 'self'",
     ),
     (
         "default-src https://cdn.example; img-src data:",
-        "default-src https://cdn.example; img-src data:; script-src https://cdn.example 'self'; "
-        "style-src https://cdn.example 'self'; frame-src https://cdn.example 'self'",
+        f"default-src https://cdn.example; img-src data:; script-src https://cdn.example "
+        f"{SCRIPT_URL}; style-src https://cdn.example {STYLE_URL}; "
+        "frame-src https://cdn.example 'self'",
     ),
     (
         "script-src 'self' 'unsafe-inline'; frame-src 'none'",
         "script-src 'self' 'unsafe-inline'; frame-src 'self'",
     ),
-    ("script-src https://cdn.example", "script-src https://cdn.example 'self'"),
+    ("script-src https://cdn.example", f"script-src https://cdn.example {SCRIPT_URL}"),
     ("child-src 'none'", "child-src 'none'; frame-src 'self'"),
-    ("script-src-elem 'none'; script-src 'self'", "script-src-elem 'self'; script-src 'self'"),
-    ("style-src 'sha256-abc='", "style-src 'sha256-abc=' 'self'"),
-    ("SCRIPT-SRC 'NONE'", "script-src 'self'"),
+    (
+        "script-src-elem 'none'; script-src 'self'",
+        f"script-src-elem {SCRIPT_URL}; script-src 'self'",
+    ),
+    ("style-src 'sha256-abc='", f"style-src 'sha256-abc=' {STYLE_URL}"),
+    ("SCRIPT-SRC 'NONE'", f"script-src {SCRIPT_URL}"),
     ("script-src 'self';; ;", "script-src 'self';; ;"),  # unchanged text stays byte-identical
 ]
 
@@ -70,32 +78,32 @@ CSP_CASES = [
 @pytest.mark.parametrize(("policy", "expected"), CSP_CASES)
 def test_rewrite_policy_table(policy: str, expected: str) -> None:
     """Each CRM policy admits the widget with the smallest change, or none when it already does."""
-    rewritten, nonce = rewrite_policy(policy)
-    assert rewritten == expected
-    assert nonce is None
+    assert rewrite_policy(policy, ORIGIN, None) == expected
+    assert script_nonce(policy) == (None, False)
 
 
 @pytest.mark.parametrize(("policy", "_"), CSP_CASES)
 def test_rewrite_never_loosens_anything_else(policy: str, _: str) -> None:
-    """No unsafe-* source appears, and directives other than script/style/frame are identical."""
+    """Scripts and styles gain only the widget's URLs, frames only 'self'; the rest is identical."""
     before = dict(parse_policy(policy))
-    after = dict(parse_policy(rewrite_policy(policy)[0]))
+    after = dict(parse_policy(rewrite_policy(policy, ORIGIN, None)))
     widget_families = {"script-src", "script-src-elem", "style-src", "style-src-elem"}
     for name, sources in after.items():
         added = set(sources) - set(before.get(name, before.get("default-src", [])))
-        assert not {s for s in added if s.startswith("'unsafe")}
-        if name not in widget_families | {"frame-src"}:
+        if name in widget_families:
+            assert added <= {SCRIPT_URL, STYLE_URL}
+        elif name == "frame-src":
+            assert added <= {"'self'"}
+        else:
             assert sources == before[name]
-        assert added <= {"'self'"} or name not in before
 
 
 def test_strict_dynamic_uses_the_crm_nonce() -> None:
     """Under 'strict-dynamic' 'self' is ignored, so the widget carries the page's nonce instead."""
     policy = "script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'"
-    rewritten, nonce = rewrite_policy(policy)
-    assert rewritten == policy
-    assert nonce == "r4nd0m"
-    assert b'nonce="r4nd0m"' in widget_tags(nonce)
+    assert script_nonce(policy) == ("r4nd0m", True)
+    assert rewrite_policy(policy, ORIGIN, "r4nd0m") == policy
+    assert b'nonce="r4nd0m"' in widget_tags("r4nd0m")
 
 
 def test_duplicate_directive_ignored_like_browsers() -> None:
@@ -125,21 +133,22 @@ def test_duplicate_directive_ignored_like_browsers() -> None:
     ],
 )
 def test_insert_before_last_body_end(body: bytes, expected: bytes) -> None:
-    """Tags go before the last </body> in any case, or at the end when there is none."""
-    result = insert_before_body_end(body, TAGS)
+    """Tags go before the last </body> tag in any case, or at the end when there is none."""
+    result = insert_at(body, scan_page(body).at, TAGS)
     assert result == expected
     assert type(result) is bytes  # what the proxy sends and measures, not a view of the page
 
 
 _HTML_BITS = st.sampled_from(
-    [b"</body", b"</BODY", b"</Body", b"</bOdY>", b"</bod", b"</", b"<", b"y", b">", b"\xc3\xa9"]
+    [b"</body", b"</BODY", b"<script>", b"</script", b"<!--", b"-->", b"<", b"'", b'"', b">"]
 )
 
 
 @given(st.lists(_HTML_BITS, max_size=12).map(b"".join))
-def test_find_body_end_is_case_insensitive_rfind(body: bytes) -> None:
-    """The shortcut for the usual spellings finds what lower-casing the whole page would."""
-    assert find_body_end(body) == body.lower().rfind(b"</body")
+def test_scan_page_answers_for_any_bytes(body: bytes) -> None:
+    """Whatever the bytes, the scan names an offset inside the page, or none."""
+    at = scan_page(body).at
+    assert at == -1 or 0 <= at <= len(body)
 
 
 @pytest.mark.parametrize(
@@ -190,9 +199,12 @@ def test_transform_rewrites_every_csp_header() -> None:
     headers.add("Content-Security-Policy", "script-src 'none'")
     headers.add("Content-Security-Policy", "frame-src 'none'")
     headers.add("Content-Security-Policy-Report-Only", "default-src 'none'")
-    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    request = make_mocked_request("GET", "/", headers={**NAVIGATE, "Host": "crm.example.com"})
     body = WidgetInjector().transform(request, PAGE, headers)
-    assert headers.getall("Content-Security-Policy") == ["script-src 'self'", "frame-src 'self'"]
+    assert headers.getall("Content-Security-Policy") == [
+        "script-src http://crm.example.com/aliyun/softphone/widget.js",
+        "frame-src 'self'",
+    ]
     assert headers["Content-Security-Policy-Report-Only"] == "default-src 'none'"
     assert body.count(WIDGET_SCRIPT.encode()) == 1
 
@@ -395,8 +407,10 @@ async def test_proxy_injects_into_encoded_pages(
     finally:
         await browser.close()
     assert body == PAGE.replace(b"</body>", TAGS + b"</body>")
+    origin = browser.url("/").origin()
     assert csp == (
-        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; frame-src 'self'"
+        f"default-src 'none'; img-src 'self'; script-src {origin}{WIDGET_SCRIPT}; "
+        f"style-src {origin}/aliyun/softphone/widget.css; frame-src 'self'"
     )
 
 

@@ -29,6 +29,9 @@ OPEN_REDIRECTS = [
     "/.//evil.example",
     "/%2e//evil.example",
     "/x/..//evil.example",
+    "/%3F/../..//evil.example",  # an encoded `?` does not end the path for a browser
+    "/%23/../..//evil.example",
+    "/%3f/%2e%2e/%2e%2e//evil.example",
     "javascript:alert(1)",
     "data:text/html,x",
     "/%E2%80%8F/evil",
@@ -49,6 +52,7 @@ SAFE = [
     "/customers",
     "/customer/phoneNumber/135012345678",
     "/x?next=//evil",
+    "/x?next=/../..//evil",  # dot segments in a real query are not resolved
     "/search?q=a%20b&page=2",
     "/customer/userName/%E5%BC%A0%E4%B8%89",
 ]
