@@ -94,6 +94,7 @@ def pooled(runs: list[LoadResult]) -> LoadResult:
         cpu_s=sum(r.cpu_s for r in runs),
         rss_peak=max(r.rss_peak for r in runs),
         load_cpu_s=sum(r.load_cpu_s for r in runs),
+        bytes_read=sum(r.bytes_read for r in runs),
     )
 
 

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import nginx
-from bench.fixtures import Session, gateway_yaml, signed_in_session, write_site
+from bench import apache, nginx
+from bench.fixtures import PAGE_PATH, Session, gateway_yaml, signed_in_session, write_site
 from bench.procs import ProcessSet, free_port, rss_bytes, tree_pids, wait_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +45,7 @@ class Stack:
     session: Session = field(default_factory=signed_in_session)
     upstream: Server | None = None
     pop: Server | None = None
+    emulator: Server | None = None
 
     @classmethod
     def create(cls, workdir: Path) -> Stack:
@@ -104,6 +105,51 @@ class Stack:
         proc = self.procs.start("floor", argv, env=env())
         wait_port(port, proc, timeout=30)
         return Server("bare aiohttp relay (floor)", port, proc.pid)
+
+    def start_emulator(self, redirect_uris: tuple[str, ...]) -> Server:
+        """`ccc-gateway emulator` with the bench's certificate (its --data-dir is the bench's
+        tls/ directory, whose tls.crt/tls.key it reuses) and the given redirect URIs."""
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "ccc_gateway",
+            "emulator",
+            *("--port", str(port), "--data-dir", str(self.cert.parent)),
+            *(arg for uri in redirect_uris for arg in ("--redirect-uri", uri)),
+        ]
+        proc = self.procs.start(f"emulator-{port}", argv, env=env())
+        wait_port(port, proc, timeout=30)
+        self.emulator = Server("Alibaba emulator", port, proc.pid)
+        return self.emulator
+
+    def start_apache(self) -> tuple[Server, str]:
+        """Apache httpd + mod_auth_openidc (bench/apache.py) against a fresh emulator, and the
+        Cookie header of a browser that signed in to it through the emulator's form."""
+        from ccc_gateway.emulator.settings import DEMO_AGENTS, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+        assert self.upstream is not None
+        port = free_port()
+        emulator = self.start_emulator((f"https://127.0.0.1:{port}{apache.REDIRECT_PATH}",))
+        conf = apache.conf(
+            self.workdir / f"apache-{port}",
+            port=port,
+            upstream_port=self.upstream.port,
+            cert=self.cert,
+            key=self.key,
+            issuer=emulator.url(""),
+            ca=self.cert,  # the emulator serves the bench's self-signed certificate
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+        )
+        proc = self.procs.start(f"apache-{port}", apache.argv(conf))
+        wait_port(port, proc, timeout=30)
+        server = Server("Apache + mod_auth_openidc", port, proc.pid)
+        agent = DEMO_AGENTS[0]
+        cookie = apache.signed_in_cookie(
+            server.url(PAGE_PATH), self.cert, agent.upn, agent.password
+        )
+        return server, cookie
 
     def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
         """A free port and the command that runs the gateway on it with the bench's config."""
