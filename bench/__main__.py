@@ -10,6 +10,7 @@ is small, shared and noisy.
     python -m bench                      # everything, ~10 s per measurement
     python -m bench --only AB --seconds 5
     python -m bench --only F             # the gateway beside Apache + mod_auth_openidc
+    python -m bench --only T --baseline-tree main   # this tree's gateway beside main's
     python -m bench --profile            # + py-spy profiles into bench/profiles/
     python -m bench --whatif uvloop,no-access-log   # + proposed changes, side by side
 """
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import apache, nginx, profile
+from bench import apache, nginx, profile, trees
 from bench.api import api_headers, scenario_c
 from bench.load import LoadResult, measure, wrk_binary
 from bench.peer import scenario_f
@@ -55,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default="ABCDEF",
-        help="scenarios to run (ABCDEF); A runs with any of A–E, as their reference",
+        help="scenarios to run (ABCDEF; T: only --baseline-tree); A runs with any of A–E",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="REV",
+        help="also run REV's gateway (a temporary git worktree) beside this tree's: "
+        "signed-in page and API call, alternating, ratio current/before (rows T)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load")
     parser.add_argument("--whatif", default="", help=f"comma list of {', '.join(WHATIFS)}")
@@ -179,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in whatifs:
         if any(part not in WHATIFS for part in name.split("+")):
             raise SystemExit(f"bench: unknown --whatif {name!r} (known: {', '.join(WHATIFS)})")
+    if args.baseline_tree:
+        try:
+            print(f"bench: baseline tree {trees.describe(args.baseline_tree)}", file=sys.stderr)
+        except RuntimeError as exc:
+            raise SystemExit(f"bench: --baseline-tree: {exc}") from None
     workdir = Path(tempfile.mkdtemp(prefix="ccc-bench-"))
     stack = Stack.create(workdir)
     out = Outcome()
@@ -201,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         if "F" in only:
             scenario_f(stack, gateway, opts, out)
         stack.stop(gateway)
+        if args.baseline_tree:
+            trees.compare_trees(stack, args.baseline_tree, opts, out)
         if whatifs:
             run_whatifs(stack, whatifs, opts, out)
         if args.profile:

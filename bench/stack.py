@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -151,12 +152,9 @@ class Stack:
         )
         return server, cookie
 
-    def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
-        """A free port and the command that runs the gateway on it with the bench's config."""
+    def gateway_config(self, label: str, port: int, workers: int = 1) -> Path:
         assert self.upstream is not None and self.pop is not None
-        port = free_port()
-        label = "-".join(("gateway", str(workers), *(f.lstrip("-") for f in flags)))
-        config = gateway_yaml(
+        return gateway_yaml(
             self.workdir / f"{label}-{port}.yaml",
             port=port,
             upstream_port=self.upstream.port,
@@ -166,7 +164,41 @@ class Stack:
             session_key=self.session.key,
             workers=workers,
         )
+
+    def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
+        """A free port and the command that runs the gateway on it with the bench's config."""
+        port = free_port()
+        label = "-".join(("gateway", str(workers), *(f.lstrip("-") for f in flags)))
+        config = self.gateway_config(label, port, workers)
         return port, [sys.executable, "-m", "bench.gateway_proc", "--config", str(config), *flags]
+
+    def start_tree_gateway(self, name: str, tree: Path) -> Server:
+        """`python -m ccc_gateway run --config …` from the source tree `tree` (its directory
+        the working directory and the only PYTHONPATH entry, so no other tree's modules are
+        imported), with the bench's config. `check-config` with that tree first: a config key
+        it does not know fails here, with its own message."""
+        port = free_port()
+        config = self.gateway_config(f"tree-{name}", port)
+        tree_env = env(tree)
+        run = [sys.executable, "-m", "ccc_gateway"]
+        check = subprocess.run(
+            [*run, "check-config", str(config)],
+            cwd=tree,
+            env=tree_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.returncode != 0:
+            raise RuntimeError(
+                f"the {name} tree ({tree}) refuses the bench's config: "
+                f"{(check.stderr or check.stdout).strip()}"
+            )
+        proc = self.procs.start(
+            f"gateway-{name}-{port}", [*run, "run", "--config", str(config)], env=tree_env, cwd=tree
+        )
+        wait_port(port, proc, timeout=30)
+        return Server(f"gateway ({name})", port, proc.pid)
 
     def start_gateway(self, workers: int = 1, flags: tuple[str, ...] = ()) -> Server:
         port, argv = self.gateway_argv(workers, flags)
@@ -185,9 +217,14 @@ class Stack:
         self.procs.close()
 
 
-def env() -> dict[str, str]:
+def env(tree: Path | None = None) -> dict[str, str]:
+    """The environment of the processes started: PYTHONPATH with this repository first, or
+    with `tree` alone (a gateway from another source tree must not import this one's)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 
