@@ -3,7 +3,8 @@
 It does what the gateway does for a signed-in page: terminates TLS with the same certificate,
 reads the sign-in from a client-side session cookie (`OIDCSessionType client-cookie`: an
 encrypted JWT carrying the tokens and claims, as the gateway's Fernet cookie does), passes the
-user's claims to the upstream as headers, proxies over a keep-alive pool with X-Forwarded-*,
+user's claims to the upstream as headers, strips its session cookie from what the upstream
+gets (as the gateway does), proxies over a keep-alive pool with X-Forwarded-*,
 and writes one access-log line per request.
 
 OIDC runs against the repo's Alibaba emulator (`ccc-gateway emulator`) through its discovery
@@ -97,6 +98,8 @@ OIDCRedirectURI https://127.0.0.1:{port}{redirect_path}
 OIDCCryptoPassphrase {passphrase}
 OIDCScope "openid profile"
 OIDCSessionType client-cookie
+# The upstream never sees the session, as the gateway strips its own cookie (the same work).
+OIDCStripCookies {session_cookies}
 # The bench replays one cookie for minutes: no inactivity expiry, no refresh during the run.
 OIDCSessionInactivityTimeout 86400
 OIDCSessionMaxDuration 86400
@@ -155,6 +158,10 @@ def conf(
         client_secret=client_secret,
         redirect_path=REDIRECT_PATH,
         passphrase=secrets.token_urlsafe(32),
+        session_cookies=" ".join(
+            [SESSION_COOKIE_PREFIX, f"{SESSION_COOKIE_PREFIX}_chunks"]
+            + [f"{SESSION_COOKIE_PREFIX}_{i}" for i in range(4)]
+        ),
         upstream_port=upstream_port,
     )
     path = directory / "httpd.conf"
