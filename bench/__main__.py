@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in whatifs:
         if any(part not in WHATIFS for part in name.split("+")):
             raise SystemExit(f"bench: unknown --whatif {name!r} (known: {', '.join(WHATIFS)})")
+    if "T" in only and not args.baseline_tree:
+        raise SystemExit("bench: T is the --baseline-tree REV comparison: name REV")
     if args.baseline_tree:
         try:
             print(f"bench: baseline tree {trees.describe(args.baseline_tree)}", file=sys.stderr)
