@@ -53,7 +53,7 @@ def describe(rev: str) -> str:
 
 @contextlib.contextmanager
 def worktree(rev: str) -> Iterator[Path]:
-    """A detached temporary worktree of `rev`, removed (and pruned) on the way out."""
+    """A detached temporary worktree of `rev`, removed on the way out."""
     commit = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
     parent = Path(tempfile.mkdtemp(prefix="ccc-bench-tree-"))
     path = parent / "tree"
@@ -64,8 +64,6 @@ def worktree(rev: str) -> Iterator[Path]:
         with contextlib.suppress(RuntimeError):
             _git("worktree", "remove", "--force", str(path))
         shutil.rmtree(parent, ignore_errors=True)
-        with contextlib.suppress(RuntimeError):
-            _git("worktree", "prune")
 
 
 @dataclass
