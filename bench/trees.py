@@ -30,7 +30,7 @@ from bench.load import LoadResult
 from bench.procs import cpu_seconds, tree_pids
 from bench.rate import fixed_rate
 from bench.report import Row, Target
-from bench.scenarios import PLAIN_HEADERS, Options, Outcome, _check_page, _load, pooled
+from bench.scenarios import PLAIN_HEADERS, WIDGET, Options, Outcome, _check_page, _load, pooled
 from bench.stack import REPO, Server, Stack
 
 CPU_LIMIT = 1.10  # current CPU per request ≤ 1.10× before
@@ -121,6 +121,13 @@ def compare_trees(stack: Stack, rev: str, opts: Options, out: Outcome) -> None:
         try:
             for server in subjects:
                 _check_page(server, cookie)
+            injected = [WIDGET in _check_page(server, navigation) for server in subjects]
+            if injected[0] != injected[1]:
+                out.notes.append(
+                    "T: only the "
+                    + ("current" if injected[0] else "before")
+                    + " tree put the widget into the navigated page: its rows compare unequal work."
+                )
             for round_ in range(opts.rounds):
                 for _, load in loads:
                     for server in subjects if round_ % 2 == 0 else subjects[::-1]:
