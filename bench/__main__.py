@@ -2,13 +2,15 @@
 
 Starts an nginx upstream serving a 20 KB CRM page, a fake CCC POP endpoint, the gateway
 (`ccc-gateway run --config …` via bench/gateway_proc.py) and the baselines; runs the
-scenarios A–E with bounded wrk / fixed-rate loads; stops everything it started (also on
+scenarios A–F with bounded wrk / fixed-rate loads; stops everything it started (also on
 Ctrl-C, SIGTERM and errors); prints the table and rewrites the generated block of
 bench/RESULTS.md. Figures are ratios against baselines measured in the same run: the machine
 is small, shared and noisy.
 
     python -m bench                      # everything, ~10 s per measurement
     python -m bench --only AB --seconds 5
+    python -m bench --only F             # the gateway beside Apache + mod_auth_openidc
+    python -m bench --only T --baseline-tree main   # this tree's gateway beside main's
     python -m bench --profile            # + py-spy profiles into bench/profiles/
     python -m bench --whatif uvloop,no-access-log   # + proposed changes, side by side
 """
@@ -22,9 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import nginx, profile
+from bench import apache, nginx, profile, trees
 from bench.api import api_headers, scenario_c
 from bench.load import LoadResult, measure, wrk_binary
+from bench.peer import scenario_f
 from bench.procs import raise_on_sigterm, wait_port
 from bench.report import Row, Run, text_table, write_results
 from bench.scenarios import (
@@ -50,7 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="before each (2)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating A/B rounds (2)")
-    parser.add_argument("--only", default="ABCDE", help="scenarios to run (ABCDE)")
+    parser.add_argument(
+        "--only",
+        default="ABCDEF",
+        help="scenarios to run (ABCDEF; T: only --baseline-tree); A runs with any of A–E",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="REV",
+        help="also run REV's gateway (a temporary git worktree) beside this tree's: "
+        "signed-in page and API call, alternating, ratio current/before (rows T)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load")
     parser.add_argument("--whatif", default="", help=f"comma list of {', '.join(WHATIFS)}")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
@@ -59,14 +72,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def ensure_tools() -> None:
-    """wrk and nginx come from Debian: bench/setup.sh installs them when missing."""
-    if wrk_binary() and nginx.nginx_binary():
+def ensure_tools(peer: bool) -> None:
+    """wrk, nginx (and for F Apache + mod_auth_openidc) come from Debian: bench/setup.sh
+    installs them when missing."""
+
+    def present() -> bool:
+        return bool(wrk_binary() and nginx.nginx_binary()) and (apache.available() or not peer)
+
+    if present():
         return
-    print("bench: wrk or nginx missing; running bench/setup.sh", file=sys.stderr)
+    print("bench: wrk, nginx or apache2 missing; running bench/setup.sh", file=sys.stderr)
     subprocess.run(["sh", str(HERE / "setup.sh")], check=True)
-    if not (wrk_binary() and nginx.nginx_binary()):
-        raise SystemExit("bench: wrk and nginx are needed (bench/setup.sh, as root)")
+    if not present():
+        raise SystemExit(
+            "bench: wrk, nginx (and for F apache2 + mod_auth_openidc) are needed "
+            "(bench/setup.sh, as root)"
+        )
 
 
 def run_whatifs(
@@ -158,13 +179,20 @@ def run_profiles(stack: Stack, opts: Options, flags: tuple[str, ...]) -> list[st
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     raise_on_sigterm()
-    ensure_tools()
+    only = args.only.upper()
+    ensure_tools(peer="F" in only)
     opts = Options(seconds=args.seconds, warmup=args.warmup, rounds=args.rounds)
     whatifs = [w for w in args.whatif.split(",") if w]
     for name in whatifs:
         if any(part not in WHATIFS for part in name.split("+")):
             raise SystemExit(f"bench: unknown --whatif {name!r} (known: {', '.join(WHATIFS)})")
-    only = args.only.upper()
+    if "T" in only and not args.baseline_tree:
+        raise SystemExit("bench: T is the --baseline-tree REV comparison: name REV")
+    if args.baseline_tree:
+        try:
+            print(f"bench: baseline tree {trees.describe(args.baseline_tree)}", file=sys.stderr)
+        except RuntimeError as exc:
+            raise SystemExit(f"bench: --baseline-tree: {exc}") from None
     workdir = Path(tempfile.mkdtemp(prefix="ccc-bench-"))
     stack = Stack.create(workdir)
     out = Outcome()
@@ -173,17 +201,22 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_pop()
         gateway = stack.start_gateway()
         idle = gateway.rss()
-        floor = stack.start_floor()
-        # A is every other scenario's reference, so it always runs.
-        scenario_ab(stack, gateway, opts, out, with_b="B" in only, floor=floor)
-        if "C" in only:
-            scenario_c(stack, gateway, opts, out, floor=floor)
-        stack.stop(floor)
+        # A is the reference of B–E, so it runs with any of them; F and T stand alone.
+        if any(s in only for s in "ABCDE"):
+            floor = stack.start_floor()
+            scenario_ab(stack, gateway, opts, out, with_b="B" in only, floor=floor)
+            if "C" in only:
+                scenario_c(stack, gateway, opts, out, floor=floor)
+            stack.stop(floor)
         if "E" in only:
             scenario_e(stack, gateway, idle, opts, out)
         if "D" in only:
             scenario_d(stack, gateway, opts, out)
+        if "F" in only:
+            scenario_f(stack, gateway, opts, out)
         stack.stop(gateway)
+        if args.baseline_tree:
+            trees.compare_trees(stack, args.baseline_tree, opts, out)
         if whatifs:
             run_whatifs(stack, whatifs, opts, out)
         if args.profile:

@@ -46,6 +46,7 @@ class LoadResult:
     # CPU seconds of the rest of the hop during the run: wrk plus the processes passed as
     # `others` (the upstream); what the machine's cores spend besides the server measured.
     load_cpu_s: float = 0.0
+    bytes_read: int = 0  # what wrk read, headers included: tells a page from a redirect
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -143,6 +144,7 @@ def measure(
         cpu_s=cpu,
         rss_peak=max(sampler.peak, rss_bytes(tree_pids(server_pid))),
         load_cpu_s=load_cpu,
+        bytes_read=summary["bytes"],
     )
 
 

@@ -102,7 +102,12 @@ class ProcessSet:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(
-        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as log:
@@ -112,6 +117,7 @@ class ProcessSet:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=cwd,
                 start_new_session=True,  # its own group: stopped as a whole, immune to our ^C
             )
         self.procs.append(proc)

@@ -54,7 +54,8 @@ class Target:
     scenario: str
     goal: str
     measured: str
-    met: bool | None  # None: not measured (pending)
+    met: bool | None  # None: not measured (pending, or `status` says why)
+    status: str = ""  # a verdict other than met / not met / pending, e.g. not measurable here
 
 
 @dataclass
@@ -97,7 +98,7 @@ def text_table(run: Run) -> str:
     out.insert(1, "-" * len(out[0]))
     out.append("")
     for t in run.targets:
-        verdict = {True: "met", False: "NOT met", None: "pending"}[t.met]
+        verdict = t.status or {True: "met", False: "NOT met", None: "pending"}[t.met]
         out.append(f"{t.scenario}: {t.goal} — {t.measured}: {verdict}")
     out += [f"note: {n}" for n in run.notes]
     return "\n".join(out)
@@ -114,7 +115,7 @@ def markdown(run: Run) -> str:
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in run.rows]
     lines += ["", "| target | goal | measured | |", "|---|---|---|---|"]
     for t in run.targets:
-        verdict = {True: "**met**", False: "**not met**", None: "pending"}[t.met]
+        verdict = t.status or {True: "**met**", False: "**not met**", None: "pending"}[t.met]
         lines.append(f"| {t.scenario} | {t.goal} | {t.measured} | {verdict} |")
     if run.notes:
         lines += ["", *(f"- {n}" for n in run.notes)]

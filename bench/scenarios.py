@@ -94,6 +94,7 @@ def pooled(runs: list[LoadResult]) -> LoadResult:
         cpu_s=sum(r.cpu_s for r in runs),
         rss_peak=max(r.rss_peak for r in runs),
         load_cpu_s=sum(r.load_cpu_s for r in runs),
+        bytes_read=sum(r.bytes_read for r in runs),
     )
 
 
@@ -198,6 +199,9 @@ def _b_rows(
         )
 
 
+D_TARGET = 1.6  # 2 workers ≥ 1.6× 1 worker
+
+
 def workers_available() -> bool:
     return importlib.util.find_spec("ccc_gateway.workers") is not None
 
@@ -243,15 +247,34 @@ def scenario_d(stack: Stack, one: Server, opts: Options, out: Outcome) -> None:
             note=f"idle {idle:.1f} MiB per worker",
         ),
     ]
-    ceiling, note = d_ceiling(single, os.cpu_count() or 1)
-    out.targets.append(
-        Target(
-            "D",
-            "2 workers ≥ 1.6× 1 worker",
-            f"{ratio:.2f}× (this machine's ceiling: {ceiling:.2f}×)",
-            ratio >= 1.6,
+    cores = os.cpu_count() or 1
+    ceiling, note = d_ceiling(single, cores)
+    goal = "2 workers ≥ 1.6× 1 worker"
+    g, w = single.cpu_s / single.requests * 1e6, single.load_cpu_s / single.requests * 1e6
+    if ceiling < D_TARGET:
+        # Whatever the gateway does, this machine cannot show 1.6×: a "not met" here would
+        # be the machine's verdict, not the gateway's.
+        out.targets.append(
+            Target(
+                "D",
+                goal,
+                f"{ratio:.2f}×; not measurable on {cores} cores: ceiling "
+                f"min(2/g, C/(g+w)) / min(1/g, C/(g+w)) = {ceiling:.2f}× < {D_TARGET}× "
+                f"(C = {cores} cores, g = {g:.0f} µs of gateway, w = {w:.0f} µs of wrk + "
+                "upstream per request)",
+                None,
+                status="not measurable here",
+            )
         )
-    )
+    else:
+        out.targets.append(
+            Target(
+                "D",
+                goal,
+                f"{ratio:.2f}× (this machine's ceiling: {ceiling:.2f}×)",
+                ratio >= D_TARGET,
+            )
+        )
     out.notes.append(note)
 
 
@@ -270,7 +293,12 @@ def d_ceiling(single: LoadResult, cores: int, workers: int = 2) -> tuple[float, 
     return ceiling, (
         f"D: per request the gateway used {gateway * 1e6:.0f} µs of CPU and wrk plus the "
         f"upstream {load * 1e6:.0f} µs; on {cores} cores {workers} workers can reach at most "
-        f"{ceiling:.2f}× 1 worker's rate (D's ceiling on this machine)."
+        f"{ceiling:.2f}× 1 worker's rate (D's ceiling on this machine)"
+        + (
+            f"; below {D_TARGET}×, D's target is not measurable here."
+            if ceiling < D_TARGET
+            else "."
+        )
     )
 
 

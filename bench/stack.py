@@ -7,13 +7,14 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import nginx
-from bench.fixtures import Session, gateway_yaml, signed_in_session, write_site
+from bench import apache, nginx
+from bench.fixtures import PAGE_PATH, Session, gateway_yaml, signed_in_session, write_site
 from bench.procs import ProcessSet, free_port, rss_bytes, tree_pids, wait_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +46,7 @@ class Stack:
     session: Session = field(default_factory=signed_in_session)
     upstream: Server | None = None
     pop: Server | None = None
+    emulator: Server | None = None
 
     @classmethod
     def create(cls, workdir: Path) -> Stack:
@@ -105,12 +107,54 @@ class Stack:
         wait_port(port, proc, timeout=30)
         return Server("bare aiohttp relay (floor)", port, proc.pid)
 
-    def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
-        """A free port and the command that runs the gateway on it with the bench's config."""
-        assert self.upstream is not None and self.pop is not None
+    def start_emulator(self, redirect_uris: tuple[str, ...]) -> Server:
+        """`ccc-gateway emulator` with the bench's certificate (its --data-dir is the bench's
+        tls/ directory, whose tls.crt/tls.key it reuses) and the given redirect URIs."""
         port = free_port()
-        label = "-".join(("gateway", str(workers), *(f.lstrip("-") for f in flags)))
-        config = gateway_yaml(
+        argv = [
+            sys.executable,
+            "-m",
+            "ccc_gateway",
+            "emulator",
+            *("--port", str(port), "--data-dir", str(self.cert.parent)),
+            *(arg for uri in redirect_uris for arg in ("--redirect-uri", uri)),
+        ]
+        proc = self.procs.start(f"emulator-{port}", argv, env=env())
+        wait_port(port, proc, timeout=30)
+        self.emulator = Server("Alibaba emulator", port, proc.pid)
+        return self.emulator
+
+    def start_apache(self) -> tuple[Server, str]:
+        """Apache httpd + mod_auth_openidc (bench/apache.py) against a fresh emulator, and the
+        Cookie header of a browser that signed in to it through the emulator's form."""
+        from ccc_gateway.emulator.settings import DEMO_AGENTS, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+        assert self.upstream is not None
+        port = free_port()
+        emulator = self.start_emulator((f"https://127.0.0.1:{port}{apache.REDIRECT_PATH}",))
+        conf = apache.conf(
+            self.workdir / f"apache-{port}",
+            port=port,
+            upstream_port=self.upstream.port,
+            cert=self.cert,
+            key=self.key,
+            issuer=emulator.url(""),
+            ca=self.cert,  # the emulator serves the bench's self-signed certificate
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+        )
+        proc = self.procs.start(f"apache-{port}", apache.argv(conf))
+        wait_port(port, proc, timeout=30)
+        server = Server("Apache + mod_auth_openidc", port, proc.pid)
+        agent = DEMO_AGENTS[0]
+        cookie = apache.signed_in_cookie(
+            server.url(PAGE_PATH), self.cert, agent.upn, agent.password
+        )
+        return server, cookie
+
+    def gateway_config(self, label: str, port: int, workers: int = 1) -> Path:
+        assert self.upstream is not None and self.pop is not None
+        return gateway_yaml(
             self.workdir / f"{label}-{port}.yaml",
             port=port,
             upstream_port=self.upstream.port,
@@ -120,7 +164,41 @@ class Stack:
             session_key=self.session.key,
             workers=workers,
         )
+
+    def gateway_argv(self, workers: int = 1, flags: tuple[str, ...] = ()) -> tuple[int, list[str]]:
+        """A free port and the command that runs the gateway on it with the bench's config."""
+        port = free_port()
+        label = "-".join(("gateway", str(workers), *(f.lstrip("-") for f in flags)))
+        config = self.gateway_config(label, port, workers)
         return port, [sys.executable, "-m", "bench.gateway_proc", "--config", str(config), *flags]
+
+    def start_tree_gateway(self, name: str, tree: Path) -> Server:
+        """`python -m ccc_gateway run --config …` from the source tree `tree` (its directory
+        the working directory and the only PYTHONPATH entry, so no other tree's modules are
+        imported), with the bench's config. `check-config` with that tree first: a config key
+        it does not know fails here, with its own message."""
+        port = free_port()
+        config = self.gateway_config(f"tree-{name}", port)
+        tree_env = env(tree)
+        run = [sys.executable, "-m", "ccc_gateway"]
+        check = subprocess.run(
+            [*run, "check-config", str(config)],
+            cwd=tree,
+            env=tree_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.returncode != 0:
+            raise RuntimeError(
+                f"the {name} tree ({tree}) refuses the bench's config: "
+                f"{(check.stderr or check.stdout).strip()}"
+            )
+        proc = self.procs.start(
+            f"gateway-{name}-{port}", [*run, "run", "--config", str(config)], env=tree_env, cwd=tree
+        )
+        wait_port(port, proc, timeout=30)
+        return Server(f"gateway ({name})", port, proc.pid)
 
     def start_gateway(self, workers: int = 1, flags: tuple[str, ...] = ()) -> Server:
         port, argv = self.gateway_argv(workers, flags)
@@ -139,9 +217,14 @@ class Stack:
         self.procs.close()
 
 
-def env() -> dict[str, str]:
+def env(tree: Path | None = None) -> dict[str, str]:
+    """The environment of the processes started: PYTHONPATH with this repository first, or
+    with `tree` alone (a gateway from another source tree must not import this one's)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 
