@@ -377,22 +377,33 @@ def is_ascii_compatible_page(page: bytes) -> bool:
 # whose content is text (RAWTEXT, RCDATA, script data with its escapes). The tree builder
 # decides some of that (which start tags switch the tokenizer); where this reading could
 # differ from a browser's (SVG/MathML content, `<select>`), the scan stops and trusts only
-# what it found before. Measured (CPU time) on a 20 KB CRM-like page of 1,300 tags, with an
-# inline SVG icon and a <select> per table row: 0.5-0.7 ms. `html.parser` (Python 3.11) took
-# 3.2 ms for the same page, gives no byte offsets, and knows neither the RCDATA elements
-# (textarea, title) nor script escapes, so it is not used.
+# what it found before. Measured (CPU time, median of 5 × 300 scans) on the bench's 20 KB CRM
+# page of 2,000 tags (`bench.fixtures.crm_page`): 0.115 ms; the first version of this scanner
+# (kept in tests/scan_page_reference.py as the oracle this one is tested against) took 0.74 ms.
+# A 24 KB page with an inline SVG icon and a <select> in each of its 95 rows: 0.64 ms (1.05),
+# most of it in the Python steps through the SVG, tag by tag. `html.parser` (Python 3.11)
+# took 4.2 ms for the bench's page, gives no byte offsets, and knows neither the RCDATA
+# elements (textarea, title) nor script escapes, so it is not used.
 
-# An attribute: a name, then either `=` and a value (which must end: a quote left open runs
-# to the end of the page) or no `=` at all.
-_ATTRIBUTE_PATTERN = (
-    rb"([^\t\n\f\r />][^\t\n\f\r />=]*+)"
-    rb"(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
-    rb"|(?![\t\n\f\r ]*+=))"
-)
-_ATTRIBUTE = re.compile(_ATTRIBUTE_PATTERN)
+
+def _attribute_pattern(group: bytes) -> bytes:
+    """An attribute: a name, then either `=` and a value (which must end: a quote left open
+    runs to the end of the page) or no `=` at all. `group` opens the groups around the name
+    and the value: `(` to capture them, `(?:` where they are repeated (capturing costs).
+    """
+    return (
+        group + rb"[^\t\n\f\r />][^\t\n\f\r />=]*+)"
+        rb"(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+        + group
+        + rb"\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
+        rb"|(?![\t\n\f\r ]*+=))"
+    )
+
+
+_ATTRIBUTE = re.compile(_attribute_pattern(b"("))
 # A start or end tag from `<` to `>`: its name, its attributes (quoted values may hold `>`),
 # and a `/` right before `>`. Possessive quantifiers: an unterminated tag fails in linear time.
-_ATTRIBUTES_PATTERN = rb"(?:[\t\n\f\r ]++|/(?!>)|" + _ATTRIBUTE_PATTERN + rb")*+"
+_ATTRIBUTES_PATTERN = rb"(?:[\t\n\f\r ]++|/(?!>)|" + _attribute_pattern(b"(?:") + rb")*+"
 _TAG = re.compile(
     rb"<(?P<end>/?)(?P<name>[A-Za-z][^\t\n\f\r />]*+)"
     rb"(?P<attributes>" + _ATTRIBUTES_PATTERN + rb")(?P<closed>/?)>"
@@ -403,31 +414,68 @@ _COMMENT_END = re.compile(rb"--!?>")
 _TEXT_ELEMENTS = frozenset(
     (b"style", b"xmp", b"iframe", b"noembed", b"noframes", b"noscript", b"textarea", b"title")
 )
-_TEXT_END = {
-    name: re.compile(rb"</" + name + rb"[\t\n\f\r />]", re.IGNORECASE) for name in _TEXT_ELEMENTS
-}
-# The names `scan_page` acts on outside SVG/MathML; every other tag leaves its state as it is.
+# Case: the scan matches its patterns against a lower-cased copy of the page (`bytes.lower()`
+# changes ASCII letters only, as the tokenizer does, and keeps every offset), so none of them
+# needs IGNORECASE, which slowed every step of the engine and hid the literal prefixes that
+# let a search skip to the next `<` at C speed (a 100 KB inline script: 1.5 ms -> 0.13 ms).
+# Only `_TAG` reads the page itself: attribute values keep their case (`_is_our_script`).
+_TEXT_END = {name: re.compile(rb"</" + name + rb"[\t\n\f\r />]") for name in _TEXT_ELEMENTS}
+# The names `scan_page` acts on outside SVG/MathML and <select>; every other tag leaves its
+# state as it is. Grouped by first letter, so that the lookahead below rejects most names on
+# their first byte. Every one is at least three letters long: `_unwatched` relies on that
+# (a test checks it).
 _WATCHED = (
-    b"script|style|xmp|iframe|noembed|noframes|noscript|textarea|title|plaintext|frameset"
-    b"|svg|math|template|select|input|keygen|head|body"
+    rb"s(?:cript|tyle|vg|elect)|t(?:itle|extarea|emplate)|no(?:embed|frames|script)|iframe"
+    rb"|xmp|plaintext|frameset|math|head|body"
 )
-# A run of text, complete comments and tags of other names, in one match: most of a page's
-# markup, skipped without a step of Python per tag (that was five times slower).
-_UNWATCHED = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?![A-Za-z!/?])"  # a `<` in text
-    rb"|<!--(?>-?>|.*?--!?>)"  # a comment (`<!-->` and `<!--->` end at once)
-    rb"|<!(?!--)[^>]*+>|<\?[^>]*+>|</(?![A-Za-z])[^>]*+>"  # doctype, bogus comments
-    rb"|<(?!/?(?i:"
-    + _WATCHED
-    + rb")[\t\n\f\r />])/?[A-Za-z][^\t\n\f\r />]*+"
-    + _ATTRIBUTES_PATTERN
-    + rb"/?>)*+",
-    re.DOTALL,
+# <input> and <keygen> close an open <select>, and do nothing anywhere else.
+_WATCHED_IN_SELECT = _WATCHED + rb"|input|keygen"
+# A run of attributes of the common shapes (`name="value"`, `name='value'`, `name=value`,
+# `name`), each after whitespace: a cheaper reading of what `_ATTRIBUTES_PATTERN` reads,
+# tried first. It must agree with the tokenizer wherever it matches, so it refuses the
+# ambiguous spellings, left to `_ATTRIBUTES_PATTERN`: names starting with `=` or holding
+# quotes, whitespace around `=`, `=` without a value, an unquoted value holding a quote.
+_SIMPLE_ATTRIBUTE = (
+    rb"[\t\n\f\r ]++[^\t\n\f\r />\"'=]++"
+    rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"']++))?+"
 )
-_SCRIPT_DATA = re.compile(rb"(<!--)|</script[\t\n\f\r />]", re.IGNORECASE)
-_SCRIPT_ESCAPED = re.compile(rb"(-->)|(<script[\t\n\f\r />])|</script[\t\n\f\r />]", re.I)
-_SCRIPT_DOUBLE_ESCAPED = re.compile(rb"(-->)|</script[\t\n\f\r />]", re.IGNORECASE)
+
+
+def _unwatched(watched: bytes) -> re.Pattern[bytes]:
+    """A pattern matching a run of text, complete comments and tags of other names than
+    `watched`, in one match over the lower-cased page: most of a page's markup, skipped
+    without a step of Python per tag (that was five times slower).
+
+    The match ends before the first token it does not take (its text included, which
+    `scan_page` then skips with a find). Each repetition is a run of text and the token
+    after it; the alternatives come in the order of their frequency in a CRM page, the
+    cheapest tests first: the engine's work per tag is what this costs.
+    """
+    unwatched_name = rb"(?!(?:" + watched + rb")[\t\n\f\r />])[a-z][^\t\n\f\r />]*+"
+    return re.compile(
+        rb"(?:[^<]*+<(?:"
+        # A start or end tag of a name of one or two letters (`td`, `a`, `li`, `h1`), which
+        # is never watched: no lookahead. Without attributes, then with common ones.
+        rb"/?+[a-z][^\t\n\f\r />]?+>"
+        rb"|/?+[a-z][^\t\n\f\r />]?+(?:" + _SIMPLE_ATTRIBUTE + rb")++>"
+        # Any tag of a name that is not watched: common attributes, else any (the tokenizer's
+        # reading, with `/` between them and quoted values holding `>`), and `/>`.
+        rb"|/?+" + unwatched_name + rb"(?:(?:" + _SIMPLE_ATTRIBUTE + rb")*+[\t\n\f\r ]*+/?>"
+        rb"|" + _ATTRIBUTES_PATTERN + rb"/?>)"
+        rb"|!--(?>-?>|.*?--!?>)"  # a comment (`<!-->` and `<!--->` end at once)
+        rb"|!(?!--)[^>]*+>|\?[^>]*+>|/(?![a-z])[^>]*+>"  # doctype, bogus comments, `</>`
+        rb"|(?![a-z!/?])"  # a `<` in text
+        rb"))*+",
+        re.DOTALL,
+    )
+
+
+_UNWATCHED = _unwatched(_WATCHED)
+_UNWATCHED_IN_SELECT = _unwatched(_WATCHED_IN_SELECT)
+# Searches in a script's text; `<` first, so that the engine finds candidates at C speed.
+_SCRIPT_DATA = re.compile(rb"<(?:(!--)|/script[\t\n\f\r />])")
+_SCRIPT_ESCAPED = re.compile(rb"(-->)|<(?:(script[\t\n\f\r />])|/script[\t\n\f\r />])")
+_SCRIPT_DOUBLE_ESCAPED = re.compile(rb"(-->)|</script[\t\n\f\r />]")
 _FOREIGN_ROOTS = (b"svg", b"math")
 # In SVG/MathML a start tag of these names may leave foreign content (the breakout tags),
 # start HTML inside it (integration points) or switch the tokenizer as in HTML, depending
@@ -467,10 +515,12 @@ def scan_page(page: bytes) -> PageScan:
     templates = 0  # open <template> elements: their content is not the document
     in_select = False
     whole = False  # scanned to the end without doubt
+    low = page.lower()  # the copy every pattern but `_TAG` reads (see `_TEXT_END`)
     pos = 0
     while True:
         if not foreign:
-            pos = _UNWATCHED.match(page, pos).end()  # type: ignore[union-attr]  # it matches ""
+            unwatched = _UNWATCHED_IN_SELECT if in_select else _UNWATCHED
+            pos = unwatched.match(low, pos).end()  # type: ignore[union-attr]  # it matches ""
         lt = page.find(b"<", pos)
         if lt < 0:
             whole = True
@@ -522,7 +572,7 @@ def scan_page(page: bytes) -> PageScan:
                 if name == b"script" and not templates and _is_our_script(tag["attributes"]):
                     injected = True
                 in_select = in_select and name != b"textarea"
-                pos = _text_end(page, pos, name)
+                pos = _text_end(page, low, pos, name)
             elif name == b"plaintext":
                 break  # the rest of the page is text
             elif name == b"frameset":
@@ -565,12 +615,13 @@ def _bogus_comment_end(page: bytes, lt: int) -> int:
     return -1 if end < 0 else end + 1
 
 
-def _text_end(page: bytes, start: int, name: bytes) -> int:
-    """The end of the end tag closing a text element whose content begins at `start`."""
+def _text_end(page: bytes, low: bytes, start: int, name: bytes) -> int:
+    """The end of the end tag closing a text element whose content begins at `start`
+    (`low`: the page lower-cased)."""
     if name == b"script":
-        at = _script_end(page, start)
+        at = _script_end(low, start)
     else:
-        end = _TEXT_END[name].search(page, start)
+        end = _TEXT_END[name].search(low, start)
         at = -1 if end is None else end.start()
     if at < 0:
         return -1
@@ -578,11 +629,12 @@ def _text_end(page: bytes, start: int, name: bytes) -> int:
     return -1 if tag is None else tag.end()
 
 
-def _script_end(page: bytes, pos: int) -> int:
+def _script_end(low: bytes, pos: int) -> int:
     """Where the `</script` ending a script's content is: script data, its escaped state
-    (after `<!--`) and double-escaped state (after `<script` in there), HTML §13.2.5.4-.31."""
+    (after `<!--`) and double-escaped state (after `<script` in there), HTML §13.2.5.4-.31.
+    `low`: the page lower-cased."""
     state = _SCRIPT_DATA
-    while (found := state.search(page, pos)) is not None:
+    while (found := state.search(low, pos)) is not None:
         if state is _SCRIPT_DATA:
             if found.group(1) is None:
                 return found.start()

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import gzip
+import random
+import re
 import zlib
 from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
+from scan_page_reference import reference_scan_page
 from stack import Stack
+from test_hardening_html import HOSTILE_PAGES, _random_pages
 from yarl import URL
 
+from bench.fixtures import crm_page
 from ccc_gateway.inject import (
+    _TEXT_ELEMENTS,
+    _WATCHED_IN_SELECT,
     WIDGET_SCRIPT,
     WidgetInjector,
     allows_same_origin_framing,
@@ -149,6 +156,85 @@ def test_scan_page_answers_for_any_bytes(body: bytes) -> None:
     """Whatever the bytes, the scan names an offset inside the page, or none."""
     at = scan_page(body).at
     assert at == -1 or 0 <= at <= len(body)
+
+
+# Tag soup for comparing `scan_page` with the first, slower scanner (tests/scan_page_reference.py):
+# names it acts on and others, of one or two letters and longer, in any case and with odd bytes;
+# attributes of every shape the tokenizer tells apart (quotes, `=` first, whitespace around `=`,
+# `>` and tags in values, values left open); comments, doctypes, bogus comments, CDATA.
+_SOUP_NAMES = [
+    *(b"script style xmp iframe noembed noframes noscript textarea title plaintext frameset svg"
+      b" math template select input keygen head body SCRIPT Script TiTlE SeLeCt BODY SVG INPUT"
+      b" td TD tR a p h1 br i s t sv ti in div DiV span table tbody img option path font desc mi"
+      b" foreignObject annotation-xml scriptx bodyx x= a\" a' a< b=c").split(),
+]  # fmt: skip
+_SOUP_SPACES = [b" ", b"\t", b"\n", b"\r", b"\f", b"\v", b"  ", b"/", b""]  # \v is no space
+_SOUP_ATTRIBUTES = [
+    b'href="x"', b"href='x'", b"href=x", b"checked", b'a="x>y"', b"a='x>y'", b'a="', b"a='",
+    b"=a", b'="x"', b'a = "x"', b"a =x", b"a= x", b"a=", b'a"b="c"', b"a=b\"c", b"a=b'c",
+    b'a="</body>"', b"a=</body>", b"a=<script>", b'x=""', b"a/b", b"a=x/", b"a==b", b"a='\"'",
+    b'src="/aliyun/softphone/widget.js"', b"SRC=/aliyun/softphone/widget.js",
+    b"src='//h/aliyun/softphone/widget.js?v=1'", b'src="/ALIYUN/softphone/widget.js"',
+]  # fmt: skip
+_SOUP_PIECES = [
+    *(b"x <!-- --> --!> <!--> <!---> <!----> <!doctype&#32;html> <!DOCTYPE <?xml?> <? </> </&#32;x>"
+      b" </ </3> <![CDATA[ ]]> <!- <! - -- / /> < << <a </body </script <script > ' \" =").split(),
+    b"< ", b"text ", b"\n", b"</ x>", b"<!doctype html>",
+]  # fmt: skip
+
+
+@st.composite
+def _soup_tag(draw: st.DrawFn) -> bytes:
+    tag = b"<" + draw(st.sampled_from([b"", b"/"])) + draw(st.sampled_from(_SOUP_NAMES))
+    for _ in range(draw(st.integers(0, 3))):
+        tag += draw(st.sampled_from(_SOUP_SPACES)) + draw(st.sampled_from(_SOUP_ATTRIBUTES))
+    tag += draw(st.sampled_from([b"", b"", b" ", b"\t", b"/", b" /"]))
+    return tag + draw(st.sampled_from([b">", b">", b">", b""]))  # sometimes left open
+
+
+_SOUP = st.lists(st.one_of(_soup_tag(), st.sampled_from(_SOUP_PIECES)), max_size=25).map(b"".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_SOUP)
+def test_scan_page_agrees_with_the_reference_scanner_on_tag_soup(page: bytes) -> None:
+    """The fast scanner reads every page as the first one did (which Chromium was checked
+    against in test_hardening_html): same offset, same "already injected" answer."""
+    assert tuple(scan_page(page)) == tuple(reference_scan_page(page))
+
+
+def test_scan_page_agrees_with_the_reference_scanner_on_the_tested_pages() -> None:
+    """...and on the hostile pages, the pages given to Chromium, and the bench's CRM page
+    (also with its markup upper-cased and its rows in divs, spans, inputs and selects)."""
+    rng = random.Random(3)
+    rows = b"".join(
+        b"<div class=\"row\" data-id=%d><span class='name'>C %d</span><input type=checkbox"
+        b' checked><select name="s"><option value=1 selected>One<input></select>'
+        b'<BUTTON TYPE="button" disabled>Call</BUTTON><br/><img src="/i.png" alt="" /></div>\n'
+        % (rng.randrange(1000), n)
+        for n in range(50)
+    )
+    crm = crm_page()
+    pages = [
+        *(page for page, _ in HOSTILE_PAGES),
+        *_random_pages(300),
+        crm,
+        crm.upper(),
+        crm.replace(b"</table>", b"</table>" + rows),
+    ]
+    for page in pages:
+        assert tuple(scan_page(page)) == tuple(reference_scan_page(page)), page
+
+
+def test_every_name_the_scan_acts_on_is_watched_and_longer_than_two_letters() -> None:
+    """The scanner skips tags of one- or two-letter names without looking at the name."""
+    acted_on = {
+        *_TEXT_ELEMENTS,
+        *(b"script plaintext frameset svg math template select input keygen head body".split()),
+    }
+    for name in acted_on:
+        assert len(name) > 2
+        assert re.fullmatch(b"(?:" + _WATCHED_IN_SELECT + b")", name), name
 
 
 @pytest.mark.parametrize(
