@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import MultiDict, MultiDictProxy, MultiMapping
 from yarl import URL, query_to_pairs
 
@@ -58,6 +58,7 @@ from .log import (
 from .metrics import count_pop, pop_outcome
 from .oauth_errors import OAuthProtocolError
 from .pop import RequestShapeError, flatten_request
+from .proxy_body import Pace, read_request_body
 from .same_origin import check_same_origin, check_script_request
 from .session import LOGIN_URL
 from .signin import SignIn
@@ -390,20 +391,26 @@ def _json_bytes(value: Any) -> bytes:
 
 
 async def _body_fields(request: web.Request, limit: int) -> MultiMapping[object]:
-    """The body's fields; empty for GET and bodiless POSTs."""
+    """The body's fields; empty for GET and bodiless POSTs.
+
+    The server does not decompress bodies (serve.server_options): a gzip or deflate body is
+    decoded by read_request_body, within `limit` both compressed and decompressed.
+    """
     if request.method != "POST" or not request.body_exists:
         return MultiDict()
     ctype = request.content_type
+    encoded = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
     try:
-        if ctype == "multipart/form-data":
+        if ctype == "multipart/form-data" and encoded == "identity":
             # aiohttp caps the stream at client_max_size (≥ limit); the fields are checked here.
             form = await request.post()
             if sum(len(v) for v in form.values() if isinstance(v, str | bytes)) > limit:
                 raise _too_large(limit)
             return form
-        raw = await request.read()
-        if len(raw) > limit:  # a chunked body declares no Content-Length up front
-            raise _too_large(limit)
+        upstream = request.app[CONFIG].upstream  # the pace asked of every request body
+        raw = await read_request_body(
+            request, limit, Pace(upstream.min_upload_rate, upstream.min_upload_rate_window)
+        )
         if ctype == "application/x-www-form-urlencoded":
             return _form_fields(raw, request.charset)
         if ctype == "application/json" or ctype.endswith("+json"):

@@ -80,6 +80,9 @@ class ListenConfig:
     # Serve /aliyun/metrics and readiness details on the main port to any client (else only
     # to clients on this host; health.shows_details).
     public_metrics: bool = False
+    # From a connection's start or its previous answer to a complete request head; also how
+    # long an idle keep-alive connection stays open (above load balancers' usual 60 s).
+    request_head_timeout: float = 75.0
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,27 @@ class UpstreamConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0  # waiting for the CRM's answer (and between body chunks)
     max_body_size: int = 100 * MiB  # request bodies the gateway forwards; 0 = no limit
+    # Request bodies (uploads to the CRM, and the gateway's own API calls) must average this
+    # many bytes a second (0 = no minimum), falling behind by at most `min_upload_rate_window`
+    # seconds (the grace for a pause or a slow start); 408 otherwise.
+    min_upload_rate: int = 1024
+    min_upload_rate_window: float = 30.0
+    upload_timeout: float = 600.0  # the whole request body to the CRM; 0 = no limit
+    # Every connection to the CRM at once: pages get max_connections - max_websockets -
+    # CONTROL_CONNECTIONS, websockets max_websockets, whoami and readiness the rest.
     max_connections: int = 100
+    max_websockets: int = 20
     identity_headers: bool = False  # send X-Ccc-Agent-Upn / -Name to the CRM
+
+    @property
+    def page_connections(self) -> int:
+        """Connections for proxied requests other than websockets (the proxy's own pool)."""
+        return self.max_connections - self.max_websockets - CONTROL_CONNECTIONS
+
+
+# Connections to the CRM kept for the whoami lookup and the readiness check: neither pages nor
+# websockets can take them, so CRM binding and /aliyun/readyz work while those are saturated.
+CONTROL_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -243,7 +265,10 @@ def _listen(s: Section) -> ListenConfig:
         metrics_port=s.get("metrics_port", as_port, d.metrics_port),
         metrics_host=s.get("metrics_host", as_str, d.metrics_host),
         public_metrics=s.get("public_metrics", as_bool, d.public_metrics),
+        request_head_timeout=s.get("request_head_timeout", parse_duration, d.request_head_timeout),
     )
+    if result.request_head_timeout <= 0:
+        s.problems.add(s.key_path("request_head_timeout"), "must be more than 0")
     if result.http_redirect_port == result.port:
         s.problems.add(s.key_path("http_redirect_port"), "must differ from listen.port")
     s.reject_unknown()
@@ -270,9 +295,25 @@ def _upstream(s: Section) -> UpstreamConfig:
         connect_timeout=s.get("connect_timeout", parse_duration, d.connect_timeout),
         read_timeout=s.get("read_timeout", parse_duration, d.read_timeout),
         max_body_size=s.get("max_body_size", parse_size, d.max_body_size),
+        min_upload_rate=s.get("min_upload_rate", parse_size, d.min_upload_rate),
+        min_upload_rate_window=s.get(
+            "min_upload_rate_window", parse_duration, d.min_upload_rate_window
+        ),
+        upload_timeout=s.get("upload_timeout", parse_duration, d.upload_timeout),
         max_connections=s.get("max_connections", as_positive_int, d.max_connections),
+        max_websockets=s.get("max_websockets", as_int, d.max_websockets),
         identity_headers=s.get("identity_headers", as_bool, d.identity_headers),
     )
+    if result.min_upload_rate_window <= 0:
+        s.problems.add(s.key_path("min_upload_rate_window"), "must be more than 0")
+    if result.max_websockets < 0:
+        s.problems.add(s.key_path("max_websockets"), "cannot be negative (0: no websockets)")
+    elif result.page_connections < 1:
+        s.problems.add(
+            s.key_path("max_connections"),
+            f"must be more than max_websockets + {CONTROL_CONNECTIONS} (kept for whoami and "
+            f"readiness): {result.max_connections} leaves no connection for pages",
+        )
     s.reject_unknown()
     return result
 

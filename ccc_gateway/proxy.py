@@ -7,6 +7,15 @@ client, which does the upgrade handshake. Only an HTML page the response filter 
 softphone widget) is read whole, up to a cap, decoded, transformed and sent with a fresh
 Content-Length. Header rules live in `proxy_headers`, body limits and decoding in
 `proxy_body`, the websocket relay in `proxy_ws`.
+
+Request bodies reach the CRM exactly as the client sent them (never decompressed: see
+`serve.server_options`), at `upstream.min_upload_rate` at least and within
+`upstream.upload_timeout`, else 408. Connections to the CRM add up to
+`upstream.max_connections`: the page pool gets `UpstreamConfig.page_connections`, open
+websockets are counted up to `upstream.max_websockets` (503 past it), and aiohttp's client,
+which carries the websockets and the whoami and readiness requests, may hold
+`max_websockets + CONTROL_CONNECTIONS`: whoami and readiness always find a connection that
+neither pages nor websockets can take.
 """
 
 from __future__ import annotations
@@ -21,12 +30,27 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import proxy_headers as rules
-from .errors import BadGateway, BadRequest, GatewayError, GatewayTimeout, PayloadTooLarge
+from .config import CONTROL_CONNECTIONS
+from .errors import (
+    BadGateway,
+    BadRequest,
+    GatewayError,
+    GatewayTimeout,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
 from .keys import REQUEST_ID
 from .middleware import new_request_id
-from .proxy_body import RequestBody, decode_body, describe_new_body, too_large_message
+from .proxy_body import (
+    Pace,
+    RequestBody,
+    RequestTimeout,
+    decode_body,
+    describe_new_body,
+    too_large_message,
+)
 from .proxy_ws import relay
-from .upstream_http import ConnectFailed, HttpPool, HttpResponse
+from .upstream_http import ConnectFailed, HttpPool, HttpResponse, UploadTimeout
 
 if TYPE_CHECKING:
     from .config import UpstreamConfig
@@ -78,9 +102,15 @@ class _PageResponse(web.Response):
 
 
 def create_upstream_client(upstream: UpstreamConfig) -> aiohttp.ClientSession:
-    """The one connection pool to the CRM, shared by every request (call inside the loop)."""
+    """aiohttp's client to the CRM: websockets, whoami, readiness (call inside the loop).
+
+    Its connections are the websockets' share plus the reserve for whoami and readiness; the
+    proxy keeps websockets to their share, so the reserve is always there.
+    """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=upstream.max_connections),  # keep-alive on
+        connector=aiohttp.TCPConnector(
+            limit=upstream.max_websockets + CONTROL_CONNECTIONS  # keep-alive on
+        ),
         # No total: a long download is fine as long as bytes keep coming (sock_read).
         timeout=aiohttp.ClientTimeout(
             total=None,
@@ -99,13 +129,14 @@ def create_upstream_client(upstream: UpstreamConfig) -> aiohttp.ClientSession:
 
 
 def create_upstream_pool(upstream: UpstreamConfig) -> HttpPool:
-    """The keep-alive pool the proxy sends the CRM's requests over."""
+    """The keep-alive pool the proxy sends the CRM's requests over (all but websockets)."""
     return HttpPool(
         upstream.url.origin(),
-        max_connections=upstream.max_connections,
+        max_connections=upstream.page_connections,
         connect_timeout=upstream.connect_timeout,
         # No total: a long download is fine as long as bytes keep coming.
         read_timeout=upstream.read_timeout,
+        upload_timeout=upstream.upload_timeout,
         # CRMs send long Content-Security-Policy and Set-Cookie lines; aiohttp's 8 KiB
         # default would turn such a page into a 502.
         max_field_size=UPSTREAM_MAX_FIELD_SIZE,
@@ -163,7 +194,11 @@ class CrmProxy:
         self._origin_text = str(self._origin)
         # The CRM's address, for the log only: error pages never name it.
         self._where = f"{upstream.url.host_subcomponent}:{upstream.url.port}"
+        self._upstream = upstream
         self._max_body = upstream.max_body_size
+        self._upload_timeout = upstream.upload_timeout
+        self._max_websockets = upstream.max_websockets
+        self._websockets = 0  # open (or opening) websockets to the CRM
         self._trusted = trusted_proxies
         # Peer address -> its Peer (trusted or not): made once per address, not per request.
         self._peers: dict[str, rules.Peer] = {}
@@ -189,7 +224,10 @@ class CrmProxy:
             raise PayloadTooLarge(too_large_message(self._max_body))
         request_id = self._request_id(request)
         headers = self._outgoing_headers(request, request_id, websocket=False)
-        body = RequestBody(request.content, self._max_body) if request.body_exists else None
+        body = None
+        if request.body_exists:
+            pace = Pace(self._upstream.min_upload_rate, self._upstream.min_upload_rate_window)
+            body = RequestBody(request.content, self._max_body, pace)
         try:
             upstream = await self._pool.request(
                 request.method,
@@ -270,8 +308,12 @@ class CrmProxy:
         """The error to show for a CRM request that failed before its answer began."""
         if body is not None and body.too_large:
             return PayloadTooLarge(too_large_message(self._max_body))
-        # The log names the CRM's internal address; the client's page does not.
         log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
+        # The log names the CRM's internal address; the client's page does not.
+        if isinstance(exc, UploadTimeout):
+            return RequestTimeout(
+                f"The upload to the CRM did not finish within {self._upload_timeout:g} seconds."
+            )
         if isinstance(exc, TimeoutError):  # connect and read timeouts alike
             return GatewayTimeout("The CRM did not answer in time.")
         if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
@@ -425,6 +467,19 @@ class CrmProxy:
         if not web.WebSocketResponse().can_prepare(request).ok:
             # Checked before the CRM is contacted: a broken handshake costs it nothing.
             raise BadRequest("This is not a valid websocket handshake.")
+        if self._websockets >= self._max_websockets:
+            # Refused rather than queued: an open websocket holds its connection for as long
+            # as it lives, and the rest of the client's connections are whoami's and readiness'.
+            raise ServiceUnavailable(
+                f"All {self._max_websockets} websockets to the CRM are in use; try again later."
+            )
+        self._websockets += 1
+        try:
+            return await self._relayed_websocket(request)
+        finally:
+            self._websockets -= 1
+
+    async def _relayed_websocket(self, request: web.Request) -> web.StreamResponse:
         request_id = self._request_id(request)
         protocols = [
             p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")

@@ -4,6 +4,11 @@ SIGTERM (or SIGINT) closes every listening socket at once, so a new connection i
 then lets in-flight requests finish for up to `shutdown_timeout` before the apps' cleanup
 closes their outbound clients. SIGHUP calls `on_reload` (the gateway reloads its certificate
 and session keys: see `workers.Reloader`).
+
+The gateway's listeners run with `server_options`: request bodies are not decompressed by the
+server (the proxy passes them on as received; the few gateway routes that read a body decode
+it themselves, capped), and a connection gets `listen.request_head_timeout` to send each
+request head.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import errno
 import logging
 import signal
 import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from yarl import URL
 
 from .tls import server_context
+
+if TYPE_CHECKING:
+    from .config import ListenConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +46,8 @@ class Listener:
     port: int
     ssl_context: ssl.SSLContext | None = None
     reuse_port: bool = False
+    # aiohttp server settings (RequestHandler keywords): `server_options` for the gateway's.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -43,9 +55,30 @@ class Listener:
         return f"{scheme}://{self.host}:{self.port}"
 
 
+def server_options(listen: ListenConfig) -> dict[str, Any]:
+    """The aiohttp server settings of every gateway listener (the tests' stack uses them too).
+
+    `auto_decompress=False` (aiohttp ≥ 3.8): aiohttp would otherwise inflate a gzip or deflate
+    request body while its `Content-Length` and `Content-Encoding` still describe the
+    compressed bytes, and the proxy would stream the inflated bytes under those headers: the
+    CRM reads the surplus as a second request on its keep-alive connection, one that skipped
+    every gateway check. The proxy forwards bodies exactly as received instead.
+
+    `keepalive_timeout` is the request-head timeout: aiohttp arms it after each answer and,
+    from the 3.14 release after 3.14.3 on (aiohttp#13681), when a connection opens; when it
+    fires while no complete request head has arrived the connection is closed, however
+    slowly bytes trickle in. An idle keep-alive connection closes after the same time.
+    """
+    return {"auto_decompress": False, "keepalive_timeout": listen.request_head_timeout}
+
+
 async def start(listener: Listener, shutdown_timeout: float = 30.0) -> web.AppRunner:
     runner = web.AppRunner(
-        listener.app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+        listener.app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        **listener.options,
     )
     await runner.setup()
     site = web.TCPSite(
@@ -126,12 +159,17 @@ def reload_certificate(context: ssl.SSLContext, cert: Path, key: Path) -> None:
     context.load_cert_chain(cert, key)
 
 
-def https_redirect_app(https_port: int) -> web.Application:
-    """The optional plain-HTTP listener: it only sends browsers to the HTTPS address."""
+def https_redirect_app(public_origin: URL) -> web.Application:
+    """The optional plain-HTTP listener: it only sends browsers to the gateway's HTTPS origin.
+
+    The target is the configured public origin plus the request's path: the request's own
+    `Host` is the client's to make up, and a redirect built from it would send a browser
+    (or a cache in between) wherever the client liked.
+    """
+    origin = str(public_origin.origin())
 
     async def redirect(request: web.Request) -> web.Response:
-        target = request.url.with_scheme("https").with_port(https_port)
-        raise web.HTTPPermanentRedirect(str(target))
+        raise web.HTTPPermanentRedirect(origin + request.rel_url.raw_path_qs)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", redirect)

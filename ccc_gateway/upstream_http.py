@@ -12,6 +12,10 @@ are the same well-tested code aiohttp's client uses; only the protocol around th
 
 What it does not do, on purpose: redirects, cookies, decompression, proxies from the
 environment, HTTP/2. Websocket upgrades stay on aiohttp's client (`proxy_ws`).
+
+Interim answers (100 Continue, 102 Processing, 103 Early Hints) are read and dropped: the
+answer a request gets is its final one. A 101 is refused (`BadResponse`): this pool never
+asks to switch protocols, and the bytes after it are not HTTP.
 """
 
 from __future__ import annotations
@@ -69,6 +73,14 @@ class ConnectFailed(aiohttp.ClientConnectionError):
 
 class BadResponse(aiohttp.ClientError):
     """The upstream's answer was not valid HTTP/1.1 (the parser's complaint, no headers)."""
+
+
+class UploadTimeout(TimeoutError):
+    """The request body was not sent within the pool's `upload_timeout`."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"the request body was not sent within {timeout:g} s")
+        self.timeout = timeout
 
 
 class HttpResponse:
@@ -147,10 +159,15 @@ class _Connection(BaseProtocol):
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, read_timeout: float, max_field_size: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        read_timeout: float,
+        max_field_size: int,
+        upload_timeout: float = 0.0,
     ) -> None:
         super().__init__(loop)
         self._read_timeout = read_timeout
+        self._upload_timeout = upload_timeout
         self._max_field_size = max_field_size
         self.parser_skips_payload: bool | None = None  # no parser yet
         # The answer awaited (its head), then its body as the parser fills it.
@@ -203,7 +220,9 @@ class _Connection(BaseProtocol):
         else:
             transport.write(head)
             self._clock = False  # an upload may take its time: the clock starts once it is sent
-            self._upload = asyncio.ensure_future(_send_body(self, body, chunked=chunked))
+            self._upload = asyncio.ensure_future(
+                _send_body(self, body, chunked=chunked, deadline=self._upload_timeout)
+            )
         return answer
 
     def give_up(self) -> BaseException | None:
@@ -259,6 +278,10 @@ class _Connection(BaseProtocol):
             message = exc.message if isinstance(exc, HttpProcessingError) else repr(exc)
             self.fail(HttpProcessingError(message=message))
             return
+        if messages and 100 <= messages[0][0].code < 200:
+            # Interim answers are not the answer (aiohttp's client skips them the same way);
+            # the parser goes on to the next message of the connection by itself.
+            messages = [m for m in messages if not 100 <= m[0].code < 200 or m[0].code == 101]
         if not messages:
             return
         message, payload = messages[0]
@@ -266,6 +289,9 @@ class _Connection(BaseProtocol):
         if message.should_close or upgraded or len(messages) > 1 or answer is None:
             self.should_close = True
         if answer is None:
+            return
+        if message.code == 101:
+            self.fail(HttpProcessingError(message="101 Switching Protocols was not asked for"))
             return
         self._answer = None
         self._payload = payload
@@ -363,7 +389,10 @@ class HttpPool:
         read_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         max_field_size: int = 32 * 1024,
+        upload_timeout: float = 0.0,
     ) -> None:
+        """`upload_timeout` (0: none) bounds the sending of a streamed request body as a
+        whole, however the time is spent: a client trickling it, or an upstream not reading."""
         if origin.scheme not in ("http", "https") or not origin.raw_host:
             raise ValueError(f"not an http(s) origin: {origin}")
         self._host = origin.raw_host
@@ -377,6 +406,7 @@ class HttpPool:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_field_size = max_field_size
+        self._upload_timeout = upload_timeout
         # Connections in use are counted here rather than with asyncio.Semaphore, whose
         # locked() scans its waiters on every call; a freed slot is handed to the first waiter.
         self._free_slots = max_connections
@@ -452,7 +482,9 @@ class HttpPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, proto = await loop.create_connection(
-                    lambda: _Connection(loop, self._read_timeout, self._max_field_size),
+                    lambda: _Connection(
+                        loop, self._read_timeout, self._max_field_size, self._upload_timeout
+                    ),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -538,20 +570,30 @@ class HttpPool:
         return text.encode("utf-8", "surrogateescape"), chunked
 
 
-async def _send_body(proto: _Connection, body: AsyncIterable[bytes], *, chunked: bool) -> None:
-    """Stream the request body, waiting whenever the socket's buffer is full."""
+async def _send_body(
+    proto: _Connection, body: AsyncIterable[bytes], *, chunked: bool, deadline: float
+) -> None:
+    """Stream the request body, waiting whenever the socket's buffer is full; all of it
+    within `deadline` seconds (0: no limit)."""
     try:
-        async for chunk in body:
-            transport = proto.transport
-            if transport is None:
-                return  # the connection is gone: the read side reports why
-            if not chunk:
-                continue
-            if chunked:
-                transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
-            else:
-                transport.write(chunk)
-            await proto._drain_helper()
+        timer = asyncio.timeout(deadline or None)
+        try:
+            async with timer:
+                async for chunk in body:
+                    transport = proto.transport
+                    if transport is None:
+                        return  # the connection is gone: the read side reports why
+                    if not chunk:
+                        continue
+                    if chunked:
+                        transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+                    else:
+                        transport.write(chunk)
+                    await proto._drain_helper()
+        except TimeoutError:
+            if not timer.expired():
+                raise  # not the deadline's: the body's own failure
+            raise UploadTimeout(deadline) from None
         if chunked and proto.transport is not None:
             proto.transport.write(b"0\r\n\r\n")
         proto.start_clock()  # like aiohttp's sock_read: the wait for the answer starts now

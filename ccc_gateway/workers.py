@@ -29,7 +29,14 @@ from aiohttp import web
 from .config import Config, ConfigError, load_config
 from .memory import settle_after_start, trim_periodically
 from .metrics import METRICS, metrics_app
-from .serve import Listener, StartupError, https_redirect_app, reload_certificate, serve
+from .serve import (
+    Listener,
+    StartupError,
+    https_redirect_app,
+    reload_certificate,
+    serve,
+    server_options,
+)
 from .tls import TlsError, server_context
 
 log = logging.getLogger("ccc_gateway")
@@ -49,15 +56,23 @@ def gateway_listeners(config: Config, worker: int = 0) -> list[Listener]:
         raise StartupError("tls: a certificate and key are required to serve HTTPS")
     listen = config.listen
     shared = listen.workers > 1  # every worker binds the same ports
+    options = server_options(listen)  # every listener: none may be held open by a slow client
     app = create_app(config)
     app[METRICS].set_worker(worker)
     tls = server_context(config.tls.cert, config.tls.key)
-    listeners = [Listener("gateway", app, listen.host, listen.port, tls, reuse_port=shared)]
+    listeners = [
+        Listener("gateway", app, listen.host, listen.port, tls, reuse_port=shared, options=options)
+    ]
     if listen.http_redirect_port:
-        redirect = https_redirect_app(listen.port)
+        redirect = https_redirect_app(config.aliyun.redirect_uri)
         listeners.append(
             Listener(
-                "HTTP redirect", redirect, listen.host, listen.http_redirect_port, reuse_port=shared
+                "HTTP redirect",
+                redirect,
+                listen.host,
+                listen.http_redirect_port,
+                reuse_port=shared,
+                options=options,
             )
         )
     if listen.metrics_port:
@@ -68,6 +83,7 @@ def gateway_listeners(config: Config, worker: int = 0) -> list[Listener]:
                 metrics_app(app[METRICS], app),
                 listen.metrics_host,
                 listen.metrics_port + worker,
+                options=options,
             )
         )
     return listeners

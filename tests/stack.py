@@ -38,6 +38,7 @@ from ccc_gateway.config import (
 from ccc_gateway.emulator.app import create_emulator_app
 from ccc_gateway.emulator.settings import EmulatorSettings, OAuthClient
 from ccc_gateway.oauth import Endpoints
+from ccc_gateway.serve import server_options
 from ccc_gateway.tls import client_context, server_context
 from sample_crm.app import create_app as create_crm_app
 
@@ -193,7 +194,8 @@ async def start_stack(
     )
     app = create_app(config, clock=clock)
     gateway = TestServer(app, host="127.0.0.1", port=gateway_port, scheme="https")
-    await gateway.start_server(ssl=server_context(cert, key))
+    # The server settings of production (bodies not decompressed, the request-head timeout).
+    await gateway.start_server(ssl=server_context(cert, key), **server_options(config.listen))
     return Stack(gateway, crm, emulator, settings, config, cert, clock, app)
 
 

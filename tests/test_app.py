@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from stack import Stack
+from yarl import URL
 
 from ccc_gateway.log import ACCESS_LOGGER
 from ccc_gateway.serve import https_redirect_app
@@ -84,10 +85,11 @@ async def test_hsts_header_follows_configuration(make_stack):
 
 async def test_plain_http_listener_only_redirects_to_https():
     """The optional HTTP listener answers every path with a permanent redirect to HTTPS."""
-    async with TestClient(TestServer(https_redirect_app(8443))) as client:
+    public = URL("https://crm.example.com:8443/aliyun/auth/callback")
+    async with TestClient(TestServer(https_redirect_app(public))) as client:
         response = await client.post("/customers?id=7", allow_redirects=False)
         assert response.status == 308
-        assert response.headers["Location"] == "https://127.0.0.1:8443/customers?id=7"
+        assert response.headers["Location"] == "https://crm.example.com:8443/customers?id=7"
 
 
 @pytest.mark.parametrize(

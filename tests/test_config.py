@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from yarl import URL
 
-from ccc_gateway.config import ConfigError, load_config, parse_config
+from ccc_gateway.config import CONTROL_CONNECTIONS, ConfigError, load_config, parse_config
 from ccc_gateway.config_values import Secret, expand_env, parse_duration, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,3 +225,23 @@ def test_unset_variable_in_whoami_path_is_reported_once(tls_files):
     """A `${NAME}` in upstream.whoami_path that is unset is one problem, not two."""
     found = problems_of(minimal(tls_files, "upstream: {whoami_path: '${WHOAMI}'}"))
     assert found == ["upstream.whoami_path: environment variable WHOAMI is not set"]
+
+
+def test_crm_connection_budgets_must_add_up(tls_files):
+    """Pages, websockets and the whoami/readiness reserve share upstream.max_connections."""
+    text = minimal(tls_files, "upstream: {max_connections: 30, max_websockets: 10}")
+    upstream = parse_config(text, {"SECRET": "s"}).upstream
+    assert upstream.page_connections + upstream.max_websockets + CONTROL_CONNECTIONS == 30
+    problems = problems_of(
+        minimal(tls_files, "upstream: {max_connections: 14, max_websockets: 10}")
+    )
+    assert [p.split(":")[0] for p in problems] == ["upstream.max_connections"]
+    bad = (
+        "listen: {request_head_timeout: 0}\n"
+        "upstream: {max_websockets: -1, min_upload_rate_window: 0}"
+    )
+    assert sorted(p.split(":")[0] for p in problems_of(minimal(tls_files, bad))) == [
+        "listen.request_head_timeout",
+        "upstream.max_websockets",
+        "upstream.min_upload_rate_window",
+    ]

@@ -119,7 +119,9 @@ KEYS = (
     "login_state_ttl max_age max_body_size max_connections max_request_size max_response_size "
     "metrics_host metrics_port port read_timeout refresh_leeway region reshape screen_pop_url "
     "sdk_scripts sdk_styles shutdown_timeout site store timeout trusted_proxies url version "
-    "whoami_cache_ttl whoami_path workers redirect_uri token_url jwks_url scope"
+    "whoami_cache_ttl whoami_path workers redirect_uri token_url jwks_url scope confirm_dial "
+    "public_metrics request_head_timeout min_upload_rate min_upload_rate_window upload_timeout "
+    "max_websockets"
 ).split()
 SCALARS = st.one_of(
     st.none(),
