@@ -241,6 +241,9 @@ class CrmProxy:
             raise self._failure(exc, body) from None
         try:
             return await self._respond(request, upstream, request_id)
+        except rules.DisguisedLocation as exc:
+            log.warning("CRM redirect refused, it leaves the site in disguise: %r", exc.args[0])
+            raise BadGateway("The CRM answered with a redirect that cannot be followed.") from None
         finally:
             upstream.release()  # back to the pool, or closed if the body was not read out
 

@@ -335,6 +335,26 @@ def browser_url_text(value: str) -> str:
     return value.strip(_URL_EDGES).translate(_URL_STRIPPED)
 
 
+class DisguisedLocation(ValueError):
+    """A CRM `Location` that a browser reads as another site only after cleaning it up."""
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def check_location(value: str) -> str:
+    """`value` unless it is disguised: it differs from what a browser parses (tabs, newlines,
+    backslashes, edge spaces) and what the browser parses leaves the site (`//host`, or a
+    scheme). A CRM redirecting elsewhere on purpose writes a plain URL; `/`, a tab, then
+    `\\evil.example` is an open redirect in disguise, and the gateway must not emit it."""
+    text = browser_url_text(value).replace("\\", "/")
+    if text == value:
+        return value
+    if text.startswith("//") or _SCHEME.match(text):
+        raise DisguisedLocation(value)
+    return value
+
+
 def rewrite_location(value: str, origin: URL) -> str:
     """A redirect to the CRM's own origin becomes a path, so it stays on the gateway.
 
@@ -455,7 +475,7 @@ def response_header_pairs(
         if kind == _PASS:
             out.append((name, value))
         elif kind == _LOCATION:
-            out.append((name, rewrite_location(value, origin)))
+            out.append((name, check_location(rewrite_location(value, origin))))
         elif kind == _SET_COOKIE and not is_gateway_cookie(set_cookie_name(value)):
             out.append((name, value))
         elif kind == _CLEAR_SITE_DATA and (cleared := clear_site_data(value)) is not None:

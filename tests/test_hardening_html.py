@@ -27,7 +27,12 @@ from test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from yarl import URL
 
 from ccc_gateway.inject import WIDGET_SCRIPT, WIDGET_STYLE, WidgetInjector, widget_tags
-from ccc_gateway.proxy_headers import response_header_pairs, rewrite_location
+from ccc_gateway.proxy_headers import (
+    DisguisedLocation,
+    check_location,
+    response_header_pairs,
+    rewrite_location,
+)
 from ccc_gateway.return_to import DEFAULT_RETURN_TO, safe_return_to
 
 MakeStack = Callable[..., Awaitable[Stack]]
@@ -427,6 +432,68 @@ def test_rewritten_locations_stay_on_the_gateway(value: str) -> None:
     else:
         # "": no http(s) URL at all (`javascript:`, or no host), so no navigation
         assert target in ("crm.example.com", "", browser_host(value, CRM))
+
+
+DISGUISED_LOCATIONS = [
+    "/\t\\evil.example",
+    "/\\evil.example/x",
+    "\\\\evil.example",
+    "/\n/evil.example",
+    " //evil.example",
+    "https:\\\\evil.example/",
+    "http://crm.internal:8080/\t/evil.example/x",
+]
+
+
+@pytest.mark.parametrize("value", DISGUISED_LOCATIONS)
+def test_a_disguised_off_site_location_is_refused(value: str) -> None:
+    """A Location that reads as another site only once a browser cleans it up is never emitted."""
+    with pytest.raises(DisguisedLocation):
+        check_location(rewrite_location(value, CRM))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://sso.example/login?next=%2F", "//cdn.example/a", "/next", "next", "/a\\b", "/a\tb"],
+)
+def test_plain_and_same_site_locations_pass(value: str) -> None:
+    """A plain third-party URL (the CRM's visible choice) and same-site paths pass as they are."""
+    assert check_location(value) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(_LOCATIONS)
+def test_an_emitted_location_is_on_the_site_or_plainly_elsewhere(value: str) -> None:
+    """Whatever the gateway emits resolves to the gateway or the CRM's own origin, or is a plain
+    URL that names its other site without disguise."""
+    try:
+        out = check_location(rewrite_location(value, CRM))
+    except DisguisedLocation:
+        return
+    if browser_host(out, PUBLIC) not in ("crm.example.com", "crm.internal:8080", ""):
+        assert out.strip(_C0).translate(str.maketrans("", "", "\t\n\r")).replace("\\", "/") == out
+
+
+async def _disguised(request: web.Request) -> web.Response:
+    return web.Response(status=302, headers={"Location": "/\t\\evil.example/x"})
+
+
+async def test_a_crm_redirect_in_disguise_is_a_502(
+    make_stack: MakeStack, aiohttp_server: AiohttpServer
+) -> None:
+    """Through the real gateway: the CRM's disguised off-site redirect becomes a 502 page."""
+    app = web.Application()
+    app.router.add_get("/go", _disguised)
+    crm = await aiohttp_server(app)
+    stack = await make_stack(upstream={"url": URL(f"http://127.0.0.1:{crm.port}")})
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url("/go"), allow_redirects=False) as response:
+            assert response.status == 502
+            assert "Location" not in response.headers
+            assert "evil.example" not in await response.text()
+    finally:
+        await browser.close()
 
 
 # ---------------------------------------------------------------- item 7d: return_to
