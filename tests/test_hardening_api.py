@@ -424,7 +424,8 @@ async def test_server_header_advertises_no_version(stack: Stack, browser: Browse
     head = await _raw(stack, b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nX: a\x01b\r\n\r\n", whole=True)
     assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0]
     assert b"\r\nServer: ccc-gateway\r\n" in head and b"aiohttp" not in head
-    redirect = TestServer(https_redirect_app(stack.gateway.port or 443), host="127.0.0.1")
+    public = URL(f"https://127.0.0.1:{stack.gateway.port or 443}")
+    redirect = TestServer(https_redirect_app(public), host="127.0.0.1")
     await redirect.start_server()
     try:
         async with aiohttp.ClientSession() as client:
