@@ -17,10 +17,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.signin import Agent, SignIn
-from ccc_gateway.tokens import TOKEN_TYPE_STS, TokenSet
+from ccc_gateway.auth.oauth.tokens import TOKEN_TYPE_STS, TokenSet
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.manager import SESSION_COOKIE
+from ccc_gateway.sessions.signin import Agent, SignIn
 
 PAGE_PATH = "/customers.html"
 PAGE_BYTES = 20 * 1024

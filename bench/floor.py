@@ -19,7 +19,7 @@ import ssl
 
 from aiohttp import web
 
-from ccc_gateway.loop import run_async
+from ccc_gateway.runtime.loop import run_async
 
 API_PATH = "/aliyun/ccc/api"
 _FORWARDED = b"X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"

@@ -1,6 +1,6 @@
 """Runs the gateway exactly as `ccc-gateway run --config FILE` does, with optional what-ifs.
 
-Without options this *is* `ccc_gateway.cli.main(["run", "--config", FILE])`. The options try
+Without options this *is* `ccc_gateway.runtime.cli.main(["run", "--config", FILE])`. The options try
 a proposed change without editing the gateway's modules, so its effect can be measured
 side by side with the unchanged gateway in the same run:
 
@@ -26,7 +26,7 @@ from typing import Any
 def _wire_injection() -> None:
     """Give the CRM proxy the widget filter once the app has built it (if app.py did not)."""
     import ccc_gateway.app as gateway_app
-    from ccc_gateway.inject import WidgetInjector
+    from ccc_gateway.softphone.inject import WidgetInjector
 
     original = gateway_app.create_app
 
@@ -46,7 +46,7 @@ def _wire_injection() -> None:
 
 
 def _silence_access_log() -> None:
-    from ccc_gateway.log import ACCESS_LOGGER
+    from ccc_gateway.ops.log import ACCESS_LOGGER
 
     original = logging.Logger.setLevel
 
@@ -60,7 +60,7 @@ def _silence_access_log() -> None:
 
 
 def _plain_access_log() -> None:
-    from ccc_gateway import log as gateway_log
+    from ccc_gateway.ops import log as gateway_log
 
     original = gateway_log.RedactingFilter.filter
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every TLS connection preallocates (and zero-fills) a max_size bytearray: 256 KiB
         # each, 128 MiB at 512 connections. TLS records are at most 16 KiB.
         asyncio.sslproto.SSLProtocol.max_size = 64 * 1024
-    from ccc_gateway.cli import main as cli_main
+    from ccc_gateway.runtime.cli import main as cli_main
 
     return cli_main(["run", "--config", args.config])
 

@@ -24,12 +24,15 @@ from bench.procs import tree_pids
 # Layers, by where the leaf frame's file lives; first match wins.
 LAYERS = (
     ("TLS (ssl, sslproto)", ("ssl.py", "sslproto.py")),
-    ("logging + redaction", ("logging/", "ccc_gateway/log.py", "re/", "re.py")),
+    ("logging + redaction", ("logging/", "ccc_gateway/ops/log.py", "re/", "re.py")),
     ("session cookie", ("session", "signin.py", "cryptography/", "fernet.py", "zlib")),
-    ("widget injection", ("ccc_gateway/inject.py", "proxy_body.py")),
+    ("widget injection", ("ccc_gateway/softphone/inject.py", "proxy_body.py")),
     ("proxy header rules", ("proxy_headers.py",)),
-    ("metrics (prometheus_client)", ("prometheus_client", "ccc_gateway/metrics.py")),
-    ("POP signing + reshaping", ("ccc_gateway/pop.py", "ccc_client.py", "urllib/parse", "hmac")),
+    ("metrics (prometheus_client)", ("prometheus_client", "ccc_gateway/ops/metrics.py")),
+    (
+        "POP signing + reshaping",
+        ("ccc_gateway/ccc/pop/protocol.py", "ccc_client.py", "urllib/parse", "hmac"),
+    ),
     ("JSON", ("json/",)),
     ("gateway, other", ("ccc_gateway/",)),
     ("aiohttp client (to upstream)", ("aiohttp/client", "aiohttp/connector", "aiohttp/streams")),

@@ -195,7 +195,7 @@ def _b_rows(
     if not injected:
         out.notes.append(
             "B: the app passes no response_filter to CrmProxy, so B ran without widget "
-            "injection; `--whatif inject` wires ccc_gateway/inject.py in."
+            "injection; `--whatif inject` wires ccc_gateway/softphone/inject.py in."
         )
 
 
@@ -203,7 +203,7 @@ D_TARGET = 1.6  # 2 workers ≥ 1.6× 1 worker
 
 
 def workers_available() -> bool:
-    return importlib.util.find_spec("ccc_gateway.workers") is not None
+    return importlib.util.find_spec("ccc_gateway.runtime.workers") is not None
 
 
 def scenario_d(stack: Stack, one: Server, opts: Options, out: Outcome) -> None:
@@ -211,7 +211,9 @@ def scenario_d(stack: Stack, one: Server, opts: Options, out: Outcome) -> None:
     with A's figure from minutes earlier, D would measure whatever else ran in between."""
     if not workers_available():
         out.targets.append(Target("D", "2 workers ≥ 1.6× 1 worker", "pending workers", None))
-        out.notes.append("D: ccc_gateway/workers.py is not there yet: D is pending workers.")
+        out.notes.append(
+            "D: ccc_gateway/runtime/workers.py is not there yet: D is pending workers."
+        )
         return
     two = stack.start_gateway(workers=2)
     try:
@@ -309,8 +311,8 @@ def scenario_e(stack: Stack, gateway: Server, idle: int, opts: Options, out: Out
     after: list[int] = []
     for _ in range(opts.repeats):
         _load(stack, gateway, opts, PLAIN_HEADERS, connections=opts.many_connections, warmup=0)
-        # Connections closed and the heap trimmed: ccc_gateway/memory.py trims once a second,
-        # and a reading taken before its turn measured the run's transient, not growth.
+        # Connections closed and the heap trimmed: ccc_gateway/runtime/memory.py trims once a
+        # second, and a reading taken before its turn measured the run's transient, not growth.
         time.sleep(3.0)
         after.append(gateway.rss())
     growth = (after[-1] - after[0]) / MiB

@@ -72,7 +72,7 @@ def _python() -> str:
 
 def start_system(workdir: Path) -> System:
     from ccc_gateway.emulator.settings import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-    from ccc_gateway.tls import ensure_self_signed
+    from ccc_gateway.runtime.tls import ensure_self_signed
 
     tls_dir = workdir / "tls"
     cert, key = ensure_self_signed(tls_dir)  # the emulator's --data-dir reuses the same pair

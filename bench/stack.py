@@ -50,7 +50,7 @@ class Stack:
 
     @classmethod
     def create(cls, workdir: Path) -> Stack:
-        from ccc_gateway.tls import ensure_self_signed
+        from ccc_gateway.runtime.tls import ensure_self_signed
 
         workdir.mkdir(parents=True, exist_ok=True)
         workdir.chmod(0o755)

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from ccc_gateway.runtime.cli import main
 
 sys.exit(main())

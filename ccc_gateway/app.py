@@ -16,25 +16,29 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from . import auth_views, ccc_api, health, metrics, softphone
-from .config import Config
-from .crm_identity import CrmIdentity
-from .errors import NotFound
-from .inject import WidgetInjector
-from .keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
-from .login_state import LoginStates
-from .middleware import Handler, gateway_headers, request_context
-from .oauth import AlibabaOAuthClient
-from .proxy import CrmProxy, create_upstream_client
-from .routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
-from .session import SESSION_COOKIE, SessionManager
-from .session_codec import SessionCodec
-from .session_cookies import CookieSession, is_gateway_cookie
-from .tls import client_context
+from ccc_gateway.auth import views as auth_views
+from ccc_gateway.auth.login_state import LoginStates
+from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
+from ccc_gateway.ccc import views as ccc_api
+from ccc_gateway.config.load import Config
+from ccc_gateway.http.errors import NotFound
+from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
+from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
+from ccc_gateway.keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
+from ccc_gateway.ops import health as health
+from ccc_gateway.ops import metrics as metrics
+from ccc_gateway.proxy.handler import CrmProxy, create_upstream_client
+from ccc_gateway.runtime.tls import client_context
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.cookie_storage import CookieSession, is_gateway_cookie
+from ccc_gateway.sessions.crm_binding import CrmIdentity
+from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
+from ccc_gateway.softphone import views as softphone
+from ccc_gateway.softphone.inject import WidgetInjector
 
 if TYPE_CHECKING:
     # Imported only when `session.store` is set: the redis client costs every worker ~7 MiB.
-    from .redis_store import RedisConsumedStates, RedisStore
+    from ccc_gateway.sessions.redis_storage import RedisConsumedStates, RedisStore
 
 PROXY = web.AppKey("proxy", CrmProxy)
 SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
@@ -125,7 +129,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     await upstream.close()
     await aliyun.close()
     if config.session.store is not None:
-        from .redis_store import RedisStore
+        from ccc_gateway.sessions.redis_storage import RedisStore
 
         store = app[auth_views.SESSIONS].store
         if isinstance(store, RedisStore):
@@ -176,7 +180,7 @@ def _session_store(
     """The Redis store and consumed-state set when `session.store` is set (else the cookie)."""
     if config.session.store is None:
         return None, None
-    from .redis_store import RedisConsumedStates, RedisStore, connect
+    from ccc_gateway.sessions.redis_storage import RedisConsumedStates, RedisStore, connect
 
     redis = connect(config.session.store.reveal())
     # A refresh holds the lock at most as long as Alibaba may take to answer, plus margin; a

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
-from .config import Config
+from ccc_gateway.config.load import Config
 
 CONFIG = web.AppKey("config", Config)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")

@@ -1,5 +1,5 @@
-"""The scanner of `ccc_gateway.inject.scan_page` as first written (commit d125eab), kept as
-the oracle that the faster one in the product is checked against (test_inject.py).
+"""The scanner of `ccc_gateway.softphone.inject.scan_page` as first written (commit d125eab),
+kept as the oracle that the faster one in the product is checked against (test_inject.py).
 
 Test-only: the product has one implementation. This copy is correct (the Chromium
 differential test and the hostile page table were run against it) but slow: one

@@ -8,8 +8,8 @@ from http.cookies import SimpleCookie
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ccc_gateway.session import SessionManager
-from ccc_gateway.signin import SignIn
+from ccc_gateway.sessions.manager import SessionManager
+from ccc_gateway.sessions.signin import SignIn
 
 
 def request_with(jar: dict[str, str] | None = None) -> web.Request:

@@ -25,7 +25,8 @@ from cryptography.fernet import Fernet
 from yarl import URL
 
 from ccc_gateway.app import create_app
-from ccc_gateway.config import (
+from ccc_gateway.auth.oauth.client import Endpoints
+from ccc_gateway.config.load import (
     AliyunConfig,
     CccConfig,
     Config,
@@ -37,9 +38,8 @@ from ccc_gateway.config import (
 )
 from ccc_gateway.emulator.app import create_emulator_app
 from ccc_gateway.emulator.settings import EmulatorSettings, OAuthClient
-from ccc_gateway.oauth import Endpoints
-from ccc_gateway.serve import server_options
-from ccc_gateway.tls import client_context, server_context
+from ccc_gateway.runtime.serve import server_options
+from ccc_gateway.runtime.tls import client_context, server_context
 from sample_crm.app import create_app as create_crm_app
 
 CLIENT_ID = "test-client-id"
@@ -154,7 +154,7 @@ async def start_stack(
     browser refuses an http script on the https softphone page). String values in the
     `softphone` section may say `{emulator}`: it becomes the emulator's base URL.
     """
-    from ccc_gateway.tls import ensure_self_signed
+    from ccc_gateway.runtime.tls import ensure_self_signed
 
     cert, key = ensure_self_signed(tmp_path / "tls")
     clock = Clock()

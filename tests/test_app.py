@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from stack import Stack
 from yarl import URL
 
-from ccc_gateway.log import ACCESS_LOGGER
-from ccc_gateway.serve import https_redirect_app
+from ccc_gateway.ops.log import ACCESS_LOGGER
+from ccc_gateway.runtime.serve import https_redirect_app
 
 
 async def test_access_log_line_has_the_request_fields(
@@ -121,7 +121,7 @@ def test_app_factory_does_not_read_the_environment(monkeypatch, tmp_path):
     from yarl import URL
 
     from ccc_gateway.app import create_app
-    from ccc_gateway.tls import ensure_self_signed
+    from ccc_gateway.runtime.tls import ensure_self_signed
 
     monkeypatch.delenv("SESSION_KEY", raising=False)
     cert, key = ensure_self_signed(tmp_path)

@@ -1,10 +1,10 @@
-"""Tests for ccc_gateway.ccc_actions: the workbench allow-list and read-only detection."""
+"""Tests for ccc_gateway.ccc.pop.actions: the workbench allow-list and read-only detection."""
 
 from __future__ import annotations
 
 import pytest
 
-from ccc_gateway.ccc_actions import (
+from ccc_gateway.ccc.pop.actions import (
     WORKBENCH_ACTIONS,
     ActionPolicy,
     is_read_only,

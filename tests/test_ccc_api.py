@@ -1,4 +1,4 @@
-"""Unit tests of the softphone API forwarder's pure helpers (ccc_gateway.ccc_api)."""
+"""Unit tests of the softphone API forwarder's pure helpers (ccc_gateway.ccc.views)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from multidict import MultiDict
 
-from ccc_gateway.ccc_actions import ActionPolicy
-from ccc_gateway.ccc_api import (
+from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet
+from ccc_gateway.ccc.client import BearerCredentials, PopResult
+from ccc_gateway.ccc.pop.actions import ActionPolicy
+from ccc_gateway.ccc.views import (
     audit_call,
     check_action,
     check_content_length,
@@ -28,11 +30,9 @@ from ccc_gateway.ccc_api import (
     safe_message,
     single_field,
 )
-from ccc_gateway.ccc_client import BearerCredentials, PopResult
-from ccc_gateway.errors import BadGateway, BadRequest, Forbidden, GatewayError, PayloadTooLarge
-from ccc_gateway.log import AUDIT_LOGGER
-from ccc_gateway.signin import Agent, SignIn
-from ccc_gateway.tokens import StsCredentials, TokenSet
+from ccc_gateway.http.errors import BadGateway, BadRequest, Forbidden, GatewayError, PayloadTooLarge
+from ccc_gateway.ops.log import AUDIT_LOGGER
+from ccc_gateway.sessions.signin import Agent, SignIn
 
 INSTANCE = "ccc-demo-instance"
 STS_JSON = {"AccessKeyId": "STS.id", "AccessKeySecret": "sts-secret", "SecurityToken": "st-tok"}
@@ -355,16 +355,16 @@ def test_audit_line_written_as_a_record_would_be(
     """Through the configured handler alone, audit_call skips the LogRecord (and, for text,
     redacts what repeats once); each line is the one
     `audit_log.info("ccc api %s HTTP %d result %s", …, extra=…)` writes."""
-    import ccc_gateway.log
-    from ccc_gateway.log import mask_phone_numbers
+    import ccc_gateway.ops.log
+    from ccc_gateway.ops.log import mask_phone_numbers
 
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])  # pytest's capture handlers off: the fast path
-    monkeypatch.setattr(ccc_gateway.log, "_handler", None)
+    monkeypatch.setattr(ccc_gateway.ops.log, "_handler", None)
     monkeypatch.setattr(root, "level", root.level)  # restored after setup_logging sets it
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
-    ccc_gateway.log.setup_logging("INFO", fmt)
+    ccc_gateway.ops.log.setup_logging("INFO", fmt)
     signin = SignIn("sid", BEARER_TOKEN, Agent(upn, "n"), crm_user, 0.0, 0.0)  # type: ignore[arg-type]
     for _ in range(2):  # the second time with what the first one remembered
         audit_call(signin, "GetUser", 200, code, pop_id, 0.0123)
@@ -429,7 +429,7 @@ def test_audit_line_masks_phone_numbers(caplog: pytest.LogCaptureFixture):
 def test_answer_json_reads_back_as_the_answer(answer: dict[str, Any]) -> None:
     """The answer's JSON (orjson, or the standard encoder for what orjson refuses) parses
     back to the very answer."""
-    from ccc_gateway.ccc_api import _json_bytes
+    from ccc_gateway.ccc.views import _json_bytes
 
     raw = _json_bytes(answer)
     assert json.loads(raw.decode("utf-8", "surrogatepass")) == answer
@@ -485,7 +485,7 @@ def test_prepare_call_pins_per_instance_and_takes_json_bodies():
 def test_form_fields_of_a_body_seen_before_are_the_same_and_read_only():
     """A urlencoded body seen before gives the fields it gave (remembered, read-only); a
     long one is parsed every time and not kept."""
-    from ccc_gateway.ccc_api import _KNOWN_FORMS, _form_fields
+    from ccc_gateway.ccc.views import _KNOWN_FORMS, _form_fields
 
     raw = b"action=GetUser&request=%7B%22instanceId%22%3A%22i%22%7D&x=1&x=2\r\n"
     first = _form_fields(raw, None)

@@ -1,4 +1,4 @@
-"""Tests for ccc_gateway.ccc_client.PopClient against a scripted POP server on loopback.
+"""Tests for ccc_gateway.ccc.client.PopClient against a scripted POP server on loopback.
 
 The server is raw asyncio, so a test can make it answer anything: JSON, junk, a body longer
 than it said, chunks, nothing at all (a reset), or nothing in time.
@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from ccc_gateway.ccc_client import BearerCredentials, PopClient, PopResult, PopUnavailable
-from ccc_gateway.pop import RequestShapeError, sign_v1
-from ccc_gateway.tokens import StsCredentials
+from ccc_gateway.auth.oauth.tokens import StsCredentials
+from ccc_gateway.ccc.client import BearerCredentials, PopClient, PopResult, PopUnavailable
+from ccc_gateway.ccc.pop.protocol import RequestShapeError, sign_v1
 
 NOW = calendar.timegm((2024, 5, 6, 7, 8, 9))
 TOKEN = "bearer-secret-token"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from ccc_gateway.tls import ensure_self_signed
+from ccc_gateway.runtime.tls import ensure_self_signed
 
 COMMANDS = ["demo", "run", "check-config", "keygen", "emulator"]
 

@@ -8,8 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 from yarl import URL
 
-from ccc_gateway.config import CONTROL_CONNECTIONS, ConfigError, load_config, parse_config
-from ccc_gateway.config_values import Secret, expand_env, parse_duration, parse_size
+from ccc_gateway.config.load import CONTROL_CONNECTIONS, ConfigError, load_config, parse_config
+from ccc_gateway.config.values import Secret, expand_env, parse_duration, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = Fernet.generate_key().decode()

@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from yarl import URL
 
-from ccc_gateway.config import UpstreamConfig
-from ccc_gateway.crm_identity import CrmIdentity
-from ccc_gateway.errors import BadGateway
+from ccc_gateway.config.load import UpstreamConfig
+from ccc_gateway.http.errors import BadGateway
+from ccc_gateway.sessions.crm_binding import CrmIdentity
 
 
 class FakeCrm:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from ccc_gateway.tls import ensure_self_signed
+from ccc_gateway.runtime.tls import ensure_self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -22,7 +22,7 @@ from stack import Browser, Stack
 from test_signin_security import restart_gateway
 from yarl import URL
 
-from ccc_gateway.tls import client_context
+from ccc_gateway.runtime.tls import client_context
 from sample_crm.app import create_app as create_crm_app
 
 MakeStack = Callable[..., Awaitable[Stack]]

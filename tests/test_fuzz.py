@@ -25,9 +25,10 @@ from multidict import CIMultiDict
 from stack import Browser, Stack, start_stack, stop_stack
 from yarl import URL
 
-from ccc_gateway.config import Config, ConfigError, parse_config
-from ccc_gateway.login_state import COOKIE_NAME as LOGIN_COOKIE
-from ccc_gateway.proxy_headers import (
+from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
+from ccc_gateway.auth.return_to import DEFAULT_RETURN_TO, safe_return_to
+from ccc_gateway.config.load import Config, ConfigError, parse_config
+from ccc_gateway.proxy.headers import (
     HOP_BY_HOP,
     X_FORWARDED_FOR,
     X_REQUEST_ID,
@@ -36,8 +37,7 @@ from ccc_gateway.proxy_headers import (
     request_header_pairs,
     response_header_pairs,
 )
-from ccc_gateway.return_to import DEFAULT_RETURN_TO, safe_return_to
-from ccc_gateway.session import SESSION_COOKIE
+from ccc_gateway.sessions.manager import SESSION_COOKIE
 
 T = TypeVar("T")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

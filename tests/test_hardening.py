@@ -25,12 +25,12 @@ from test_signin_security import callback_url, jar, restart_gateway, set_cookies
 from yarl import URL
 
 import ccc_gateway.app as gateway_app
+from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
 from ccc_gateway.emulator.keys import STORE_KEY
-from ccc_gateway.login_state import COOKIE_NAME as LOGIN_COOKIE
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.session_cookies import CookieSession
-from ccc_gateway.tls import client_context
+from ccc_gateway.runtime.tls import client_context
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.cookie_storage import CookieSession
+from ccc_gateway.sessions.manager import SESSION_COOKIE
 
 MakeStack = Callable[..., Awaitable[Stack]]
 API = "/aliyun/ccc/api"

@@ -30,15 +30,15 @@ from test_cli import ccc, write_config
 from test_hardening import API, pop_calls, signed_in
 from yarl import URL
 
-import ccc_gateway.log
-from ccc_gateway.config import config_warnings
-from ccc_gateway.health import shows_details
+import ccc_gateway.ops.log
+from ccc_gateway.config.load import config_warnings
 from ccc_gateway.keys import CONFIG
-from ccc_gateway.log import ACCESS_LOGGER, log_access, log_fields, log_text_line, setup_logging
-from ccc_gateway.metrics import METRICS, metrics_app
-from ccc_gateway.serve import https_redirect_app
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.tls import client_context
+from ccc_gateway.ops.health import shows_details
+from ccc_gateway.ops.log import ACCESS_LOGGER, log_access, log_fields, log_text_line, setup_logging
+from ccc_gateway.ops.metrics import METRICS, metrics_app
+from ccc_gateway.runtime.serve import https_redirect_app
+from ccc_gateway.runtime.tls import client_context
+from ccc_gateway.sessions.manager import SESSION_COOKIE
 
 
 @pytest.fixture
@@ -260,7 +260,7 @@ def log_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., io.Str
     """setup_logging's handler writing to a StringIO; the root logger restored afterwards."""
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(ccc_gateway.log, "_handler", None)
+    monkeypatch.setattr(ccc_gateway.ops.log, "_handler", None)
     level = root.level
     access = logging.getLogger("aiohttp.access").level
 
@@ -461,8 +461,8 @@ def test_run_logs_the_config_warnings_at_start_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_stream: Any
 ):
     """`run` logs the same warning once, in the log's own format, before it starts workers."""
-    import ccc_gateway.cli as cli
-    import ccc_gateway.workers as workers
+    import ccc_gateway.runtime.cli as cli
+    import ccc_gateway.runtime.workers as workers
 
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace("listen: {", "listen: {workers: 2, "))

@@ -26,14 +26,14 @@ from stack import Stack
 from test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from yarl import URL
 
-from ccc_gateway.inject import WIDGET_SCRIPT, WIDGET_STYLE, WidgetInjector, widget_tags
-from ccc_gateway.proxy_headers import (
+from ccc_gateway.auth.return_to import DEFAULT_RETURN_TO, safe_return_to
+from ccc_gateway.proxy.headers import (
     DisguisedLocation,
     check_location,
     response_header_pairs,
     rewrite_location,
 )
-from ccc_gateway.return_to import DEFAULT_RETURN_TO, safe_return_to
+from ccc_gateway.softphone.inject import WIDGET_SCRIPT, WIDGET_STYLE, WidgetInjector, widget_tags
 
 MakeStack = Callable[..., Awaitable[Stack]]
 AiohttpServer = Callable[..., Awaitable[TestServer]]
@@ -120,7 +120,7 @@ def test_pages_in_other_than_ascii_compatible_encodings_pass_unmodified(page: by
 
 def test_content_type_charset_utf16_or_iso2022_is_not_injectable() -> None:
     """A UTF-16 or ISO-2022-JP Content-Type keeps the page away from the filter."""
-    from ccc_gateway.inject import is_injectable
+    from ccc_gateway.softphone.inject import is_injectable
 
     for charset in ("utf-16", "UTF-16BE", "iso-2022-jp", "'utf-16le'"):
         assert not is_injectable(200, CIMultiDict({"Content-Type": f"text/html;charset={charset}"}))

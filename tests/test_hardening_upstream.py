@@ -25,10 +25,10 @@ from aiohttp import web
 from stack import Browser, Stack, gateway_config
 from yarl import URL
 
-from ccc_gateway.config import Config
-from ccc_gateway.serve import start
-from ccc_gateway.tls import client_context, ensure_self_signed
-from ccc_gateway.workers import gateway_listeners
+from ccc_gateway.config.load import Config
+from ccc_gateway.runtime.serve import start
+from ccc_gateway.runtime.tls import client_context, ensure_self_signed
+from ccc_gateway.runtime.workers import gateway_listeners
 
 MakeStack = Callable[..., Awaitable[Stack]]
 OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"

@@ -20,7 +20,7 @@ from test_hardening_html import HOSTILE_PAGES, _random_pages
 from yarl import URL
 
 from bench.fixtures import crm_page
-from ccc_gateway.inject import (
+from ccc_gateway.softphone.inject import (
     _TEXT_ELEMENTS,
     _WATCHED_IN_SELECT,
     WIDGET_SCRIPT,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ccc_gateway.log import (
+from ccc_gateway.ops.log import (
     ACCESS_LOGGER,
     JsonFormatter,
     RedactingFilter,
@@ -111,11 +111,11 @@ def configured(monkeypatch):
     """setup_logging's handler writing to a StringIO; the root logger restored afterwards."""
     import io
 
-    import ccc_gateway.log
+    import ccc_gateway.ops.log
 
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(ccc_gateway.log, "_handler", None)
+    monkeypatch.setattr(ccc_gateway.ops.log, "_handler", None)
     monkeypatch.setattr(time, "time", lambda: 1764400000.0987)
     level = root.level
 

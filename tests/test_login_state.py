@@ -8,8 +8,8 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
 
-from ccc_gateway.login_state import COOKIE_NAME, MAX_ENTRIES, LoginState, LoginStates
-from ccc_gateway.session_codec import SessionCodec
+from ccc_gateway.auth.login_state import COOKIE_NAME, MAX_ENTRIES, LoginState, LoginStates
+from ccc_gateway.sessions.codec import SessionCodec
 
 KEY = Fernet.generate_key().decode()
 NOW = 1_700_000_000.0

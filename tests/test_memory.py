@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from ccc_gateway import memory
+from ccc_gateway.runtime import memory as memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")

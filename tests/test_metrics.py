@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from stack import AGENT1, Browser, Stack
 
 from ccc_gateway.app import create_app
-from ccc_gateway.config import parse_config
-from ccc_gateway.metrics import METRICS, Metrics, metrics_app, route_class
-from ccc_gateway.tls import ensure_self_signed
+from ccc_gateway.config.load import parse_config
+from ccc_gateway.ops.metrics import METRICS, Metrics, metrics_app, route_class
+from ccc_gateway.runtime.tls import ensure_self_signed
 
 MakeStack = Callable[..., Awaitable[Stack]]
 
@@ -231,7 +231,7 @@ def test_pop_series_expose_what_prometheus_client_would(monkeypatch: pytest.Monk
     Histogram of prometheus_client would write the same calls (bounds, +Inf, created)."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-    from ccc_gateway.metrics import POP_BUCKETS
+    from ccc_gateway.ops.metrics import POP_BUCKETS
 
     clock = iter(range(1_700_000_000, 1_700_001_000))
     monkeypatch.setattr("time.time", lambda: float(next(clock)) + 0.25)

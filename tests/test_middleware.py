@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ccc_gateway.errors import Forbidden
-from ccc_gateway.log import ACCESS_LOGGER
-from ccc_gateway.metrics import Metrics
-from ccc_gateway.middleware import new_request_id, request_context, response_headers
+from ccc_gateway.http.errors import Forbidden
+from ccc_gateway.http.middleware import new_request_id, request_context, response_headers
+from ccc_gateway.ops.log import ACCESS_LOGGER
+from ccc_gateway.ops.metrics import Metrics
 
 
 async def ok(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mock_http import CompatAioresponses
 from yarl import URL
 
-from ccc_gateway.oauth import (
+from ccc_gateway.auth.oauth.client import (
     JWKS_MIN_REFETCH_INTERVAL,
     JWKS_TTL,
     AlibabaOAuthClient,
@@ -33,7 +33,7 @@ from ccc_gateway.oauth import (
     UnknownKeyId,
     endpoints_for_site,
 )
-from ccc_gateway.oauth_http import MAX_BODY_BYTES
+from ccc_gateway.auth.oauth.transport import MAX_BODY_BYTES
 
 EP = Endpoints(
     authorize_url="https://signin.test/oauth2/v1/auth",

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccc_gateway.oauth_errors import IdTokenError, OAuthProtocolError, UnknownKeyId
-from ccc_gateway.oidc import Jwk, JwkSet, verify_id_token
+from ccc_gateway.auth.oauth.errors import IdTokenError, OAuthProtocolError, UnknownKeyId
+from ccc_gateway.auth.oauth.oidc import Jwk, JwkSet, verify_id_token
 
 ISSUER = "https://oauth.aliyun.com"
 CLIENT_ID = "4071151845732613353"

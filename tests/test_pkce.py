@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccc_gateway import pkce
+from ccc_gateway.auth.oauth import pkce as pkce
 
 # RFC 7636 Appendix B.
 RFC_OCTETS = bytes(

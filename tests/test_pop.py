@@ -1,4 +1,4 @@
-"""Fixed-vector and golden tests for ccc_gateway.pop (aliyun-protocol.md §3)."""
+"""Fixed-vector and golden tests for ccc_gateway.ccc.pop.protocol (aliyun-protocol.md §3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ccc_gateway.pop import (
+from ccc_gateway.ccc.pop.protocol import (
     RequestShapeError,
     bearer_params,
     canonical_query,

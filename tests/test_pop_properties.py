@@ -1,4 +1,4 @@
-"""Property tests for ccc_gateway.pop, including a cross-check against the official SDK signer."""
+"""Property tests for ccc_gateway.ccc.pop.protocol, cross-checked against the official signer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aliyunsdkcore.auth.composer import rpc_signature_composer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccc_gateway.pop import (
+from ccc_gateway.ccc.pop.protocol import (
     RequestShapeError,
     StsSignedForms,
     bearer_params,

@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ccc_gateway.config import UpstreamConfig
-from ccc_gateway.errors import GatewayError
+from ccc_gateway.config.load import UpstreamConfig
+from ccc_gateway.http.errors import GatewayError
 from ccc_gateway.keys import REQUEST_ID
-from ccc_gateway.proxy import CrmProxy, create_upstream_client
+from ccc_gateway.proxy.handler import CrmProxy, create_upstream_client
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -690,7 +690,7 @@ async def test_bad_crm_answer_is_502_and_logs_no_cookie(
     async with client.get("/big-header?size=65536", headers=headers) as resp:
         assert resp.status == 502
     assert "SECRET-SESSION" not in caplog.text
-    assert any(r.name == "ccc_gateway.proxy" for r in caplog.records)
+    assert any(r.name == "ccc_gateway.proxy.handler" for r in caplog.records)
 
 
 @pytest.mark.parametrize(

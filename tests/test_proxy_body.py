@@ -8,7 +8,7 @@ import zlib
 import pytest
 from multidict import CIMultiDict
 
-from ccc_gateway.proxy_body import decode_body, describe_new_body
+from ccc_gateway.proxy.body import decode_body, describe_new_body
 
 PAGE = b"<html><body>" + b"customer " * 100 + b"</body></html>"
 

@@ -8,7 +8,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ccc_gateway.proxy_headers import (
+from ccc_gateway.proxy.headers import (
     Peer,
     connection_tokens,
     decodable_accept_encoding,

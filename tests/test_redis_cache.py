@@ -26,11 +26,11 @@ from test_session_store import (  # noqa: F401 (redis, redis_server: fixtures)
     signin_at,
 )
 
-from ccc_gateway import redis_store
-from ccc_gateway.redis_store import record_key
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.signin import SignIn
+from ccc_gateway.sessions import redis_storage as redis_store
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.manager import SESSION_COOKIE
+from ccc_gateway.sessions.redis_storage import record_key
+from ccc_gateway.sessions.signin import SignIn
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from ccc_gateway.emulator.app import create_emulator_app
 from ccc_gateway.emulator.faults import Fault
 from ccc_gateway.emulator.keys import FAULTS_KEY, REQUEST_LOG_KEY
 from ccc_gateway.emulator.settings import EmulatorSettings, OAuthClient
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.tls import client_context, ensure_self_signed, server_context
+from ccc_gateway.runtime.tls import client_context, ensure_self_signed, server_context
+from ccc_gateway.sessions.manager import SESSION_COOKIE
 from sample_crm.app import create_app as create_crm_app
 
 WAIT = 20.0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccc_gateway.return_to import DEFAULT_RETURN_TO, MAX_LENGTH, safe_return_to
+from ccc_gateway.auth.return_to import DEFAULT_RETURN_TO, MAX_LENGTH, safe_return_to
 
 OPEN_REDIRECTS = [
     "//evil.example",

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ccc_gateway.routing import (
+from ccc_gateway.http.routing import (
     GATEWAY_PREFIX,
     CatchAllResource,
     is_gateway_path,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from ccc_gateway.errors import Forbidden
-from ccc_gateway.same_origin import check_same_origin
+from ccc_gateway.http.errors import Forbidden
+from ccc_gateway.http.origin import check_same_origin
 
 PUBLIC = "https://crm.example.com"
 

@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 from stack import AGENT1, Stack
 
-from ccc_gateway.serve import Listener
-from ccc_gateway.tls import ensure_self_signed, server_context
-from ccc_gateway.workers import Reloader
+from ccc_gateway.runtime.serve import Listener
+from ccc_gateway.runtime.tls import ensure_self_signed, server_context
+from ccc_gateway.runtime.workers import Reloader
 
 MakeStack = Callable[..., Awaitable[Stack]]
 WAIT = 20.0  # upper bound of every wait for a process to come up or change state

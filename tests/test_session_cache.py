@@ -19,13 +19,13 @@ from cryptography.fernet import Fernet
 from session_jar import cookies_of, request_with, saved
 
 from ccc_gateway.app import SESSION_CODEC, reload_keys
-from ccc_gateway.config import Secret, SessionConfig
-from ccc_gateway.errors import Forbidden
-from ccc_gateway.session import SESSION_COOKIE, SessionManager
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.session_cookies import CookieSession
-from ccc_gateway.signin import Agent, SignIn
-from ccc_gateway.tokens import TokenSet
+from ccc_gateway.auth.oauth.tokens import TokenSet
+from ccc_gateway.config.load import Secret, SessionConfig
+from ccc_gateway.http.errors import Forbidden
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.cookie_storage import CookieSession
+from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
+from ccc_gateway.sessions.signin import Agent, SignIn
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -363,7 +363,7 @@ async def test_no_set_cookie_when_nothing_changed() -> None:
 
 def test_request_items_read_without_request_get_agree_with_it() -> None:
     """session._item reads a request's items past Mapping.get: it must answer the same."""
-    from ccc_gateway.session import _UPDATE, _item
+    from ccc_gateway.sessions.manager import _UPDATE, _item
 
     request = request_with()
     assert _item(request, _UPDATE) is None and request.get(_UPDATE) is None

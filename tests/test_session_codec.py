@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccc_gateway.session_codec import (
+from ccc_gateway.sessions.codec import (
     CLOCK_SKEW,
     MAX_CHUNKS,
     MAX_PAYLOAD_BYTES,

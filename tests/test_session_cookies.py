@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
 
-from ccc_gateway.session_codec import SessionCodec, SessionTooLarge
-from ccc_gateway.session_cookies import CookieSession, gateway_cookie_names
+from ccc_gateway.sessions.codec import SessionCodec, SessionTooLarge
+from ccc_gateway.sessions.cookie_storage import CookieSession, gateway_cookie_names
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()

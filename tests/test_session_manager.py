@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
 
-from ccc_gateway.config import Secret, SessionConfig
-from ccc_gateway.errors import NotAuthenticated
-from ccc_gateway.session import SESSION_COOKIE, SessionManager
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.session_cookies import MAX_COOKIE_BYTES, CookieSession
-from ccc_gateway.signin import Agent, SignIn
-from ccc_gateway.tokens import TokenSet
+from ccc_gateway.auth.oauth.tokens import TokenSet
+from ccc_gateway.config.load import Secret, SessionConfig
+from ccc_gateway.http.errors import NotAuthenticated
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.cookie_storage import MAX_COOKIE_BYTES, CookieSession
+from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
+from ccc_gateway.sessions.signin import Agent, SignIn
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -240,7 +240,7 @@ class _FailingOAuth:
         self.calls = 0
 
     async def refresh(self, refresh_token: str) -> TokenSet:
-        from ccc_gateway.oauth_errors import OAuthUnavailable
+        from ccc_gateway.auth.oauth.errors import OAuthUnavailable
 
         self.calls += 1
         await self.release.wait()
@@ -251,7 +251,7 @@ async def test_waiters_share_a_failed_refresh_instead_of_retrying_in_turn():
     """Five requests waiting on one failing refresh: one call to Alibaba, five 502s."""
     import asyncio
 
-    from ccc_gateway.errors import BadGateway
+    from ccc_gateway.http.errors import BadGateway
 
     clock = Clock()
     oauth = _FailingOAuth()

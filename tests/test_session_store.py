@@ -18,10 +18,15 @@ from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 from session_jar import cookies_of, request_with, saved
 
-from ccc_gateway.config import ConfigError, Secret, SessionConfig, parse_config
-from ccc_gateway.errors import GatewayTimeout, NotAuthenticated
-from ccc_gateway.login_state import LoginState, LoginStates
-from ccc_gateway.redis_store import (
+from ccc_gateway.auth.login_state import LoginState, LoginStates
+from ccc_gateway.auth.oauth.tokens import TokenSet
+from ccc_gateway.config.load import ConfigError, Secret, SessionConfig, parse_config
+from ccc_gateway.http.errors import GatewayTimeout, NotAuthenticated
+from ccc_gateway.runtime.tls import ensure_self_signed
+from ccc_gateway.sessions.codec import SessionCodec
+from ccc_gateway.sessions.cookie_storage import CookieSession
+from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
+from ccc_gateway.sessions.redis_storage import (
     LOCK_PREFIX,
     SESSION_PREFIX,
     RedisConsumedStates,
@@ -29,13 +34,8 @@ from ccc_gateway.redis_store import (
     connect,
     record_key,
 )
-from ccc_gateway.session import SESSION_COOKIE, SessionManager
-from ccc_gateway.session_codec import SessionCodec
-from ccc_gateway.session_cookies import CookieSession
-from ccc_gateway.session_store import StoreUnavailable
-from ccc_gateway.signin import Agent, SignIn
-from ccc_gateway.tls import ensure_self_signed
-from ccc_gateway.tokens import TokenSet
+from ccc_gateway.sessions.signin import Agent, SignIn
+from ccc_gateway.sessions.storage import StoreUnavailable
 
 REDIS_SERVER = shutil.which("redis-server")
 NO_REDIS = "redis-server is not installed (scripts/install-system-packages.sh installs it)"

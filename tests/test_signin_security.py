@@ -14,10 +14,10 @@ from stack import AGENT1, CLIENT_ID, CLIENT_SECRET, Browser, Stack, parse_form
 from yarl import URL
 
 from ccc_gateway.app import create_app
-from ccc_gateway.config import Config, Secret
-from ccc_gateway.login_state import COOKIE_NAME as LOGIN_COOKIE
-from ccc_gateway.session import SESSION_COOKIE
-from ccc_gateway.tls import server_context
+from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
+from ccc_gateway.config.load import Config, Secret
+from ccc_gateway.runtime.tls import server_context
+from ccc_gateway.sessions.manager import SESSION_COOKIE
 
 # Helpers
 

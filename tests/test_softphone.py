@@ -12,9 +12,9 @@ from cryptography.fernet import Fernet
 from stack import Stack
 from yarl import URL
 
-from ccc_gateway.config import ConfigError, parse_config
-from ccc_gateway.login_state import COOKIE_NAME as LOGIN_COOKIE
-from ccc_gateway.softphone import json_for_html, page_config, source_origin
+from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
+from ccc_gateway.config.load import ConfigError, parse_config
+from ccc_gateway.softphone.views import json_for_html, page_config, source_origin
 
 MakeStack = Callable[..., Awaitable[Stack]]
 SDK = {

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
-from ccc_gateway.serve import Listener, start
-from ccc_gateway.tls import TlsError, client_context, ensure_self_signed, server_context
+from ccc_gateway.runtime.serve import Listener, start
+from ccc_gateway.runtime.tls import TlsError, client_context, ensure_self_signed, server_context
 
 
 def test_self_signed_certificate_is_created_once(tmp_path: Path):

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ccc_gateway.oauth_errors import OAuthProtocolError
-from ccc_gateway.tokens import (
+from ccc_gateway.auth.oauth.errors import OAuthProtocolError
+from ccc_gateway.auth.oauth.tokens import (
     DEFAULT_EXPIRES_IN,
     StsCredentials,
     TokenSet,

@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from ccc_gateway.tls import ensure_self_signed
-from ccc_gateway.upstream_http import BadResponse, ConnectFailed, HttpPool
+from ccc_gateway.runtime.tls import ensure_self_signed
+from ccc_gateway.upstream.client import BadResponse, ConnectFailed, HttpPool
 
 PoolFactory = Callable[..., HttpPool]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

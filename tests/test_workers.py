@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import WAIT, healthy, start_gateway, stop, wait_until, write_config
 
-from ccc_gateway import workers
-from ccc_gateway.workers import Supervisor
+from ccc_gateway.runtime import workers as workers
+from ccc_gateway.runtime.workers import Supervisor
 
 
 def consecutive_free_ports(count: int) -> int:

@@ -20,11 +20,11 @@ from test_session_store import REDIS_SERVER, RedisServer
 from test_signin_security import set_cookies
 from yarl import URL
 
-from ccc_gateway import session as session_module
-from ccc_gateway.auth_views import SESSIONS
-from ccc_gateway.config import Secret
-from ccc_gateway.redis_store import SESSION_PREFIX, connect
-from ccc_gateway.session_store import StoreUnavailable
+from ccc_gateway.auth.views import SESSIONS
+from ccc_gateway.config.load import Secret
+from ccc_gateway.sessions import manager as session_module
+from ccc_gateway.sessions.redis_storage import SESSION_PREFIX, connect
+from ccc_gateway.sessions.storage import StoreUnavailable
 
 WAIT = 10.0  # bounds every wait, so a failure is an error rather than a hung suite
 EVENTS = web.AppKey("events", "asyncio.Queue[tuple[str, Any]]")

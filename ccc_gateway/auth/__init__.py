@@ -1,0 +1,1 @@
+"""Alibaba sign-in: the views (start, callback, refresh, revoke), login state, return_to."""

@@ -1,0 +1,1 @@
+"""The CCC OpenAPI forwarder: the /aliyun/ccc/api view and the POP client."""

@@ -1,0 +1,1 @@
+"""Configuration: the YAML model, its loading and validation (every problem by key path)."""

@@ -1,0 +1,1 @@
+"""The gateway's HTTP edge: middleware, errors and their answers, pages, routing, origin checks."""

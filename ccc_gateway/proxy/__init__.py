@@ -1,0 +1,1 @@
+"""The reverse proxy to the CRM: request/response header rules, bodies, websockets."""

@@ -1,0 +1,1 @@
+"""Running the gateway: CLI, serving, worker processes, TLS, memory, the demo."""

@@ -1,0 +1,203 @@
+"""The `ccc-gateway` command: demo, run, check-config, keygen, emulator.
+
+An operator's mistake (missing config file, busy port, bad certificate) is one clear line on
+stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from ccc_gateway.config.load import Config, ConfigError, config_warnings, load_config
+from ccc_gateway.ops.log import setup_logging
+from ccc_gateway.runtime.loop import run_async
+from ccc_gateway.runtime.serve import Listener, StartupError, serve
+from ccc_gateway.runtime.tls import TlsError, server_context
+from ccc_gateway.runtime.workers import gateway_listeners
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID_CONFIG = 0, 1, 2
+
+log = logging.getLogger("ccc_gateway")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args))
+    except (StartupError, TlsError) as exc:
+        print(f"ccc-gateway: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccc-gateway",
+        description="HTTPS sidecar that puts Alibaba Cloud Call Center into any web CRM.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run gateway + sample CRM + Alibaba emulator on one machine",
+        description="Run the whole system on embedded defaults (no cloud account needed).",
+    )
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address for all three (default 127.0.0.1)"
+    )
+    demo.add_argument("--port", type=int, default=8443, help="gateway HTTPS port (default 8443)")
+    demo.add_argument("--crm-port", type=int, default=8080, help="sample CRM port (default 8080)")
+    demo.add_argument(
+        "--emulator-port", type=int, default=9443, help="emulator HTTPS port (default 9443)"
+    )
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("demo-data"),
+        help="certificate, session key and CRM database (default ./demo-data)",
+    )
+    demo.set_defaults(command=_demo)
+
+    run = commands.add_parser("run", help="run the gateway in front of a CRM (production)")
+    run.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    # Set by the supervisor when it starts worker processes (listen.workers > 1).
+    run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check-config", help="validate a configuration file (exit 0 or 2)")
+    check.add_argument("file", type=Path)
+    check.set_defaults(command=_check_config)
+
+    keygen = commands.add_parser("keygen", help="print a fresh session key for session.keys")
+    keygen.set_defaults(command=_keygen)
+
+    emulator = commands.add_parser("emulator", help="run the Alibaba Cloud emulator alone")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=9443)
+    emulator.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("demo-data"),
+        help="where its self-signed certificate lives (default ./demo-data)",
+    )
+    emulator.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=None,
+        help="a registered redirect URI of the demo client (repeatable; "
+        "default https://127.0.0.1:8443/aliyun/auth/callback)",
+    )
+    emulator.set_defaults(command=_emulator)
+    return parser
+
+
+def _load(path: Path) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"ccc-gateway: {exc}", file=sys.stderr)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    if config is None:
+        return EXIT_INVALID_CONFIG
+    if config.tls is not None:
+        try:
+            server_context(config.tls.cert, config.tls.key)
+        except TlsError as exc:
+            print(f"ccc-gateway: {args.file} has 1 problem(s):\n  tls: {exc}", file=sys.stderr)
+            return EXIT_INVALID_CONFIG
+    for warning in config_warnings(config):
+        print(f"ccc-gateway: warning: {warning}", file=sys.stderr)
+    print(f"{args.file}: configuration OK")
+    return EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    print(Fernet.generate_key().decode("ascii"))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ccc_gateway.runtime.workers import run_gateway, supervise
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID_CONFIG
+    setup_logging(config.log.level, config.log.format, access_log=config.log.access_log)
+    if args.worker_index is None:  # once, by the process the operator started
+        for warning in config_warnings(config):
+            log.warning("%s", warning)
+    if config.listen.workers > 1 and args.worker_index is None:
+        if config.tls is not None:
+            server_context(config.tls.cert, config.tls.key)  # fail once here, not per worker
+        return supervise(args.config, config)
+    run_async(run_gateway(args.config, config, args.worker_index or 0))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ccc_gateway.emulator.app import create_emulator_app
+    from ccc_gateway.runtime.demo import DEMO_ACCOUNTS, prepare
+    from sample_crm.app import create_app as create_crm_app
+
+    try:
+        setup = prepare(args.host, args.port, args.crm_port, args.emulator_port, args.data_dir)
+    except (ConfigError, OSError) as exc:
+        print(f"ccc-gateway: demo: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    setup_logging(setup.config.log.level, setup.config.log.format)
+    assert setup.config.tls is not None  # the demo configuration always names its certificate
+    tls = server_context(setup.config.tls.cert, setup.config.tls.key)
+    listeners = [
+        Listener("sample CRM", create_crm_app(setup.crm_db), "127.0.0.1", setup.crm_port),
+        Listener(
+            "emulator", create_emulator_app(setup.emulator), args.host, setup.emulator_port, tls
+        ),
+        *gateway_listeners(setup.config),  # the demo does not reload on SIGHUP
+    ]
+
+    def started() -> None:
+        print(
+            f"\nccc-gateway demo is running: open {listeners[2].url}/ (self-signed certificate)\n"
+            f"  Alibaba emulator: {listeners[1].url}/   sample CRM (direct): {listeners[0].url}/\n"
+            f"{DEMO_ACCOUNTS}\nPress Ctrl-C to stop.\n",
+            flush=True,
+        )
+
+    run_async(serve(listeners, shutdown_timeout=5.0, on_started=started))
+    return EXIT_OK
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from ccc_gateway.emulator.app import create_emulator_app
+    from ccc_gateway.emulator.settings import demo_settings
+    from ccc_gateway.runtime.tls import ensure_self_signed
+
+    setup_logging("INFO", "text")
+    cert, key = ensure_self_signed(args.data_dir.resolve())
+    url = f"https://{args.host}:{args.port}"
+    redirect_uris = tuple(args.redirect_uri or ["https://127.0.0.1:8443/aliyun/auth/callback"])
+    app = create_emulator_app(demo_settings(url, redirect_uris))
+    listener = Listener("emulator", app, args.host, args.port, server_context(cert, key))
+    run_async(
+        serve(
+            [listener],
+            shutdown_timeout=5.0,
+            on_started=lambda: print(f"Alibaba Cloud emulator on {url}/", flush=True),
+        )
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sign-in sessions: the sealed token codec, cookie and Redis storage, refresh, CRM binding."""

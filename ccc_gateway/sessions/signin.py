@@ -1,0 +1,100 @@
+"""An Alibaba sign-in as the gateway keeps it: tokens, the agent, and the CRM user it belongs to.
+
+It travels in the encrypted session cookie as a compact dict (short keys: the cookie budget
+is 4 KB and an STS access token alone can take 1.5 KB). The id_token is not kept: it was
+verified once at sign-in and nothing needs it afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ccc_gateway.auth.oauth.tokens import TokenSet
+
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    upn: str
+    name: str
+    uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    sid: str  # random id of this sign-in: lock key, revocation list key, log correlation
+    tokens: TokenSet
+    agent: Agent
+    crm_user: str | None  # None when CRM binding is off
+    created_at: float
+    last_used: float
+
+    def __repr__(self) -> str:
+        return f"SignIn(sid={self.sid[:8]}…, agent={self.agent.upn!r}, crm_user={self.crm_user!r})"
+
+    @classmethod
+    def new(cls, tokens: TokenSet, agent: Agent, crm_user: str | None, now: float) -> SignIn:
+        return cls(secrets.token_urlsafe(12), tokens, agent, crm_user, now, now)
+
+    def with_tokens(self, tokens: TokenSet, now: float) -> SignIn:
+        return replace(self, tokens=tokens, last_used=now)
+
+    def touched(self, now: float) -> SignIn:
+        return replace(self, last_used=now)
+
+    def to_payload(self) -> dict[str, Any]:
+        t = self.tokens
+        return {
+            "v": PAYLOAD_VERSION,
+            "sid": self.sid,
+            "at": t.access_token,
+            "tt": t.token_type,
+            "exp": t.expires_at,
+            "rt": t.refresh_token,
+            "sc": t.scope,
+            "upn": self.agent.upn,
+            "nm": self.agent.name,
+            "uid": self.agent.uid,
+            "crm": self.crm_user,
+            "ct": self.created_at,
+            "lu": self.last_used,
+        }
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> SignIn | None:
+        """The sign-in in a decoded cookie, or None when it is of another shape or version."""
+        try:
+            if data.get("v") != PAYLOAD_VERSION:
+                return None
+            tokens = TokenSet(
+                access_token=_text(data["at"]),
+                token_type=_text(data["tt"]),
+                expires_at=float(data["exp"]),
+                refresh_token=_optional_text(data.get("rt")),
+                scope=_optional_text(data.get("sc")),
+            )
+            agent = Agent(_text(data["upn"]), _text(data["nm"]), _optional_text(data.get("uid")))
+            return cls(
+                sid=_text(data["sid"]),
+                tokens=tokens,
+                agent=agent,
+                crm_user=_optional_text(data.get("crm")),
+                created_at=float(data["ct"]),
+                last_used=float(data["lu"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected text")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)

@@ -1,0 +1,202 @@
+"""The softphone page (the CCC workbench SDK, aliyun-protocol.md §2) and the widget's files.
+
+Routes:
+- `GET /aliyun/softphone`: the page hosting the SDK; its configuration travels in a
+  non-executable `<script type="application/json">` element, so the page has no inline code
+  and runs under a CSP that admits only this origin and the SDK's origins.
+- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
+- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from aiohttp import hdrs, web
+from yarl import URL
+
+from ccc_gateway.config.load import Config
+from ccc_gateway.http.origin import SCRIPT_HEADER, SCRIPT_HEADER_VALUE
+from ccc_gateway.keys import CONFIG
+
+STATIC = Path(__file__).parents[1] / "static"
+AJAX_PATH = "/aliyun/ccc/api"
+SIGNED_IN_PATH = "/aliyun/softphone/signed-in"
+SIGN_IN_URL = "/aliyun/auth?return_to=" + SIGNED_IN_PATH
+_TYPES = {".js": "text/javascript", ".css": "text/css"}
+_FILES = ("softphone.js", "softphone.css", "signed-in.js", "widget.js", "widget.css")
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def setup(app: web.Application) -> None:
+    files = {name: _load(name) for name in _FILES}
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        entry = files.get(request.match_info["name"])
+        if entry is None:
+            raise web.HTTPNotFound()
+        return _static_response(request, entry)
+
+    app.router.add_get("/aliyun/softphone", softphone_page)
+    app.router.add_get(SIGNED_IN_PATH, signed_in_page)
+    app.router.add_get("/aliyun/softphone/{name}", static_file)
+
+
+def _load(name: str) -> StaticFile:
+    body = (STATIC / name).read_bytes()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return StaticFile(body, _TYPES[Path(name).suffix], etag)
+
+
+def _static_response(request: web.Request, entry: StaticFile) -> web.Response:
+    headers = {
+        # Revalidate each time: an upgrade of the gateway must reach every open CRM tab.
+        hdrs.CACHE_CONTROL: "no-cache",
+        hdrs.ETAG: entry.etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get(hdrs.IF_NONE_MATCH) == entry.etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=entry.body, content_type=entry.content_type, charset="utf-8", headers=headers
+    )
+
+
+def source_origin(url: str) -> str | None:
+    """The CSP source for an SDK URL: its origin (protocol-relative ones become https)."""
+    if url.startswith("//"):
+        url = "https:" + url
+    parsed = URL(url)
+    if not parsed.is_absolute() or parsed.scheme not in ("http", "https"):
+        return None  # a path on the gateway itself: covered by 'self'
+    return str(parsed.origin())
+
+
+def _sources(urls: tuple[str, ...]) -> str:
+    origins = dict.fromkeys(o for o in map(source_origin, urls) if o is not None)
+    return " ".join(["'self'", *origins])
+
+
+def page_policy(config: Config) -> str:
+    """The softphone page's CSP: this origin plus the SDK's, no inline code at all."""
+    scripts = _sources(config.softphone.sdk_scripts)
+    styles = _sources(config.softphone.sdk_styles)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src {scripts}",
+            f"style-src {styles}",
+            f"font-src {styles} data:",
+            "img-src 'self' data: https:",
+            # The SIP/WebRTC websocket host comes from RequestLoginInfo, known only at run time.
+            "connect-src 'self' wss: https:",
+            "media-src 'self' blob: https:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'self'",
+        )
+    )
+
+
+def page_config(config: Config) -> dict[str, object]:
+    """What softphone.js needs; the screen-pop template is a same-origin path (config.py)."""
+    return {
+        "instanceId": config.ccc.instance_id,
+        "ajaxPath": AJAX_PATH,
+        "ajaxMethod": config.softphone.ajax_method,
+        # The SDK sends these with every API call: the API refuses requests not made by script,
+        # and browsers without Sec-Fetch-* headers show it this way (same_origin.py).
+        "ajaxHeaders": {SCRIPT_HEADER: SCRIPT_HEADER_VALUE},
+        "header": True,
+        "signInUrl": SIGN_IN_URL,
+        "screenPop": {
+            "url": config.softphone.screen_pop_url,
+            "target": config.softphone.screen_pop_target,
+        },
+        "confirmDial": config.softphone.confirm_dial,
+    }
+
+
+def json_for_html(value: object) -> str:
+    """JSON that cannot end its `<script>` element or open a comment inside it."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Softphone</title>
+{styles}<link rel="stylesheet" href="/aliyun/softphone/softphone.css">
+<script type="application/json" id="ccc-config">{config}</script>
+</head><body>
+<section class="ccc-account" aria-label="Alibaba Cloud sign-in">
+<p class="ccc-who"><span id="ccc-agent">Checking sign-in…</span>
+<span id="ccc-expiry" class="ccc-muted"></span></p>
+<p id="ccc-message" class="ccc-message" role="status" aria-live="polite"></p>
+<p class="ccc-buttons">
+<button type="button" id="ccc-signin" hidden>Sign in</button>
+<button type="button" id="ccc-resignin" class="ccc-warn" hidden>Sign in again</button>
+<button type="button" id="ccc-refresh" hidden>Refresh</button>
+<button type="button" id="ccc-signout" hidden>Sign out</button>
+</p>
+</section>
+<section id="ccc-confirm" class="ccc-confirm" role="alertdialog" aria-labelledby="ccc-confirm-title"
+ aria-describedby="ccc-confirm-keys" hidden>
+<p id="ccc-confirm-title">Call <strong id="ccc-confirm-number"></strong>?</p>
+<p class="ccc-buttons"><button type="button" id="ccc-confirm-call">Call</button>
+<button type="button" id="ccc-confirm-cancel">Cancel</button></p>
+<p id="ccc-confirm-keys" class="ccc-muted">Enter calls, Esc cancels.</p>
+</section>
+<div id="ccc-workbench"></div>
+{scripts}<script src="/aliyun/softphone/softphone.js"></script>
+</body></html>
+"""
+
+_SIGNED_IN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed in</title>
+<script src="/aliyun/softphone/signed-in.js"></script></head>
+<body><p>Signed in to Alibaba Cloud. You can close this window.</p></body></html>
+"""
+
+
+def _no_store(response: web.Response) -> web.Response:
+    response.headers[hdrs.CACHE_CONTROL] = "no-store"
+    return response
+
+
+async def softphone_page(request: web.Request) -> web.Response:
+    """The page the widget frames (and that also works on its own, in a tab)."""
+    config = request.app[CONFIG]
+    styles = "".join(
+        f'<link rel="stylesheet" href="{escape(url)}">\n' for url in config.softphone.sdk_styles
+    )
+    scripts = "".join(
+        f'<script src="{escape(url)}"></script>\n' for url in config.softphone.sdk_scripts
+    )
+    html = _PAGE.format(styles=styles, scripts=scripts, config=json_for_html(page_config(config)))
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = page_policy(config)
+    # The softphone needs the microphone; nothing framed inside it does.
+    response.headers["Permissions-Policy"] = "microphone=(self)"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return _no_store(response)
+
+
+async def signed_in_page(request: web.Request) -> web.Response:
+    response = web.Response(text=_SIGNED_IN, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return _no_store(response)
