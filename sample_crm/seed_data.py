@@ -1,7 +1,8 @@
 """The demo accounts and customers written into a fresh database.
 
-`Mr Lu` and `Miss Lu` and the two users are part of the project contract (architecture.md,
-"Demo data"); the rest only make the list look like a real CRM. Phone numbers are unique.
+`Mr Lu` and `Miss Lu` and the two users are those of Alibaba's Java CRM demo, which the tests
+and the README's walk-through rely on; the rest only make the list look like a real CRM.
+Phone numbers are unique.
 """
 
 from __future__ import annotations

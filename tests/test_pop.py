@@ -1,4 +1,4 @@
-"""Fixed-vector and golden tests for ccc_gateway.ccc.pop.protocol (aliyun-protocol.md §3)."""
+"""Fixed-vector and golden tests for ccc_gateway.ccc.pop.protocol (docs/ccc-openapi.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Each handler reads and validates its own parameters and returns the payload that
 `RequestId/Success/Code/Message/HttpStatusCode`; it raises `PopError` (HTTP 400, bad input) or
 `BusinessError` (HTTP 200, `Success: false`). Shapes follow the official 2017-07-05 models.
 An agent may read only itself: another agent's UserId is `NoPermission.User`, an unknown one
-`NotExist.User` (business codes as in aliyun-protocol.md §3; their messages are ours).
+`NotExist.User` (business codes as in docs/ccc-openapi.md, section 4; their messages are ours).
 """
 
 from __future__ import annotations

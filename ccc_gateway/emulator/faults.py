@@ -127,7 +127,7 @@ async def apply_fault(app: web.Application, endpoint: str) -> web.Response | Non
 
 
 def _pop_fault_response(status: int, code: str | None) -> web.Response:
-    # The shape Alibaba's API gateway uses for 4xx/5xx (aliyun-protocol.md §3).
+    # The shape Alibaba's API gateway uses for 4xx/5xx (docs/ccc-openapi.md, section 4).
     body = {
         "RequestId": str(uuid.uuid4()).upper(),
         "HostId": "ccc.emulator",

@@ -1,7 +1,7 @@
 """Making tokens: opaque or `AliyunSTS` access tokens, refresh tokens, id_tokens, the reply.
 
-Shapes follow aliyun-protocol.md §1; which shape is chosen at call time from the settings so
-`/_emulator/settings` can switch them between two requests.
+Shapes follow docs/oauth.md (sections 3 and 6); which shape is chosen at call time from the
+settings so `/_emulator/settings` can switch them between two requests.
 """
 
 from __future__ import annotations

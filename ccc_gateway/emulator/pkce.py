@@ -1,6 +1,7 @@
 """PKCE as the emulated authorization server checks it (RFC 7636 §4.1, §4.2, §4.6).
 
-The emulator's own implementation, deliberately not the gateway's (see architecture.md).
+The emulator's own implementation, deliberately not the gateway's: a bug shared by both sides
+would pass every test unseen.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """How the emulated API gateway authenticates a POP (RPC) call: signature v1.0 or bearer token.
 
-Written independently of the gateway's signer (architecture.md: a bug shared by both sides
-would pass every test unseen); tests cross-check it against `aliyunsdkcore`'s composer.
-Canonicalisation per aliyun-protocol.md §3: sort every parameter but `Signature` by name,
-percent-encode names and values as UTF-8 keeping only RFC 3986 unreserved characters, join
+Written independently of the gateway's signer (a bug shared by both sides would pass every
+test unseen); tests cross-check it against `aliyunsdkcore`'s composer.
+Canonicalisation per docs/ccc-openapi.md, section 3: sort every parameter but `Signature` by
+name, percent-encode names and values as UTF-8 keeping only RFC 3986 unreserved characters, join
 `k=v` with `&`; StringToSign = METHOD & enc("/") & enc(canonical); HMAC-SHA1 keyed with
 `secret + "&"`, base64.
 

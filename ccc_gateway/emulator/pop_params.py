@@ -2,7 +2,7 @@
 
 Alibaba's API gateway rejects malformed calls with HTTP 4xx and `{RequestId, HostId, Code,
 Message, Recommend}`; the product itself (CCC) answers business failures with HTTP 200 and
-`Success: false` (aliyun-protocol.md §3). Parameter codes follow the public error centre's
+`Success: false` (docs/ccc-openapi.md, section 4). Parameter codes follow the public error centre's
 patterns `Missing{ParameterName}` ("… is mandatory for this action.") and
 `Invalid{ParameterName}` ("Specified parameter … is not valid.").
 """

@@ -5,7 +5,7 @@
 gateway: common parameters (Action, Version, Format, RegionId, Timestamp, SignatureNonce),
 then credentials (`pop_auth`), then replay, then the product (`ccc_actions`). Gateway refusals
 answer HTTP 4xx `{RequestId, HostId, Code, Message, Recommend}`; CCC business refusals answer
-HTTP 200 with `Success: false` (aliyun-protocol.md §3).
+HTTP 200 with `Success: false` (docs/ccc-openapi.md, section 4).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Routes:
 - `GET /_emulator/sdk/workbenchSdk.js`, `GET /_emulator/sdk/workbenchSdk.css`: the stand-in
-  for Alibaba's `workbenchSdk.js` (aliyun-protocol.md §2), served like a CDN would.
+  for Alibaba's `workbenchSdk.js` (docs/softphone.md), served like a CDN would.
 - `GET /webrtc` (websocket): what `RequestLoginInfo`'s `WebRtcUrl` points at; plays the SIP
   registrar and the media path. Protocol (JSON text frames):
   client → `{"type": "register", "signData", "signature"}` first (within AUTH_TIMEOUT; kept

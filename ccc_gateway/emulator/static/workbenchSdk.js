@@ -3,7 +3,7 @@
  * ccc-gateway emulator at /_emulator/sdk/workbenchSdk.js.
  *
  * Same constructor options, events, methods and status codes as the real SDK
- * (aliyun-protocol.md §2) and the same ajax contract towards the CRM's server, so a softphone
+ * (docs/softphone.md) and the same ajax contract towards the CRM's server, so a softphone
  * page written for Alibaba runs unchanged. The calls themselves travel as small JSON messages
  * over a websocket to the emulator's /webrtc instead of SIP/WebRTC, and the audio is
  * simulated: it never asks for a microphone.
