@@ -21,8 +21,10 @@ from yarl import URL
 
 from ccc_gateway.config.load import UpstreamConfig
 from ccc_gateway.http.errors import GatewayError
+from ccc_gateway.http.middleware import request_context
 from ccc_gateway.keys import REQUEST_ID
-from ccc_gateway.proxy.handler import CrmProxy, create_upstream_client
+from ccc_gateway.proxy.handler import CrmProxy
+from ccc_gateway.proxy.pool import create_upstream_client
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -296,7 +298,9 @@ async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterat
         options.setdefault("is_gateway_cookie", lambda name: name.startswith("__Host-ccc-"))
         proxy = CrmProxy(config, session, **options)
         proxies.append(proxy)
-        app = web.Application(middlewares=[*middlewares, preset_request_id, render_errors])
+        app = web.Application(
+            middlewares=[request_context(), *middlewares, preset_request_id, render_errors]
+        )
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         return await aiohttp_client(GatewayServer(app), **(client_kwargs or {}))
 
