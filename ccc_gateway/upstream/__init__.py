@@ -25,4 +25,7 @@ tests/test_aiohttp_internals.py checks each one exists, so a bump fails loudly):
 - `aiohttp.http_exceptions.HttpProcessingError` (what the parser raises).
 - `aiohttp.helpers.set_exception` (the three-argument form) and `DEFAULT_CHUNK_SIZE`.
 - `aiohttp.StreamReader.on_eof` (public class, undocumented method).
+- Outside this package, proxy/handler.py reads `request.protocol.peername`
+  (`aiohttp.web_protocol.RequestHandler.peername`, undocumented): the socket's peer, once
+  per connection.
 """
