@@ -8,7 +8,7 @@ and sent with a fresh Content-Length. Header rules live in proxy/headers.py and
 proxy/forwarding.py, body limits and decoding in proxy/body.py (docs/proxy.md).
 
 Request bodies reach the CRM exactly as the client sent them (never decompressed: see
-`serve.server_options`), at `upstream.min_upload_rate` at least and within
+runtime/serve.py `server_options`), at `upstream.min_upload_rate` at least and within
 `upstream.upload_timeout`, else 408. Failures of the hop are mapped to answers here, and only
 here: the client's fault (a request head that cannot be written) is a 400, the CRM's (no
 connection, an answer that is not HTTP, a disguised redirect) a 502, its slowness a 504.
@@ -273,8 +273,7 @@ class CrmProxy:
         if self._filter is not None and self._filterable(request, upstream, self._filter):
             return await self._filtered(request, upstream, headers, self._filter)
         if self._small(request, upstream):
-            # Read whole, then answered with headers and body together (here rather than in a
-            # coroutine of its own: one frame less on nearly every page).
+            # Read whole, then answered with headers and body together (WHOLE_MAX_BODY).
             body = await self._read_all(upstream)
             return _PageResponse(
                 status=upstream.status, reason=upstream.reason, body=body, headers=headers
