@@ -27,7 +27,8 @@ from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gatewa
 from ccc_gateway.keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
 from ccc_gateway.ops import health as health
 from ccc_gateway.ops import metrics as metrics
-from ccc_gateway.proxy.handler import CrmProxy, create_upstream_client
+from ccc_gateway.proxy.handler import CrmProxy
+from ccc_gateway.proxy.pool import create_upstream_client, crm_reachable
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession, is_gateway_cookie
@@ -70,6 +71,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     app.cleanup_ctx.append(_outbound_clients)
     app.on_response_prepare.append(_on_response_prepare(wired, config.listen.hsts_max_age))
     health.setup(app)
+    health.add_readiness_check(app, "crm", crm_reachable)
     metrics.setup(
         app,
         app_metrics,

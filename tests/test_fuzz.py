@@ -28,11 +28,10 @@ from yarl import URL
 from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
 from ccc_gateway.auth.return_to import DEFAULT_RETURN_TO, safe_return_to
 from ccc_gateway.config.load import Config, ConfigError, parse_config
+from ccc_gateway.proxy.forwarding import X_FORWARDED_FOR, Peer
 from ccc_gateway.proxy.headers import (
     HOP_BY_HOP,
-    X_FORWARDED_FOR,
     X_REQUEST_ID,
-    Peer,
     connection_tokens,
     request_header_pairs,
     response_header_pairs,

@@ -21,8 +21,10 @@ from yarl import URL
 
 from ccc_gateway.config.load import UpstreamConfig
 from ccc_gateway.http.errors import GatewayError
+from ccc_gateway.http.middleware import request_context
 from ccc_gateway.keys import REQUEST_ID
-from ccc_gateway.proxy.handler import CrmProxy, create_upstream_client
+from ccc_gateway.proxy.handler import CrmProxy
+from ccc_gateway.proxy.pool import create_upstream_client
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -296,7 +298,9 @@ async def gateway(crm: TestServer, aiohttp_client: AiohttpClient) -> AsyncIterat
         options.setdefault("is_gateway_cookie", lambda name: name.startswith("__Host-ccc-"))
         proxy = CrmProxy(config, session, **options)
         proxies.append(proxy)
-        app = web.Application(middlewares=[*middlewares, preset_request_id, render_errors])
+        app = web.Application(
+            middlewares=[request_context(), *middlewares, preset_request_id, render_errors]
+        )
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         return await aiohttp_client(GatewayServer(app), **(client_kwargs or {}))
 
@@ -921,3 +925,68 @@ async def test_failing_filter_passes_page_through(gateway: Gateway) -> None:
     async with client.get("/html") as resp:
         assert resp.status == 200
         assert await resp.read() == PAGE
+
+
+# ---------------------------------------------------------------- framing errors: 400 or 502
+
+
+async def test_a_header_value_with_a_line_break_is_a_400_not_a_500(
+    gateway: Gateway, crm: TestServer
+) -> None:
+    """An outgoing header value that would start a line of its own on the CRM connection is
+    refused before anything is sent: the request's fault, a 400 (it was a 500)."""
+    client = await gateway(
+        identity_headers=lambda request: {"X-Ccc-Agent-Name": "a\r\nX-Injected: 1"}
+    )
+    async with client.get("/echo/x") as resp:
+        assert resp.status == 400
+        assert (await resp.json())["errorCode"] == "BadRequest"
+    assert crm.app[SEEN] == []
+
+
+async def _raw_crm(answer: bytes) -> tuple[asyncio.Server, URL]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, URL(f"http://127.0.0.1:{port}/")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+    ],
+)
+async def test_an_answer_that_is_not_http_is_a_502_not_a_500(
+    aiohttp_client: AiohttpClient, answer: bytes
+) -> None:
+    """Every framing or parse error on the CRM's side is a 502 (an abort once the status line
+    is sent), never a 500."""
+    server, url = await _raw_crm(answer)
+    config = UpstreamConfig(url=url)
+    session = create_upstream_client(config)
+    proxy = CrmProxy(config, session)
+    app = web.Application(middlewares=[request_context()])
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    client = await aiohttp_client(GatewayServer(app))
+    try:
+        async with client.get("/page") as resp:
+            assert resp.status == 502
+    except aiohttp.ClientPayloadError:
+        pass  # a body that broke after the status line: the connection is aborted
+    finally:
+        await proxy.close()
+        await session.close()
+        server.close()
+        await server.wait_closed()

@@ -8,13 +8,10 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ccc_gateway.proxy.forwarding import Peer, forwarding_headers, is_trusted
 from ccc_gateway.proxy.headers import (
-    Peer,
     connection_tokens,
     decodable_accept_encoding,
-    forwarding_headers,
-    is_sane_request_id,
-    is_trusted,
     is_websocket_upgrade,
     request_header_pairs,
     response_header_pairs,
@@ -222,23 +219,6 @@ def test_cookie_header_dropped_when_only_gateway_cookies() -> None:
     """No Cookie header reaches the CRM when every cookie was the gateway's."""
     assert "Cookie" not in forward(("Cookie", "__Host-ccc-session=s"))
     assert forward(("Cookie", "__Host-ccc-session=s; crm=1"))["Cookie"] == "crm=1"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("abc-123_X.y", True),
-        ("a" * 128, True),
-        ("a" * 129, False),
-        ("", False),
-        ("a b", False),
-        ("a\nb", False),
-        ("ünï", False),
-    ],
-)
-def test_is_sane_request_id(value: str, expected: bool) -> None:
-    """Only short ids of safe characters are accepted from a client."""
-    assert is_sane_request_id(value) is expected
 
 
 @pytest.mark.parametrize(

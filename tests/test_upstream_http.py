@@ -1,4 +1,4 @@
-"""The lean keep-alive HTTP/1.1 client of the proxy hop (`upstream_http.HttpPool`).
+"""The lean keep-alive HTTP/1.1 client of the proxy hop (ccc_gateway/upstream/).
 
 Against real servers on loopback: aiohttp's for ordinary HTTP, a raw asyncio server where the
 test needs the upstream to misbehave (drop a kept-alive connection, answer early, send junk).
@@ -11,14 +11,23 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from ccc_gateway.runtime.tls import ensure_self_signed
-from ccc_gateway.upstream.client import BadResponse, ConnectFailed, HttpPool
+from ccc_gateway.upstream.errors import (
+    BadResponse,
+    BodyBroken,
+    ConnectFailed,
+    Disconnected,
+    InvalidRequestHead,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from ccc_gateway.upstream.head import build_head
+from ccc_gateway.upstream.pool import HttpPool
 
 PoolFactory = Callable[..., HttpPool]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -221,12 +230,52 @@ async def test_streamed_body_with_declared_length_is_sent_as_is(echo, make_pool)
 async def test_a_line_break_in_a_header_is_refused_before_sending(echo, make_pool) -> None:
     upstream, server = echo
     pool = make_pool(server.make_url("/"))
-    for headers in ([("X-A", "1\r\nX-Injected: 1")], [("X-A\n", "1")], [("X-A", "1\r")]):
-        with pytest.raises(ValueError, match="line break"):
+    for headers in ([("X-A", "1\r\nX-Injected: 1")], [("X-A", "1\r")], [("X-A", "a\x00b")]):
+        with pytest.raises(InvalidRequestHead, match="line break or NUL"):
             await pool.request("GET", "/", headers)
-    with pytest.raises(ValueError, match="line break"):
+    with pytest.raises(InvalidRequestHead, match="not a token"):
+        await pool.request("GET", "/", [("X-A\n", "1")])
+    with pytest.raises(InvalidRequestHead, match="target"):
         await pool.request("GET", "/ HTTP/1.1\r\nX-Injected: 1\r\nX:", [("X-A", "1")])
-    assert upstream.seen == []
+    assert upstream.seen == [] and pool._free_slots == 10
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers", "problem"),
+    [
+        ("GET\r\nX", "/", [], "method"),
+        ("G ET", "/", [], "method"),
+        ("", "/", [], "method"),
+        ("GET", "", [], "target"),
+        ("GET", "/a b", [], "target"),
+        ("GET", "/a\tb", [], "target"),
+        ("GET", "/a\x7fb", [], "target"),
+        ("GET", "/", [("", "1")], "header name"),
+        ("GET", "/", [("X A", "1")], "header name"),
+        ("GET", "/", [("X:A", "1")], "header name"),
+        ("GET", "/", [("X-A", "1\n")], "X-A"),
+    ],
+)
+def test_build_head_checks_every_piece(
+    method: str, target: str, headers: list[tuple[str, str]], problem: str
+) -> None:
+    with pytest.raises(InvalidRequestHead, match=problem):
+        build_head(method, target, "crm:8080", headers, None)
+
+
+def test_build_head_keeps_obs_text_and_states_the_framing() -> None:
+    """Bytes >= 0x80 (decoded with surrogateescape by the server) go out as they came; a
+    header value may hold tabs and any visible byte; framing headers are the pool's."""
+    target = b"/caf\xe9?q=\xff".decode("utf-8", "surrogateescape")
+    value = b"a\tb \xe9\xff".decode("utf-8", "surrogateescape")
+    head, chunked = build_head(
+        "POST", target, "crm", [("X-A", value), ("Host", "evil"), ("Content-Length", "9")], b"ab"
+    )
+    assert head == (
+        b"POST /caf\xe9?q=\xff HTTP/1.1\r\nHost: crm\r\nX-A: a\tb \xe9\xff\r\n"
+        b"Content-Length: 2\r\n\r\n"
+    )
+    assert chunked is False
 
 
 async def test_https_origin(make_pool, tmp_path: Path) -> None:
@@ -273,7 +322,7 @@ async def test_pool_limit_makes_requests_wait_then_time_out(echo, make_pool) -> 
     upstream, server = echo
     pool = make_pool(server.make_url("/"), max_connections=1, connect_timeout=0.3)
     first = await pool.request("GET", "/held", [])
-    with pytest.raises(TimeoutError, match="no free connection"):
+    with pytest.raises(UpstreamTimeout, match="no free connection"):
         await pool.request("GET", "/", [])
     waiting = asyncio.ensure_future(pool.request("GET", "/", []))
     await asyncio.sleep(0.05)
@@ -291,14 +340,14 @@ async def test_connection_refused_is_connect_failed(make_pool, unused_tcp_port: 
     pool = make_pool(f"http://127.0.0.1:{unused_tcp_port}")
     with pytest.raises(ConnectFailed) as caught:
         await pool.request("GET", "/", [])
-    assert isinstance(caught.value, aiohttp.ClientConnectionError)
+    assert isinstance(caught.value, UpstreamError)
     assert caught.value.os_error is not None
 
 
 async def test_read_timeout(echo, make_pool) -> None:
     _, server = echo
     pool = make_pool(server.make_url("/"), read_timeout=0.2)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(UpstreamTimeout):
         await pool.request("GET", "/slow", [])
 
 
@@ -384,7 +433,7 @@ async def test_post_is_not_retried_on_a_dropped_connection(raw_server, make_pool
     connections: list[int] = []
     pool = make_pool(await raw_server(dropping_second_request(connections)))
     assert await (await pool.request("POST", "/", [], b"1")).read() == b"ok"
-    with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+    with pytest.raises(Disconnected):
         await pool.request("POST", "/", [], b"2")
     assert len(connections) == 1
 
@@ -482,7 +531,7 @@ async def test_a_body_that_keeps_coming_is_not_cut_but_a_stall_is(raw_server, ma
     pool = make_pool(await raw_server(trickle), read_timeout=0.2)
     response = await pool.request("GET", "/", [])
     received = b""
-    with pytest.raises(TimeoutError):
+    with pytest.raises(UpstreamTimeout):
         async for chunk in response.content.iter_any():
             received += chunk
     assert received == b"x" * 8
@@ -524,7 +573,7 @@ async def test_a_body_cut_short_is_a_payload_error(raw_server, make_pool) -> Non
 
     pool = make_pool(await raw_server(short))
     response = await pool.request("GET", "/", [])
-    with pytest.raises(aiohttp.ClientPayloadError):
+    with pytest.raises(BodyBroken):
         await response.read()
     assert not pool._idle
 
@@ -541,7 +590,7 @@ async def test_a_broken_chunked_body_is_a_payload_error(raw_server, make_pool) -
 
     pool = make_pool(await raw_server(broken))
     response = await pool.request("GET", "/", [])
-    with pytest.raises(aiohttp.ClientPayloadError):
+    with pytest.raises(BodyBroken):
         await response.read()
     response.release()
     assert not pool._idle and pool._free_slots == 10

@@ -5,7 +5,7 @@ Builds the common parameters, authenticates them (Bearer or STS signature v1.0, 
 SDKs do, and it keeps tokens and signatures out of URLs and so out of access logs — and
 reads the JSON answer under a size cap.
 
-The calls go over a keep-alive pool of its own (`upstream_http.HttpPool`, the CRM proxy's
+The calls go over a keep-alive pool of its own (`upstream.pool.HttpPool`, the CRM proxy's
 lean HTTP/1.1 client): every call is one POST to one URL, so aiohttp's ClientSession did
 much per call (URL handling, cookie jar, request and response objects, timers) that it
 needs nothing of.
@@ -38,7 +38,8 @@ from ccc_gateway.ccc.pop.protocol import (
     merge_params,
     timestamp,
 )
-from ccc_gateway.upstream.client import HttpPool, HttpResponse
+from ccc_gateway.upstream.pool import HttpPool
+from ccc_gateway.upstream.response import HttpResponse
 
 __all__ = ["BearerCredentials", "PopClient", "PopResult", "PopUnavailable"]
 

@@ -1,8 +1,9 @@
 """Liveness and readiness, and who may see the details.
 
 `/aliyun/healthz` says the process answers. `/aliyun/readyz` says it can do its job: each
-dependency is checked, and an operator sees *what* is not ready. Further checks (JWKS loaded,
-session store) register themselves with `add_readiness_check`.
+dependency is checked, and an operator sees *what* is not ready. The checks (the CRM, JWKS
+loaded, the session store) are registered by the composition root (app.py) with
+`add_readiness_check`: this module knows none of the features.
 
 On the public port the readiness answer is only the status (200 or 503): which check failed
 and why (the CRM's state, a store outage) is for operators. The details, and
@@ -16,10 +17,9 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
-from ccc_gateway.keys import CONFIG, UPSTREAM_CLIENT
+from ccc_gateway.keys import CONFIG
 
 ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]  # None = ok, else why not
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])
@@ -29,8 +29,7 @@ _FORWARDING = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 def setup(app: web.Application) -> None:
-    checks: dict[str, ReadinessCheck] = {"crm": _crm_reachable}
-    app[READINESS_CHECKS] = checks
+    app[READINESS_CHECKS] = {}
     app.router.add_get("/aliyun/healthz", healthz)
     app.router.add_get("/aliyun/readyz", readyz)
 
@@ -87,13 +86,3 @@ async def _run(check: ReadinessCheck, app: web.Application) -> str | None:
         return await asyncio.wait_for(check(app), CHECK_TIMEOUT)
     except TimeoutError:
         return "timed out"
-
-
-async def _crm_reachable(app: web.Application) -> str | None:
-    """Any HTTP answer from the CRM counts: readiness is about reachability, not its pages."""
-    upstream = app[CONFIG].upstream
-    try:
-        async with app[UPSTREAM_CLIENT].head(upstream.url, allow_redirects=False) as response:
-            return None if response.status < 500 else f"answered {response.status}"
-    except (aiohttp.ClientError, OSError) as exc:
-        return f"unreachable: {type(exc).__name__}"

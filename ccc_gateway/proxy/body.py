@@ -4,7 +4,7 @@ The upload is counted while it streams (a chunked body declares no length), so t
 oversized one is cut off at the limit instead of being forwarded to the CRM whole, and paced
 (`Pace`), so that a client trickling its body cannot hold a connection to the CRM for ever.
 Proxied bodies are never decoded: they reach the CRM exactly as the client sent them, bytes
-and headers (the server runs with auto-decompression off, see `serve.server_options`).
+and headers (the server runs with auto-decompression off, see runtime/serve.py `server_options`).
 
 Decoding, gzip and deflate with the standard library, capped against decompression bombs, is
 for the response filter, which needs the page's text (`decode_body`; a rewritten body then

@@ -1,45 +1,38 @@
 """The reverse proxy to the CRM: every request not under /aliyun/ goes through `CrmProxy`.
 
 Bodies stream both ways, chunk by chunk, so a 1 GB download costs the gateway no more memory
-than a small page. Requests go over the lean keep-alive pool of `upstream_http` (aiohttp's
-`ClientSession` cost more CPU per page than the rest of the hop); websockets use aiohttp's
-client, which does the upgrade handshake. Only an HTML page the response filter wants (the
-softphone widget) is read whole, up to a cap, decoded, transformed and sent with a fresh
-Content-Length. Header rules live in `proxy_headers`, body limits and decoding in
-`proxy_body`, the websocket relay in `proxy_ws`.
+than a small page. Requests go over the page pool (ccc_gateway/upstream/, the CRM's budget in
+proxy/pool.py); websockets over aiohttp's client (proxy/websocket.py). Only an HTML page the
+response filter wants (the softphone widget) is read whole, up to a cap, decoded, transformed
+and sent with a fresh Content-Length. Header rules live in proxy/headers.py and
+proxy/forwarding.py, body limits and decoding in proxy/body.py (docs/proxy.md).
 
 Request bodies reach the CRM exactly as the client sent them (never decompressed: see
-`serve.server_options`), at `upstream.min_upload_rate` at least and within
-`upstream.upload_timeout`, else 408. Connections to the CRM add up to
-`upstream.max_connections`: the page pool gets `UpstreamConfig.page_connections`, open
-websockets are counted up to `upstream.max_websockets` (503 past it), and aiohttp's client,
-which carries the websockets and the whoami and readiness requests, may hold
-`max_websockets + CONTROL_CONNECTIONS`: whoami and readiness always find a connection that
-neither pages nor websockets can take.
+runtime/serve.py `server_options`), at `upstream.min_upload_rate` at least and within
+`upstream.upload_timeout`, else 408. Failures of the hop are mapped to answers here, and only
+here: the client's fault (a request head that cannot be written) is a 400, the CRM's (no
+connection, an answer that is not HTTP, a disguised redirect) a 502, its slowness a 504.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ccc_gateway.config.load import CONTROL_CONNECTIONS
 from ccc_gateway.http.errors import (
     BadGateway,
     BadRequest,
     GatewayError,
     GatewayTimeout,
     PayloadTooLarge,
-    ServiceUnavailable,
 )
-from ccc_gateway.http.middleware import new_request_id
-from ccc_gateway.keys import REQUEST_ID
+from ccc_gateway.http.middleware import request_id_of
 from ccc_gateway.proxy import headers as rules
 from ccc_gateway.proxy.body import (
     Pace,
@@ -49,8 +42,16 @@ from ccc_gateway.proxy.body import (
     describe_new_body,
     too_large_message,
 )
-from ccc_gateway.proxy.websocket import relay
-from ccc_gateway.upstream.client import ConnectFailed, HttpPool, HttpResponse, UploadTimeout
+from ccc_gateway.proxy.forwarding import Peer, is_trusted
+from ccc_gateway.proxy.pool import create_page_pool
+from ccc_gateway.proxy.websocket import IdentityWatch, WebsocketProxy
+from ccc_gateway.upstream.errors import (
+    BadResponse,
+    ConnectFailed,
+    InvalidRequestHead,
+    UploadTimeout,
+)
+from ccc_gateway.upstream.response import HttpResponse
 
 if TYPE_CHECKING:
     from ccc_gateway.config.load import UpstreamConfig
@@ -59,21 +60,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-UPSTREAM_MAX_FIELD_SIZE = 32 * 1024
 FILTER_MAX_BODY = 5 * MiB  # larger pages are passed through without the widget
 # A body the CRM declares at most this long is read whole and sent in one write with the
 # headers: streaming it cost one more TLS record and send() for the headers alone, which was
 # a tenth of a proxied page's CPU (bench/RESULTS.md). Larger bodies stream.
 WHOLE_MAX_BODY = 64 * 1024
-# Peer addresses whose trust verdict is remembered (the load balancers, the browsers seen).
-TRUST_MEMORY = 4096
 # The CRM's response headers as the proxy passes them to aiohttp's responses, which copy them
 # into a multidict of their own: a list of pairs, so that they are built into one just once.
 Headers = list[tuple[str, str]]
 
-# The client must forward the browser's headers, not invent its own: no default Accept,
-# Accept-Encoding, User-Agent or Content-Type.
-_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
 # Nothing to transform in these: no body, or only a part of one.
 _UNFILTERED_STATUSES = frozenset({204, 206, 304})
 
@@ -99,48 +94,6 @@ class _PageResponse(web.Response):
     async def write_eof(self, data: bytes = b"") -> None:
         await super().write_eof(data)
         self.body = None
-
-
-def create_upstream_client(upstream: UpstreamConfig) -> aiohttp.ClientSession:
-    """aiohttp's client to the CRM: websockets, whoami, readiness (call inside the loop).
-
-    Its connections are the websockets' share plus the reserve for whoami and readiness; the
-    proxy keeps websockets to their share, so the reserve is always there.
-    """
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=upstream.max_websockets + CONTROL_CONNECTIONS  # keep-alive on
-        ),
-        # No total: a long download is fine as long as bytes keep coming (sock_read).
-        timeout=aiohttp.ClientTimeout(
-            total=None,
-            connect=upstream.connect_timeout,
-            sock_connect=upstream.connect_timeout,
-            sock_read=upstream.read_timeout,
-        ),
-        auto_decompress=False,  # bodies pass through exactly as the CRM encoded them
-        cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would hand user A's cookies to B
-        skip_auto_headers=_SKIP_AUTO_HEADERS,
-        trust_env=False,  # an HTTP(S)_PROXY in the environment must not divert CRM traffic
-        # CRMs send long Content-Security-Policy and Set-Cookie lines; aiohttp's 8 KiB
-        # default would turn such a page into a 502.
-        max_field_size=UPSTREAM_MAX_FIELD_SIZE,
-    )
-
-
-def create_upstream_pool(upstream: UpstreamConfig) -> HttpPool:
-    """The keep-alive pool the proxy sends the CRM's requests over (all but websockets)."""
-    return HttpPool(
-        upstream.url.origin(),
-        max_connections=upstream.page_connections,
-        connect_timeout=upstream.connect_timeout,
-        # No total: a long download is fine as long as bytes keep coming.
-        read_timeout=upstream.read_timeout,
-        upload_timeout=upstream.upload_timeout,
-        # CRMs send long Content-Security-Policy and Set-Cookie lines; aiohttp's 8 KiB
-        # default would turn such a page into a 502.
-        max_field_size=UPSTREAM_MAX_FIELD_SIZE,
-    )
 
 
 def _client_gone(request: web.Request) -> web.Response:
@@ -169,10 +122,9 @@ def _abort(request: web.Request) -> None:
 class CrmProxy:
     """Forwards a request to the CRM and streams its answer back (the catch-all handler).
 
-    `client` (aiohttp's) is only for websocket upgrades; requests go over the proxy's own
-    `HttpPool`, closed by `close()`. `identity_watch` (SessionManager.identity_watch) is asked
-    only for websockets: for one whose handshake carried identity headers, a coroutine that
-    returns when that sign-in ends, and the relay then ends the socket.
+    `client` (aiohttp's, proxy/pool.py) is only for websocket upgrades; requests go over the
+    proxy's own page pool, closed by `close()`. `identity_watch` is for websockets only
+    (proxy/websocket.py).
     """
 
     def __init__(
@@ -183,13 +135,13 @@ class CrmProxy:
         trusted_proxies: tuple[IpNetwork, ...] = (),
         is_gateway_cookie: Callable[[str], bool] = lambda name: False,
         identity_headers: Callable[[web.Request], Mapping[str, str]] | None = None,
-        identity_watch: Callable[[web.Request], Coroutine[Any, Any, str] | None] | None = None,
+        identity_watch: IdentityWatch | None = None,
         response_filter: ResponseFilter | None = None,
         filter_max_body: int = FILTER_MAX_BODY,
         public_host: str | None = None,
     ) -> None:
-        self._client = client
-        self._pool = create_upstream_pool(upstream)
+        self._pool = create_page_pool(upstream)
+        self._websockets = WebsocketProxy(client, upstream.max_websockets, identity_watch)
         self._origin = upstream.url.origin()
         self._origin_text = str(self._origin)
         # The CRM's address, for the log only: error pages never name it.
@@ -197,14 +149,9 @@ class CrmProxy:
         self._upstream = upstream
         self._max_body = upstream.max_body_size
         self._upload_timeout = upstream.upload_timeout
-        self._max_websockets = upstream.max_websockets
-        self._websockets = 0  # open (or opening) websockets to the CRM
         self._trusted = trusted_proxies
-        # Peer address -> its Peer (trusted or not): made once per address, not per request.
-        self._peers: dict[str, rules.Peer] = {}
         self._is_gateway_cookie = is_gateway_cookie
         self._identity = identity_headers
-        self._identity_watch = identity_watch
         self._filter = response_filter
         self._filter_max_body = filter_max_body
         # The gateway's public host[:port] (from aliyun.redirect_uri). A client's own Host is
@@ -217,12 +164,12 @@ class CrmProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The catch-all route: proxy `request` to the CRM."""
+        request_id = request_id_of(request)  # the request-context middleware's
         if request.method == hdrs.METH_GET and rules.is_websocket_upgrade(request.headers):
-            return await self._websocket(request)
+            return await self._websocket(request, request_id)
         declared = request.content_length
         if self._max_body and declared is not None and declared > self._max_body:
             raise PayloadTooLarge(too_large_message(self._max_body))
-        request_id = self._request_id(request)
         headers = self._outgoing_headers(request, request_id, websocket=False)
         body = None
         if request.body_exists:
@@ -258,36 +205,18 @@ class CrmProxy:
     def _url(self, request: web.Request) -> URL:
         return URL(self._origin_text + self._target(request), encoded=True)
 
-    def _request_id(self, request: web.Request) -> str:
-        given: str | None = request.get(REQUEST_ID)  # set by the request-context middleware
-        if given:
-            return given
-        incoming = request.headers.get(rules.X_REQUEST_ID)
-        if incoming is not None and rules.is_sane_request_id(incoming):
-            return incoming
-        return new_request_id()
-
-    def _peer(self, request: web.Request) -> rules.Peer:
+    def _peer(self, request: web.Request) -> Peer:
         # Trust is decided on the socket's peer, never on a value a middleware derived from
         # headers (request.remote may have been rewritten by one). aiohttp's protocol holds
         # the peer once per connection; the TLS transport would ask the socket every time.
         peername = request.protocol.peername
         address = peername[0] if isinstance(peername, tuple) and peername else request.remote
-        secure = request.secure
-        if address is None:
-            return rules.Peer(None, False, secure)
-        peer = self._peers.get(address)
-        if peer is None or peer.secure is not secure:
-            trusted = rules.is_trusted(address, self._trusted)  # parses the address
-            peer = rules.Peer(address, trusted, secure)
-            if len(self._peers) < TRUST_MEMORY:
-                self._peers[address] = peer
-        return peer
+        return Peer(address, is_trusted(address, self._trusted), request.secure)
 
     def _outgoing_headers(
         self, request: web.Request, request_id: str, *, websocket: bool
     ) -> list[tuple[str, str]]:
-        """The headers the CRM gets for `request` (rules in proxy_headers.py)."""
+        """The headers the CRM gets for `request` (rules in proxy/headers.py)."""
         return rules.request_header_pairs(
             request.headers,
             self._peer(request),
@@ -311,6 +240,11 @@ class CrmProxy:
         """The error to show for a CRM request that failed before its answer began."""
         if body is not None and body.too_large:
             return PayloadTooLarge(too_large_message(self._max_body))
+        if isinstance(exc, InvalidRequestHead):
+            # The client's request cannot be written to the CRM as HTTP/1.1 (a value with a
+            # line break): its fault, and nothing was sent.
+            log.info("request not forwarded to the CRM: %s", exc)
+            return BadRequest("The request cannot be forwarded.")
         log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
         # The log names the CRM's internal address; the client's page does not.
         if isinstance(exc, UploadTimeout):
@@ -323,6 +257,8 @@ class CrmProxy:
             return BadGateway("The CRM is not reachable.")
         if isinstance(exc, aiohttp.WSServerHandshakeError):
             return BadGateway(f"The CRM refused the websocket ({exc.status}).")
+        if isinstance(exc, BadResponse):
+            return BadGateway("The CRM's answer is not valid HTTP.")
         return BadGateway("The CRM failed to answer.")
 
     async def _respond(
@@ -337,8 +273,7 @@ class CrmProxy:
         if self._filter is not None and self._filterable(request, upstream, self._filter):
             return await self._filtered(request, upstream, headers, self._filter)
         if self._small(request, upstream):
-            # Read whole, then answered with headers and body together (here rather than in a
-            # coroutine of its own: one frame less on nearly every page).
+            # Read whole, then answered with headers and body together (WHOLE_MAX_BODY).
             body = await self._read_all(upstream)
             return _PageResponse(
                 status=upstream.status, reason=upstream.reason, body=body, headers=headers
@@ -466,48 +401,9 @@ class CrmProxy:
             raise self._failure(exc, None) from None  # nothing sent yet: a 502/504 page
         return chunks, True
 
-    async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if not web.WebSocketResponse().can_prepare(request).ok:
-            # Checked before the CRM is contacted: a broken handshake costs it nothing.
-            raise BadRequest("This is not a valid websocket handshake.")
-        if self._websockets >= self._max_websockets:
-            # Refused rather than queued: an open websocket holds its connection for as long
-            # as it lives, and the rest of the client's connections are whoami's and readiness'.
-            raise ServiceUnavailable(
-                f"All {self._max_websockets} websockets to the CRM are in use; try again later."
-            )
-        self._websockets += 1
+    async def _websocket(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        headers = self._outgoing_headers(request, request_id, websocket=True)
         try:
-            return await self._relayed_websocket(request)
-        finally:
-            self._websockets -= 1
-
-    async def _relayed_websocket(self, request: web.Request) -> web.StreamResponse:
-        request_id = self._request_id(request)
-        protocols = [
-            p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")
-        ]
-        try:
-            crm = await self._client.ws_connect(
-                self._url(request),
-                headers=CIMultiDict(self._outgoing_headers(request, request_id, websocket=True)),
-                protocols=[p for p in protocols if p],
-                autoclose=False,  # close frames are relayed, not answered by aiohttp
-                autoping=False,  # pings too: the browser and the CRM keep their own liveness
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
-            )
+            return await self._websockets.handle(request, self._url(request), headers, request_id)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._failure(exc, None) from None
-        browser = web.WebSocketResponse(
-            protocols=(crm.protocol,) if crm.protocol else (), autoclose=False, autoping=False
-        )
-        browser.headers[rules.X_REQUEST_ID] = request_id
-        try:
-            await browser.prepare(request)
-        except BaseException:
-            await crm.close()
-            raise
-        # Asked after the handshake: the CRM has seen the identity headers now, if any.
-        ended = self._identity_watch(request) if self._identity_watch is not None else None
-        await relay(browser, crm, ended)
-        return browser

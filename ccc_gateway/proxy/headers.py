@@ -1,4 +1,4 @@
-"""Header rules of the reverse proxy: pure functions, no aiohttp.web.
+"""Header rules of the reverse proxy: pure functions, no aiohttp.web (docs/proxy.md).
 
 What goes to the CRM and what comes back is decided here, so that every rule can be tested
 from a table: hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway, forwarding
@@ -9,23 +9,17 @@ origin are turned back into paths on the gateway's origin.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
 
 from aiohttp import hdrs
 from multidict import MultiMapping
 from yarl import URL
 
-from ccc_gateway.config.values import IpNetwork
+from ccc_gateway.proxy.forwarding import FORWARDING_HEADERS, Peer, forwarding_headers
 
 CookiePredicate = Callable[[str], bool]
 
-X_FORWARDED_FOR = "X-Forwarded-For"
-X_FORWARDED_HOST = "X-Forwarded-Host"
-X_FORWARDED_PROTO = "X-Forwarded-Proto"
-X_REAL_IP = "X-Real-IP"
 X_REQUEST_ID = "X-Request-Id"
 IDENTITY_PREFIX = "x-ccc-"  # every X-Ccc-* header is the gateway's to set, never the client's
 
@@ -48,18 +42,9 @@ HOP_BY_HOP = _lower(
 )
 
 # Request headers the proxy never copies: the hop-by-hop ones; Host (the client sets the
-# upstream's); the forwarding headers (recomputed from the peer, see `forwarding_headers`);
+# upstream's); the forwarding headers (recomputed from the peer, see proxy/forwarding.py);
 # Expect (aiohttp has already answered 100-continue to the client); our request id (set anew).
-_REQUEST_DROP = HOP_BY_HOP | _lower(
-    hdrs.HOST,
-    hdrs.FORWARDED,
-    X_FORWARDED_FOR,
-    X_FORWARDED_HOST,
-    X_FORWARDED_PROTO,
-    X_REAL_IP,
-    hdrs.EXPECT,
-    X_REQUEST_ID,
-)
+_REQUEST_DROP = HOP_BY_HOP | _lower(hdrs.HOST, *FORWARDING_HEADERS, hdrs.EXPECT, X_REQUEST_ID)
 
 # The websocket handshake is redone by the client towards the CRM with its own key, version
 # and extensions; the subprotocols are passed to ws_connect separately.
@@ -76,8 +61,6 @@ _WEBSOCKET_DROP = _REQUEST_DROP | _lower(
 # speak for the gateway's host, and `max-age=0` would switch HSTS off there.
 _RESPONSE_DROP = HOP_BY_HOP | _lower(X_REQUEST_ID, hdrs.STRICT_TRANSPORT_SECURITY)
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
 # Content codings the response filter can decode with the standard library.
 DECODABLE_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 
@@ -90,23 +73,12 @@ def _tokens(values: Iterable[str]) -> frozenset[str]:
 
 
 _NO_TOKENS: frozenset[str] = frozenset()
-# Connection values repeat (`keep-alive`, `close`): their tokens are remembered per value.
-_connection_memory: dict[str, frozenset[str]] = {}
-_CONNECTION_MEMORY = 256
 
 
 def connection_tokens(headers: MultiMapping[str]) -> frozenset[str]:
     """Header names listed in `Connection`: hop-by-hop for this connection only."""
     values = headers.getall(hdrs.CONNECTION, ())
-    if len(values) != 1:
-        return _tokens(values) if values else _NO_TOKENS
-    value = values[0]
-    tokens = _connection_memory.get(value)
-    if tokens is None:
-        tokens = _tokens(values)
-        if len(_connection_memory) < _CONNECTION_MEMORY:
-            _connection_memory[value] = tokens
-    return tokens
+    return _tokens(values) if values else _NO_TOKENS
 
 
 def is_websocket_upgrade(headers: MultiMapping[str]) -> bool:
@@ -118,31 +90,11 @@ def is_websocket_upgrade(headers: MultiMapping[str]) -> bool:
     )
 
 
-# A browser sends the same Cookie header request after request (a signed-in agent's is
-# ~2.5 KB of session cookie, split and scanned pair by pair): each value's verdict is
-# remembered, per predicate. Values only; forgotten all at once when full, as sessions
-# change their cookies.
-_stripped_memory: dict[tuple[str, CookiePredicate], str | None] = {}
-_STRIPPED_MEMORY = 256
-_UNKNOWN = object()
-
-
 def strip_cookies(value: str, is_gateway_cookie: CookiePredicate) -> str | None:
     """The `Cookie` value without the gateway's cookies; the others stay byte-exact, in order.
 
     None when nothing is left, so that the caller drops the header.
     """
-    key = (value, is_gateway_cookie)
-    stripped = _stripped_memory.get(key, _UNKNOWN)
-    if stripped is _UNKNOWN:
-        stripped = _strip_cookies(value, is_gateway_cookie)
-        if len(_stripped_memory) >= _STRIPPED_MEMORY:
-            _stripped_memory.clear()
-        _stripped_memory[key] = stripped
-    return stripped  # type: ignore[return-value]  # a str or None, as stored
-
-
-def _strip_cookies(value: str, is_gateway_cookie: CookiePredicate) -> str | None:
     pairs = value.split(";")
     kept = [pair for pair in pairs if not is_gateway_cookie(pair.split("=", 1)[0].strip())]
     if len(kept) == len(pairs):
@@ -150,64 +102,6 @@ def _strip_cookies(value: str, is_gateway_cookie: CookiePredicate) -> str | None
     # Each kept pair carries its own leading space; only the first one may need trimming.
     joined = ";".join(kept).strip()
     return joined or None
-
-
-def is_sane_request_id(value: str) -> bool:
-    """A request id a client may choose: at most 128 of `[A-Za-z0-9._-]`, safe to log."""
-    return _REQUEST_ID.fullmatch(value) is not None
-
-
-def is_trusted(peer: str | None, trusted_proxies: tuple[IpNetwork, ...]) -> bool:
-    """The direct peer is one of our own proxies (load balancer, ingress)."""
-    if not peer or not trusted_proxies:
-        return False
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in trusted_proxies)
-
-
-class Peer(NamedTuple):
-    """What the gateway knows about the connection a request came on."""
-
-    address: str | None  # the direct peer's IP; None on a Unix socket
-    trusted: bool  # the peer is a trusted proxy: its X-Forwarded-* are believed
-    secure: bool  # the gateway itself served TLS on this connection
-
-
-def forwarding_headers(
-    incoming: MultiMapping[str], peer: Peer, *, public_host: str | None = None
-) -> dict[str, str]:
-    """X-Forwarded-For/-Host/-Proto for the CRM.
-
-    Only a trusted proxy may speak for the client: its chain is extended with its own address
-    and its -Host/-Proto are kept. Anyone else's values are lies until proven otherwise, so
-    they are replaced with what the gateway saw itself; `public_host` (the gateway's own
-    host[:port]), when given, stands in for the Host such a client sent.
-    """
-    address = peer.address or "unknown"
-    proto = "https" if peer.secure else "http"
-    host = incoming.get(hdrs.HOST)
-    result: dict[str, str] = {}
-    if peer.trusted:
-        chain = ", ".join(incoming.getall(X_FORWARDED_FOR, ()))
-        result[X_FORWARDED_FOR] = f"{chain}, {address}" if chain else address
-        proto = incoming.get(X_FORWARDED_PROTO, proto)
-        host = incoming.get(X_FORWARDED_HOST, host)
-        if X_REAL_IP in incoming:
-            result[X_REAL_IP] = incoming[X_REAL_IP]
-    else:
-        result[X_FORWARDED_FOR] = address
-        if public_host is not None:
-            host = public_host
-    result[X_FORWARDED_PROTO] = proto
-    if host:
-        result[X_FORWARDED_HOST] = host
-    return result
 
 
 def decodable_accept_encoding(value: str) -> str | None:
@@ -222,53 +116,6 @@ def decodable_accept_encoding(value: str) -> str | None:
         if item.split(";", 1)[0].strip().lower() in DECODABLE_CODINGS
     ]
     return ", ".join(kept) or None
-
-
-# Browsers send a handful of Accept-Encoding values: each one's narrowing is remembered.
-_decodable_memory: dict[str, str | None] = {}
-
-
-def _remembered_decodable(value: str) -> str | None:
-    try:
-        return _decodable_memory[value]
-    except KeyError:
-        narrowed = decodable_accept_encoding(value)
-        if len(_decodable_memory) < _KIND_MEMORY:
-            _decodable_memory[value] = narrowed
-        return narrowed
-
-
-# What `request_header_pairs` does with a header, by name. Names repeat from request to request, so
-# the verdict (a lower-casing, an underscore replace and two set tests) is remembered per
-# spelling for the two fixed drop sets; a bounded memory, so made-up names can't grow it.
-_KEEP, _DROP, _COOKIE, _ACCEPT_ENCODING = range(4)
-_KIND_MEMORY = 1024
-_request_kinds: dict[frozenset[str], dict[str, int]] = {_REQUEST_DROP: {}, _WEBSOCKET_DROP: {}}
-
-
-def _request_kind(name: str, drop: frozenset[str]) -> int:
-    lower = name.lower()
-    # CGI/WSGI and PHP servers read `X_Ccc_Agent_Upn` as X-Ccc-Agent-Upn (both become
-    # HTTP_X_CCC_AGENT_UPN): an underscore spelling of a dropped header is dropped too.
-    dashed = lower.replace("_", "-")
-    if dashed in drop or dashed.startswith(IDENTITY_PREFIX):
-        return _DROP
-    if lower == "cookie":
-        return _COOKIE
-    if lower == "accept-encoding":
-        return _ACCEPT_ENCODING
-    return _KEEP
-
-
-def _remembered_kind(name: str, drop: frozenset[str], memory: dict[str, int] | None) -> int:
-    if memory is None:
-        return _request_kind(name, drop)
-    kind = memory.get(name)
-    if kind is None:
-        kind = _request_kind(name, drop)
-        if len(memory) < _KIND_MEMORY:
-            memory[name] = kind
-    return kind
 
 
 def request_header_pairs(
@@ -286,31 +133,29 @@ def request_header_pairs(
 
     `decodable_only` limits Accept-Encoding to what the response filter can decode;
     `public_host` is the X-Forwarded-Host of an untrusted peer (see `forwarding_headers`).
-    A plain list (what the upstream client writes out): a multidict built only to be
-    iterated once cost a tenth of the proxy's own work on a page.
+    A plain list of pairs: what the upstream client writes out.
     """
     drop = _WEBSOCKET_DROP if websocket else _REQUEST_DROP
-    memory: dict[str, int] | None = _request_kinds[drop]
     named = connection_tokens(incoming)
     if not named <= drop:  # `Connection: keep-alive` names nothing new; others do
-        drop, memory = drop | named, None
+        drop = drop | named
     out: list[tuple[str, str]] = []
     for name, value in incoming.items():
-        # The remembered verdict inline: a call per header was a sixth of this loop's cost.
-        kind = memory.get(name) if memory is not None else None
-        if kind is None:
-            kind = _remembered_kind(name, drop, memory)
-        if kind == _KEEP:
-            out.append((name, value))
-        elif kind == _COOKIE:
+        lower = name.lower()
+        # CGI/WSGI and PHP servers read `X_Ccc_Agent_Upn` as X-Ccc-Agent-Upn (both become
+        # HTTP_X_CCC_AGENT_UPN): an underscore spelling of a dropped header is dropped too.
+        dashed = lower.replace("_", "-")
+        if dashed in drop or dashed.startswith(IDENTITY_PREFIX):
+            continue
+        if lower == "cookie":
             stripped = strip_cookies(value, is_gateway_cookie)
             if stripped is not None:
                 out.append((name, stripped))
-        elif kind == _ACCEPT_ENCODING:
-            if not decodable_only:
-                out.append((name, value))
-            elif (narrowed := _remembered_decodable(value)) is not None:
+        elif lower == "accept-encoding" and decodable_only:
+            if (narrowed := decodable_accept_encoding(value)) is not None:
                 out.append((name, narrowed))
+        else:
+            out.append((name, value))
     # Appended, not merged: the forwarding headers, the request id and every X-Ccc-* name
     # are in the drop set, so none of them can be in `out` already.
     out += forwarding_headers(incoming, peer, public_host=public_host).items()
@@ -427,24 +272,6 @@ def clear_site_data(value: str) -> str | None:
     return ", ".join(kept) or None
 
 
-# What `response_header_pairs` does with a CRM header, by name spelling (as for requests).
-_PASS, _SKIP, _LOCATION, _SET_COOKIE, _CLEAR_SITE_DATA = range(5)
-_response_kinds: dict[str, int] = {}
-
-
-def _response_kind(name: str, drop: frozenset[str]) -> int:
-    lower = name.lower()
-    if lower in drop:
-        return _SKIP
-    if lower == "location":
-        return _LOCATION
-    if lower == "set-cookie":
-        return _SET_COOKIE
-    if lower == "clear-site-data":
-        return _CLEAR_SITE_DATA
-    return _PASS
-
-
 def response_header_pairs(
     upstream: MultiMapping[str],
     *,
@@ -461,24 +288,23 @@ def response_header_pairs(
     own, so a multidict built here would be built twice.
     """
     drop = _RESPONSE_DROP
-    memory: dict[str, int] | None = _response_kinds
     named = connection_tokens(upstream)
     if not named <= drop:  # `Connection: keep-alive` names nothing new
-        drop, memory = drop | named, None
+        drop = drop | named
     out: list[tuple[str, str]] = []
     for name, value in upstream.items():
-        kind = memory.get(name) if memory is not None else None
-        if kind is None:
-            kind = _response_kind(name, drop)
-            if memory is not None and len(memory) < _KIND_MEMORY:
-                memory[name] = kind
-        if kind == _PASS:
-            out.append((name, value))
-        elif kind == _LOCATION:
+        lower = name.lower()
+        if lower in drop:
+            continue
+        if lower == "location":
             out.append((name, check_location(rewrite_location(value, origin))))
-        elif kind == _SET_COOKIE and not is_gateway_cookie(set_cookie_name(value)):
+        elif lower == "set-cookie":
+            if not is_gateway_cookie(set_cookie_name(value)):
+                out.append((name, value))
+        elif lower == "clear-site-data":
+            if (cleared := clear_site_data(value)) is not None:
+                out.append((name, cleared))
+        else:
             out.append((name, value))
-        elif kind == _CLEAR_SITE_DATA and (cleared := clear_site_data(value)) is not None:
-            out.append((name, cleared))
     out.append((X_REQUEST_ID, request_id))  # the CRM's own was dropped above
     return out

@@ -1,4 +1,8 @@
-"""Relaying one proxied websocket: browser ⇄ gateway ⇄ CRM, frame by frame.
+"""Proxied websockets: browser ⇄ gateway ⇄ CRM, frame by frame.
+
+`WebsocketProxy` admits an upgrade (a valid handshake, within `upstream.max_websockets`),
+opens the CRM's side on aiohttp's client (its share of the CRM budget, proxy/pool.py) and
+relays.
 
 Both ends run with autoping and autoclose off, so pings, pongs and close frames are the
 peers' own and travel end to end: the CRM sees the browser's close code and the browser the
@@ -16,18 +20,92 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import aiohttp
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from multidict import CIMultiDict
+from yarl import URL
+
+from ccc_gateway.http.errors import BadRequest, ServiceUnavailable
+from ccc_gateway.proxy.headers import X_REQUEST_ID
 
 log = logging.getLogger(__name__)
+
+IdentityWatch = Callable[[web.Request], Coroutine[Any, Any, str] | None]
 
 AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 # Codes a peer may not put in a close frame (RFC 6455 §7.4.1): they only describe one.
 _RESERVED_CODES = frozenset({1004, 1005, 1006, 1015})
+
+
+class WebsocketProxy:
+    """Websocket upgrades to the CRM, at most `max_websockets` open (or opening) at once.
+
+    `identity_watch` (SessionManager.identity_watch): for a socket whose handshake carried
+    identity headers, a coroutine that returns when that sign-in ends; the relay then ends
+    the socket. Failures to reach the CRM are aiohttp's client errors and TimeoutError, left
+    for the proxy's handler to answer.
+    """
+
+    def __init__(
+        self,
+        client: aiohttp.ClientSession,
+        max_websockets: int,
+        identity_watch: IdentityWatch | None = None,
+    ) -> None:
+        self._client = client
+        self._max = max_websockets
+        self._open = 0
+        self._identity_watch = identity_watch
+
+    async def handle(
+        self, request: web.Request, url: URL, headers: list[tuple[str, str]], request_id: str
+    ) -> web.StreamResponse:
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            # Checked before the CRM is contacted: a broken handshake costs it nothing.
+            raise BadRequest("This is not a valid websocket handshake.")
+        if self._open >= self._max:
+            # Refused rather than queued: an open websocket holds its connection for as long
+            # as it lives, and the rest of the client's connections are whoami's and readiness'.
+            raise ServiceUnavailable(
+                f"All {self._max} websockets to the CRM are in use; try again later."
+            )
+        self._open += 1
+        try:
+            return await self._relayed(request, url, headers, request_id)
+        finally:
+            self._open -= 1
+
+    async def _relayed(
+        self, request: web.Request, url: URL, headers: list[tuple[str, str]], request_id: str
+    ) -> web.StreamResponse:
+        protocols = [
+            p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")
+        ]
+        crm = await self._client.ws_connect(
+            url,
+            headers=CIMultiDict(headers),
+            protocols=[p for p in protocols if p],
+            autoclose=False,  # close frames are relayed, not answered by aiohttp
+            autoping=False,  # pings too: the browser and the CRM keep their own liveness
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
+        )
+        browser = web.WebSocketResponse(
+            protocols=(crm.protocol,) if crm.protocol else (), autoclose=False, autoping=False
+        )
+        browser.headers[X_REQUEST_ID] = request_id
+        try:
+            await browser.prepare(request)
+        except BaseException:
+            await crm.close()
+            raise
+        # Asked after the handshake: the CRM has seen the identity headers now, if any.
+        ended = self._identity_watch(request) if self._identity_watch is not None else None
+        await relay(browser, crm, ended)
+        return browser
 
 
 def sendable_close_code(code: object) -> int:
