@@ -32,10 +32,10 @@ from yarl import URL
 
 import ccc_gateway.ops.log
 from ccc_gateway.config.load import config_warnings
-from ccc_gateway.keys import CONFIG
+from ccc_gateway.keys import CONFIG, METRICS
 from ccc_gateway.ops.health import shows_details
 from ccc_gateway.ops.log import ACCESS_LOGGER, log_access, log_fields, log_text_line, setup_logging
-from ccc_gateway.ops.metrics import METRICS, metrics_app
+from ccc_gateway.ops.metrics import metrics_app
 from ccc_gateway.runtime.serve import https_redirect_app
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.manager import SESSION_COOKIE

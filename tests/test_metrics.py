@@ -17,7 +17,8 @@ from stack import AGENT1, Browser, Stack
 
 from ccc_gateway.app import create_app
 from ccc_gateway.config.load import parse_config
-from ccc_gateway.ops.metrics import METRICS, Metrics, metrics_app, route_class
+from ccc_gateway.keys import METRICS
+from ccc_gateway.ops.metrics import Metrics, metrics_app, route_class
 from ccc_gateway.runtime.tls import ensure_self_signed
 
 MakeStack = Callable[..., Awaitable[Stack]]

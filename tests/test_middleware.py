@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ccc_gateway.http.errors import Forbidden
-from ccc_gateway.http.middleware import new_request_id, request_context, response_headers
+from ccc_gateway.http.middleware import request_context, response_headers
+from ccc_gateway.http.request_id import new_request_id
 from ccc_gateway.ops.log import ACCESS_LOGGER
 from ccc_gateway.ops.metrics import Metrics
 

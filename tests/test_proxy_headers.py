@@ -8,12 +8,12 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ccc_gateway.http.request_id import is_sane_request_id
 from ccc_gateway.proxy.headers import (
     Peer,
     connection_tokens,
     decodable_accept_encoding,
     forwarding_headers,
-    is_sane_request_id,
     is_trusted,
     is_websocket_upgrade,
     request_header_pairs,

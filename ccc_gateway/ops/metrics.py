@@ -40,6 +40,7 @@ from ccc_gateway.auth.oauth.errors import OAuthProviderError, OAuthUnavailable
 from ccc_gateway.ccc.client import PopResult, PopUnavailable
 from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
 from ccc_gateway.http.errors import NotFound
+from ccc_gateway.keys import METRICS
 from ccc_gateway.ops.health import readiness_response, shows_details
 
 Event = Literal["signin", "refresh", "revoke"]
@@ -135,9 +136,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-METRICS = web.AppKey("metrics", Metrics)
 
 
 def setup(app: web.Application, metrics: Metrics, *, serve_route: bool = True) -> None:

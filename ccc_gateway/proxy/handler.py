@@ -30,6 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ccc_gateway.config.load import CONTROL_CONNECTIONS
+from ccc_gateway.http import request_id
 from ccc_gateway.http.errors import (
     BadGateway,
     BadRequest,
@@ -38,8 +39,6 @@ from ccc_gateway.http.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from ccc_gateway.http.middleware import new_request_id
-from ccc_gateway.keys import REQUEST_ID
 from ccc_gateway.proxy import headers as rules
 from ccc_gateway.proxy.body import (
     Pace,
@@ -259,13 +258,8 @@ class CrmProxy:
         return URL(self._origin_text + self._target(request), encoded=True)
 
     def _request_id(self, request: web.Request) -> str:
-        given: str | None = request.get(REQUEST_ID)  # set by the request-context middleware
-        if given:
-            return given
-        incoming = request.headers.get(rules.X_REQUEST_ID)
-        if incoming is not None and rules.is_sane_request_id(incoming):
-            return incoming
-        return new_request_id()
+        # Set by the request-context middleware; an app without it (tests) makes its own.
+        return request_id.of(request) or request_id.from_client(request)
 
     def _peer(self, request: web.Request) -> rules.Peer:
         # Trust is decided on the socket's peer, never on a value a middleware derived from

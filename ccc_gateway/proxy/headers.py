@@ -19,6 +19,7 @@ from multidict import MultiMapping
 from yarl import URL
 
 from ccc_gateway.config.values import IpNetwork
+from ccc_gateway.http.request_id import X_REQUEST_ID
 
 CookiePredicate = Callable[[str], bool]
 
@@ -26,7 +27,6 @@ X_FORWARDED_FOR = "X-Forwarded-For"
 X_FORWARDED_HOST = "X-Forwarded-Host"
 X_FORWARDED_PROTO = "X-Forwarded-Proto"
 X_REAL_IP = "X-Real-IP"
-X_REQUEST_ID = "X-Request-Id"
 IDENTITY_PREFIX = "x-ccc-"  # every X-Ccc-* header is the gateway's to set, never the client's
 
 
@@ -76,7 +76,6 @@ _WEBSOCKET_DROP = _REQUEST_DROP | _lower(
 # speak for the gateway's host, and `max-age=0` would switch HSTS off there.
 _RESPONSE_DROP = HOP_BY_HOP | _lower(X_REQUEST_ID, hdrs.STRICT_TRANSPORT_SECURITY)
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 # Content codings the response filter can decode with the standard library.
 DECODABLE_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
@@ -150,11 +149,6 @@ def _strip_cookies(value: str, is_gateway_cookie: CookiePredicate) -> str | None
     # Each kept pair carries its own leading space; only the first one may need trimming.
     joined = ";".join(kept).strip()
     return joined or None
-
-
-def is_sane_request_id(value: str) -> bool:
-    """A request id a client may choose: at most 128 of `[A-Za-z0-9._-]`, safe to log."""
-    return _REQUEST_ID.fullmatch(value) is not None
 
 
 def is_trusted(peer: str | None, trusted_proxies: tuple[IpNetwork, ...]) -> bool:
