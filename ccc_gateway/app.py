@@ -20,7 +20,7 @@ from ccc_gateway.auth import views as auth_views
 from ccc_gateway.auth.login_state import LoginStates
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.ccc import views as ccc_api
-from ccc_gateway.config.load import Config
+from ccc_gateway.config.model import Config
 from ccc_gateway.http.errors import NotFound
 from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
 from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path

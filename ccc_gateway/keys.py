@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from ccc_gateway.config.load import Config
+from ccc_gateway.config.model import Config
 
 if TYPE_CHECKING:
     from ccc_gateway.app import Wired

@@ -29,7 +29,7 @@ from yarl import URL
 from ccc_gateway.runtime.tls import server_context
 
 if TYPE_CHECKING:
-    from ccc_gateway.config.load import ListenConfig
+    from ccc_gateway.config.model import ListenConfig
 
 log = logging.getLogger(__name__)
 
