@@ -122,7 +122,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
             app[auth_views.SESSIONS].identity_watch if config.upstream.identity_headers else None
         ),
         response_filter=WidgetInjector() if config.softphone.inject else None,
-        public_host=config.aliyun.redirect_uri.host_port_subcomponent,
+        public_host=config.aliyun.public_host,
     )
     wired = app[WIRED]
     wired.proxy, wired.sessions = app[PROXY], app[auth_views.SESSIONS]

@@ -425,7 +425,7 @@ async def test_server_header_advertises_no_version(stack: Stack, browser: Browse
     assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0]
     assert b"\r\nServer: ccc-gateway\r\n" in head and b"aiohttp" not in head
     public = URL(f"https://127.0.0.1:{stack.gateway.port or 443}")
-    redirect = TestServer(https_redirect_app(public), host="127.0.0.1")
+    redirect = TestServer(https_redirect_app(str(public.origin())), host="127.0.0.1")
     await redirect.start_server()
     try:
         async with aiohttp.ClientSession() as client:

@@ -59,10 +59,6 @@ def setup(app: web.Application) -> None:
 AFTER_CRM_LOGIN = ("via", "crm-login")
 
 
-def public_origin(request: web.Request) -> str:
-    return str(request.app[CONFIG].aliyun.redirect_uri.origin())
-
-
 async def start_sign_in(request: web.Request) -> web.StreamResponse:
     """Remember a new login state and send the browser to Alibaba's sign-in page."""
     app = request.app
@@ -222,7 +218,7 @@ def _error_page(error: GatewayError) -> web.Response:
 
 async def refresh(request: web.Request) -> web.Response:
     """Refresh the access token now (the softphone's "Refresh")."""
-    check_same_origin(request, public_origin(request))
+    check_same_origin(request, request.app[CONFIG].aliyun.public_origin)
     sessions = request.app[SESSIONS]
     signin = await sessions.require(request)
     if signin.tokens.refresh_token is None:
@@ -243,7 +239,7 @@ def _expired(tokens: TokenSet) -> TokenSet:
 
 async def revoke(request: web.Request) -> web.Response:
     """Revoke the tokens at Alibaba and forget the sign-in, even when Alibaba is unreachable."""
-    check_same_origin(request, public_origin(request))
+    check_same_origin(request, request.app[CONFIG].aliyun.public_origin)
     sessions = request.app[SESSIONS]
     signin = await sessions.load(request)
     if signin is None:

@@ -30,7 +30,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import hdrs, web
 from multidict import MultiDict, MultiDictProxy, MultiMapping
-from yarl import URL, query_to_pairs
+from yarl import query_to_pairs
 
 from ccc_gateway.auth.oauth.errors import OAuthProtocolError
 from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet, sts_credentials
@@ -85,7 +85,6 @@ _JSON_HEADERS: Final = {
 _JSON: Final = json.JSONEncoder(check_circular=False, separators=(",", ":"))
 
 POP_CLIENT = web.AppKey("ccc_pop_client", PopClient)
-ACTION_POLICY = web.AppKey("ccc_action_policy", ActionPolicy)
 
 Credentials = BearerCredentials | StsCredentials
 
@@ -97,7 +96,6 @@ class UnsupportedMediaType(GatewayError):
 
 def setup(app: web.Application) -> None:
     """Register the route; the PopClient (and its connections) lives as long as the app."""
-    app[ACTION_POLICY] = ActionPolicy(app[CONFIG].ccc.allowed_actions)
     app.router.add_get(API_PATH, handle_api, allow_head=False)
     app.router.add_post(API_PATH, handle_api)
     app.cleanup_ctx.append(_pop_client)
@@ -351,14 +349,14 @@ async def handle_api(request: web.Request) -> web.Response:
     app = request.app  # a property that looks the app up anew each time
     config = app[CONFIG]
     ccc = config.ccc
-    check_same_origin(request, _origin(config.aliyun.redirect_uri))
+    check_same_origin(request, config.aliyun.public_origin)
     check_script_request(request)
     if request.method != "POST":
         check_get_action(request.query)  # before the sign-in: not even a refresh for it
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
     body = await _body_fields(request, ccc.max_request_size)
-    action, params = prepare_call(request.query, body, app[ACTION_POLICY], ccc.instance_id)
+    action, params = prepare_call(request.query, body, ccc.actions, ccc.instance_id)
     credentials = credentials_for(ccc.auth, signin.tokens)
     result = await _forward(app, signin, action, params, credentials)
     if result.status >= 400:
@@ -369,12 +367,6 @@ async def handle_api(request: web.Request) -> web.Response:
         status=result.status,
         headers=_JSON_HEADERS,
     )
-
-
-@functools.lru_cache(maxsize=8)
-def _origin(redirect_uri: URL) -> str:
-    """The gateway's public origin (auth_views.public_origin), worked out once, not per call."""
-    return str(redirect_uri.origin())
 
 
 def _json_bytes(value: Any) -> bytes:

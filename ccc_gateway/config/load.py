@@ -21,6 +21,7 @@ import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
+from ccc_gateway.ccc.pop.actions import ActionPolicy
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
@@ -226,7 +227,7 @@ def _actions(value: Any) -> frozenset[str] | None:
     names = list_of(as_str)(value)
     if "*" in names:
         raise ValueError('write "*" alone (not in a list) to allow every action')
-    return frozenset(names)
+    return ActionPolicy(frozenset(names)).allowed  # raises ValueError on a bad name
 
 
 def _ccc(s: Section) -> CccConfig:

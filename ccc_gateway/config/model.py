@@ -12,7 +12,7 @@ from pathlib import Path
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import Endpoints
-from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
+from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS, ActionPolicy
 from ccc_gateway.config.values import IpNetwork, Secret
 
 DAY = 86400.0
@@ -103,6 +103,14 @@ class AliyunConfig:
     scope: str | None = "openid aliuid profile"
     ca_file: Path | None = None
     timeout: float = 10.0
+    # The gateway's public origin and host[:port], from redirect_uri: the one place they are
+    # worked out (same-origin checks, the HTTP redirect, the proxy's Location rewrite).
+    public_origin: str = field(init=False)
+    public_host: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_origin", str(self.redirect_uri.origin()))
+        object.__setattr__(self, "public_host", self.redirect_uri.host_port_subcomponent or "")
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,12 @@ class CccConfig:
     timeout: float = 10.0
     max_request_size: int = 64 * 1024
     max_response_size: int = 2 * MiB
+    # The allow-list as the API and the metrics use it, built once from allowed_actions
+    # (load.py has checked every name, reporting bad ones by key path).
+    actions: ActionPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actions", ActionPolicy(self.allowed_actions))
 
 
 @dataclass(frozen=True)

@@ -44,4 +44,4 @@ def from_client(request: web.Request) -> str:
 
 def of(request: web.Request) -> str:
     """This request's id ("" outside the request-context middleware, e.g. a bare test app)."""
-    return request.get(REQUEST_ID, "")
+    return str(request.get(REQUEST_ID, ""))

@@ -30,7 +30,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ccc_gateway.config.load import CONTROL_CONNECTIONS
-from ccc_gateway.http import request_id
 from ccc_gateway.http.errors import (
     BadGateway,
     BadRequest,
@@ -39,6 +38,8 @@ from ccc_gateway.http.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from ccc_gateway.http.request_id import X_REQUEST_ID, from_client
+from ccc_gateway.http.request_id import of as request_id_of
 from ccc_gateway.proxy import headers as rules
 from ccc_gateway.proxy.body import (
     Pace,
@@ -259,7 +260,7 @@ class CrmProxy:
 
     def _request_id(self, request: web.Request) -> str:
         # Set by the request-context middleware; an app without it (tests) makes its own.
-        return request_id.of(request) or request_id.from_client(request)
+        return request_id_of(request) or from_client(request)
 
     def _peer(self, request: web.Request) -> rules.Peer:
         # Trust is decided on the socket's peer, never on a value a middleware derived from
@@ -495,7 +496,7 @@ class CrmProxy:
         browser = web.WebSocketResponse(
             protocols=(crm.protocol,) if crm.protocol else (), autoclose=False, autoping=False
         )
-        browser.headers[rules.X_REQUEST_ID] = request_id
+        browser.headers[X_REQUEST_ID] = request_id
         try:
             await browser.prepare(request)
         except BaseException:

@@ -65,7 +65,7 @@ def gateway_listeners(config: Config, worker: int = 0) -> list[Listener]:
         Listener("gateway", app, listen.host, listen.port, tls, reuse_port=shared, options=options)
     ]
     if listen.http_redirect_port:
-        redirect = https_redirect_app(config.aliyun.redirect_uri)
+        redirect = https_redirect_app(config.aliyun.public_origin)
         listeners.append(
             Listener(
                 "HTTP redirect",

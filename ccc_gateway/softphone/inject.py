@@ -36,6 +36,8 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 from yarl import URL
 
+from ccc_gateway.http.origin import request_origin
+
 log = logging.getLogger(__name__)
 
 WIDGET_SCRIPT = "/aliyun/softphone/widget.js"
@@ -268,15 +270,6 @@ def _frame_ancestors(text: str) -> tuple[str, ...] | None:
     """The `frame-ancestors` sources of one policy text, or None without that directive."""
     sources = dict(parse_policy(text)).get("frame-ancestors")
     return None if sources is None else tuple(sources)  # a tuple: the cache shares it
-
-
-def request_origin(request: web.Request) -> URL | None:
-    """The origin the browser sees for this page (the gateway's own), if it can be told."""
-    try:
-        origin = request.url.origin()
-    except ValueError:
-        return None
-    return origin if origin.host else None
 
 
 # ---------------------------------------------------------------- which answers
