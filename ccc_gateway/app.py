@@ -20,6 +20,7 @@ from ccc_gateway.auth import views as auth_views
 from ccc_gateway.auth.login_state import LoginStates
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.ccc import views as ccc_api
+from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
 from ccc_gateway.config.model import Config
 from ccc_gateway.http.errors import NotFound
 from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
@@ -60,7 +61,9 @@ class Wired:
 
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
-    app_metrics = metrics.Metrics(known_actions=config.ccc.allowed_actions)
+    # POP calls are labelled by action: the allowed ones, or the workbench's with "*".
+    allowed = config.ccc.actions.allowed
+    app_metrics = metrics.Metrics(known_actions=WORKBENCH_ACTIONS if allowed is None else allowed)
     app = web.Application(
         middlewares=[request_context(app_metrics)],
         # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.

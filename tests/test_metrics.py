@@ -155,7 +155,7 @@ def test_pop_action_labels_stay_bounded():
 
 def test_worker_info_names_the_worker():
     """The worker index set by the supervisor appears in ccc_gateway_worker_info."""
-    metrics = Metrics()
+    metrics = Metrics(known_actions=frozenset())
     metrics.set_worker(3)
     text = metrics.exposition().decode()
     assert any(

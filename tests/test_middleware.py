@@ -39,7 +39,7 @@ async def test_status_counted_and_logged_is_the_one_sent(
     path: str, status: int, caplog: pytest.LogCaptureFixture
 ):
     """Answers, raised redirects, gateway errors, bugs and unknown routes alike."""
-    metrics = Metrics()
+    metrics = Metrics(known_actions=frozenset())
     app = web.Application(middlewares=[request_context(metrics)])
     app.on_response_prepare.append(response_headers(hsts_max_age=0))
     for handler in (ok, redirect, refused, broken):

@@ -29,7 +29,7 @@ from ccc_gateway.http.errors import BadGateway, BadRequest, Forbidden, GatewayEr
 from ccc_gateway.http.origin import check_same_origin
 from ccc_gateway.http.pages import page, redirect
 from ccc_gateway.keys import CLOCK, CONFIG
-from ccc_gateway.ops.metrics import outcome_of, record
+from ccc_gateway.ops.metrics import record
 from ccc_gateway.sessions.cookie_storage import is_gateway_cookie
 from ccc_gateway.sessions.manager import LOGIN_URL, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
@@ -125,7 +125,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         await _check_crm_user(request, sessions, entry)
         signin = await _complete(app[OAUTH], code, entry, now)
     except GatewayError as error:
-        record(request, "signin", outcome_of(error))
+        record(request, "signin", _outcome(error))
         response = _error_page(error)
     else:
         record(request, "signin", "ok")
@@ -293,3 +293,8 @@ def _session_body(signin: SignIn | None, crm_user: str | None) -> dict[str, Any]
         "expiresAt": expires,
         "crmUser": crm_user,
     }
+
+
+def _outcome(error: GatewayError) -> str:
+    """The metrics label of a callback that failed with `error`."""
+    return {504: "timeout", 502: "unavailable", 503: "unavailable"}.get(error.status, "failed")

@@ -59,7 +59,7 @@ from ccc_gateway.ops.log import (
     redact,
     redact_masked,
 )
-from ccc_gateway.ops.metrics import count_pop, pop_outcome
+from ccc_gateway.ops.metrics import count_pop
 from ccc_gateway.proxy.body import Pace, read_request_body
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.manager import LOGIN_URL
@@ -467,6 +467,13 @@ async def _forward(
     count_pop(app, action, pop_outcome(result), time.monotonic() - started)
     audit_call(signin, action, result.status, result.code, result.request_id, result.duration)
     return result
+
+
+def pop_outcome(answer: PopResult | PopUnavailable) -> str:
+    """The metrics label of a POP call: ok, error (an HTTP error answer), timeout, unavailable."""
+    if isinstance(answer, PopUnavailable):
+        return "timeout" if answer.timeout else "unavailable"
+    return "ok" if answer.status < 400 else "error"
 
 
 def audit_call(
