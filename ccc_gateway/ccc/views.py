@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import MappingProxyType
@@ -50,15 +49,7 @@ from ccc_gateway.http.errors import (
 )
 from ccc_gateway.http.origin import check_same_origin, check_script_request
 from ccc_gateway.keys import CLOCK, CONFIG
-from ccc_gateway.ops.log import (
-    AUDIT_LOGGER,
-    fields_text,
-    log_fields,
-    log_text_line,
-    mask_phone_numbers,
-    redact,
-    redact_masked,
-)
+from ccc_gateway.ops.log import AUDIT_LOGGER, scrubbed
 from ccc_gateway.ops.metrics import count_pop
 from ccc_gateway.proxy.body import Pace, read_request_body
 from ccc_gateway.runtime.tls import client_context
@@ -76,7 +67,6 @@ _INSTANCE_LOWER: Final = INSTANCE_PARAM.lower()
 # POP codes that mean "this token no longer works": only a new sign-in helps.
 SIGN_IN_AGAIN_CODES: Final = ("InvalidBearerToken", "InvalidSecurityToken", "InvalidAccessKeyId")
 MAX_MESSAGE = 500  # POP messages relayed to the browser are cut to this many characters
-_DIGIT_RUN: Final = re.compile(r"\d{9}")  # the shortest a masked phone number can be
 _JSON_HEADERS: Final = {
     "Content-Type": "application/json; charset=utf-8",  # as web.json_response says it
     "Cache-Control": "no-store",  # answers carry TURN passwords, login signatures
@@ -479,53 +469,23 @@ def pop_outcome(answer: PopResult | PopUnavailable) -> str:
 def audit_call(
     signin: SignIn, action: str, status: int, code: str | None, pop_id: str | None, duration: float
 ) -> None:
-    """One audit line: `log_fields(audit_log, "ccc api {action} HTTP {status} result {code}",
-    {crm_user, agent, action, status, pop_code, pop_request_id, duration_ms})`, phone numbers
-    masked. Names only, never parameters: those hold phone numbers and the POP body secrets.
+    """One audit line: "ccc api {action} HTTP {status} result {code}" with {crm_user, agent,
+    action, status, pop_code, pop_request_id, duration_ms}, phone numbers masked (`scrubbed`
+    before the record exists, so every handler sees them masked). Names only, never
+    parameters: those hold phone numbers and the POP body secrets.
     """
     if not audit_log.isEnabledFor(logging.INFO):
         return
-    duration_ms = round(duration * 1000, 1)
-    key = (signin.crm_user, signin.agent.upn, action, status, code)
-    head = _AUDIT_HEADS.get(key)
-    if head is None:
-        head = _AUDIT_HEADS[key] = _audit_head(*key)
-    message, fields, text = head
-    # All but the POP request id and the duration repeat from call to call: their masked,
-    # redacted text is made once (_audit_head), as log_fields would make it.
-    if not log_text_line(audit_log, f"{text}{redact_masked(pop_id)} duration_ms={duration_ms}"):
-        fields = {**fields, "pop_request_id": _masked(pop_id), "duration_ms": duration_ms}
-        log_fields(audit_log, message, fields)
-
-
-class _AuditHeads(dict[tuple[Any, ...], tuple[str, dict[str, Any], str]]):
-    """(crm user, agent, action, status, code) → the audit line's message, its leading fields
-    and their text up to the POP request id. An agent repeats a few calls; at most 256 kept."""
-
-    def __setitem__(self, key: tuple[Any, ...], value: tuple[str, dict[str, Any], str]) -> None:
-        if len(self) >= 256:
-            self.clear()
-        super().__setitem__(key, value)
-
-
-_AUDIT_HEADS = _AuditHeads()
-
-
-def _audit_head(
-    crm_user: str | None, agent: str, action: str, status: int, code: str | None
-) -> tuple[str, dict[str, Any], str]:
-    fields = {
-        "crm_user": _masked(crm_user),
-        "agent": _masked(agent),
-        "action": _masked(action),
-        "status": status,
-        "pop_code": _masked(code),
-    }
+    fields = scrubbed(
+        {
+            "crm_user": signin.crm_user,
+            "agent": signin.agent.upn,
+            "action": action,
+            "status": status,
+            "pop_code": code,
+            "pop_request_id": pop_id,
+            "duration_ms": round(duration * 1000, 1),
+        }
+    )
     message = f"ccc api {action} HTTP {status} result {fields['pop_code']}"
-    # What log_fields writes: the message redacted (RedactingFilter), then the fields.
-    return message, fields, f"{redact(message)}{fields_text(fields)} pop_request_id="
-
-
-def _masked(text: str | None) -> str | None:
-    # Masking needs nine digits in a row at the least: one search shows most texts have none.
-    return mask_phone_numbers(text) if text is not None and _DIGIT_RUN.search(text) else text
+    audit_log.info(message, extra={"fields": fields})

@@ -19,7 +19,7 @@ from ccc_gateway.http.pages import page
 from ccc_gateway.http.request_id import X_REQUEST_ID, from_client
 from ccc_gateway.http.request_id import of as request_id_of
 from ccc_gateway.keys import REQUEST_ID
-from ccc_gateway.ops.log import ACCESS_LOGGER, log_access
+from ccc_gateway.ops.log import ACCESS_LOGGER
 from ccc_gateway.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -158,16 +158,14 @@ def _log_access(
     size = 0
     if response is not None:
         size = response.body_length if response.prepared else (response.content_length or 0)
-    # The message is made here, once, rather than from a format and arguments in every
-    # handler's filter and formatter. The path only: a query string may carry credentials.
-    log_access(
-        access_log,
-        f"{request.method} {request.path} {status}",
-        request_id,
-        round(duration * 1000, 1),
-        size,
-        request.remote,
-    )
+    # The path only: a query string may carry credentials.
+    fields = {
+        "request_id": request_id,
+        "duration_ms": round(duration * 1000, 1),
+        "bytes": size,
+        "remote": request.remote,
+    }
+    access_log.info(f"{request.method} {request.path} {status}", extra={"fields": fields})
 
 
 def gateway_headers(hsts_max_age: float) -> Callable[[web.Request, web.StreamResponse], None]:
