@@ -45,8 +45,8 @@ _GATEWAY_COOKIE = re.compile(r"(?i)(__Host-ccc-[A-Za-z0-9_.-]*=)[^;\s\"'\\,&]+")
 # Phone numbers: keep the first 3 and last 2 digits, enough to tell calls apart in a log.
 _PHONE = re.compile(r"(?<![\w.])(\+?\d{3})(\d{4,10})(\d{2})(?![\w.])")
 # What each pattern above needs at the least: a "=" or ":" after the name, the word "bearer",
-# nine digits in a row. Most text (an access line's path, a request id, an address) has none
-# of them, and one search for that is a quarter of the three substitutions' cost.
+# nine digits in a row. Most text (an access line's path, an address) has none of them, and
+# then one search replaces the substitutions (figures in bench/RESULTS.md).
 _MAYBE_SECRET = re.compile(r"[=:]|(?i:bearer)|\d{9}")
 
 
@@ -107,10 +107,8 @@ class RedactingFilter(logging.Filter):
 
 
 class _SecondClock:
-    """`strftime` of a record's second, computed once per second rather than once per line.
-
-    With an access line per request, `time.strftime` was a tenth of the cost of a line.
-    """
+    """`strftime` of a record's second, computed once per second rather than once per line
+    (an access line per request; bench/RESULTS.md)."""
 
     def __init__(self, fmt: str, convert: Callable[[float], time.struct_time]) -> None:
         self._fmt = fmt
@@ -153,7 +151,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-_COMMA_MILLIS = [f",{ms:03d}" for ms in range(1000)]  # a table: format(ms, "03d") is dearer
+_COMMA_MILLIS = [f",{ms:03d}" for ms in range(1000)]  # ",000" … ",999", made once
 
 
 class TextFormatter(logging.Formatter):
@@ -256,8 +254,7 @@ class LineHandler(logging.StreamHandler[TextIO]):
 def setup_logging(level: str = "INFO", fmt: str = "text", *, access_log: bool = True) -> None:
     """Configure the root logger once: one handler on stderr, redaction on every record."""
     # Neither formatter shows the source line, thread or process of a record, so logging need
-    # not look them up for each one (the logging HOWTO's "Optimization"): walking the stack
-    # for the caller was 40 % of making an access line's record.
+    # not look them up for each one (the logging HOWTO's "Optimization").
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
