@@ -20,11 +20,20 @@ from ccc_gateway.auth import views as auth_views
 from ccc_gateway.auth.login_state import LoginStates
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.ccc import views as ccc_api
-from ccc_gateway.config.load import Config
+from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
+from ccc_gateway.config.model import Config
 from ccc_gateway.http.errors import NotFound
 from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
 from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
-from ccc_gateway.keys import ALIYUN_CLIENT, CLOCK, CONFIG, UPSTREAM_CLIENT
+from ccc_gateway.keys import (
+    ALIYUN_CLIENT,
+    CLOCK,
+    CONFIG,
+    PROXY,
+    SESSION_CODEC,
+    UPSTREAM_CLIENT,
+    WIRED,
+)
 from ccc_gateway.ops import health as health
 from ccc_gateway.ops import metrics as metrics
 from ccc_gateway.proxy.handler import CrmProxy
@@ -41,12 +50,9 @@ if TYPE_CHECKING:
     # Imported only when `session.store` is set: the redis client costs every worker ~7 MiB.
     from ccc_gateway.sessions.redis_storage import RedisConsumedStates, RedisStore
 
-PROXY = web.AppKey("proxy", CrmProxy)
-SESSION_CODEC = web.AppKey("session_codec", SessionCodec)
-
 
 @dataclass
-class _Wired:
+class Wired:
     """What every proxied request needs of the objects made at startup, bound once: looked
     up in the app instead (`Application.__getitem__` is Python code), they cost each page
     three lookups."""
@@ -55,11 +61,10 @@ class _Wired:
     sessions: SessionManager | None = None
 
 
-WIRED = web.AppKey("wired", _Wired)
-
-
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
-    app_metrics = metrics.Metrics(known_actions=config.ccc.allowed_actions)
+    # POP calls are labelled by action: the allowed ones, or the workbench's with "*".
+    allowed = config.ccc.actions.allowed
+    app_metrics = metrics.Metrics(known_actions=WORKBENCH_ACTIONS if allowed is None else allowed)
     app = web.Application(
         middlewares=[request_context(app_metrics)],
         # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.
@@ -67,7 +72,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     )
     app[CONFIG] = config
     app[CLOCK] = clock
-    wired = app[WIRED] = _Wired()
+    wired = app[WIRED] = Wired()
     app.cleanup_ctx.append(_outbound_clients)
     app.on_response_prepare.append(_on_response_prepare(wired, config.listen.hsts_max_age))
     health.setup(app)
@@ -122,7 +127,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
             app[auth_views.SESSIONS].identity_watch if config.upstream.identity_headers else None
         ),
         response_filter=WidgetInjector() if config.softphone.inject else None,
-        public_host=config.aliyun.redirect_uri.host_port_subcomponent,
+        public_host=config.aliyun.public_host,
     )
     wired = app[WIRED]
     wired.proxy, wired.sessions = app[PROXY], app[auth_views.SESSIONS]
@@ -201,7 +206,7 @@ def _session_store(
 
 
 def _on_response_prepare(
-    wired: _Wired, hsts_max_age: float
+    wired: Wired, hsts_max_age: float
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     """The app's one on_response_prepare hook: it runs for every response (errors, redirects,
     streamed pages, websockets) as its headers are about to go out. One hook rather than one
@@ -248,7 +253,7 @@ async def _unknown_gateway_route(request: web.Request) -> web.StreamResponse:
     raise NotFound(f"No gateway route {request.method} {request.path}.")
 
 
-def _to_crm(wired: _Wired, config: Config) -> Handler:
+def _to_crm(wired: Wired, config: Config) -> Handler:
     """The catch-all route's handler, bound to its app's proxy (not looked up per request)."""
     identity_headers = config.upstream.identity_headers
 

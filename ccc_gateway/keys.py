@@ -1,19 +1,36 @@
-"""Typed application state, declared once (aiohttp's `web.AppKey`)."""
+"""Typed application state, declared once (aiohttp's `web.AppKey` and `web.RequestKey`).
+
+Types of feature packages are imported for the type checker only, so every layer may import
+this module without importing the features.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
-from ccc_gateway.config.load import Config
+from ccc_gateway.config.model import Config
+
+if TYPE_CHECKING:
+    from ccc_gateway.app import Wired
+    from ccc_gateway.ops.metrics import Metrics
+    from ccc_gateway.proxy.handler import CrmProxy
+    from ccc_gateway.sessions.codec import SessionCodec
 
 CONFIG = web.AppKey("config", Config)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 # One pooled client for the CRM and one for Alibaba (OAuth + OpenAPI), never one per request.
 UPSTREAM_CLIENT = web.AppKey("upstream_client", aiohttp.ClientSession)
 ALIYUN_CLIENT = web.AppKey("aliyun_client", aiohttp.ClientSession)
+
+# Operations (ops/metrics.py) and the composition root (app.py).
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+PROXY: web.AppKey[CrmProxy] = web.AppKey("proxy")
+SESSION_CODEC: web.AppKey[SessionCodec] = web.AppKey("session_codec")
+WIRED: web.AppKey[Wired] = web.AppKey("wired")
 
 # Per-request state.
 REQUEST_ID = web.RequestKey("request_id", str)

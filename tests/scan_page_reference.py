@@ -1,4 +1,4 @@
-"""The scanner of `ccc_gateway.softphone.inject.scan_page` as first written (commit d125eab),
+"""The scanner of `ccc_gateway.softphone.page_scan.scan_page` as first written (commit d125eab),
 kept as the oracle that the faster one in the product is checked against (test_inject.py).
 
 Test-only: the product has one implementation. This copy is correct (the Chromium

@@ -86,7 +86,7 @@ async def test_hsts_header_follows_configuration(make_stack):
 async def test_plain_http_listener_only_redirects_to_https():
     """The optional HTTP listener answers every path with a permanent redirect to HTTPS."""
     public = URL("https://crm.example.com:8443/aliyun/auth/callback")
-    async with TestClient(TestServer(https_redirect_app(public))) as client:
+    async with TestClient(TestServer(https_redirect_app(str(public.origin())))) as client:
         response = await client.post("/customers?id=7", allow_redirects=False)
         assert response.status == 308
         assert response.headers["Location"] == "https://crm.example.com:8443/customers?id=7"

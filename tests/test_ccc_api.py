@@ -352,21 +352,19 @@ def test_audit_line_written_as_a_record_would_be(
     code: str | None,
     pop_id: str | None,
 ):
-    """Through the configured handler alone, audit_call skips the LogRecord (and, for text,
-    redacts what repeats once); each line is the one
+    """Through the configured handler, each audit line is the one
     `audit_log.info("ccc api %s HTTP %d result %s", …, extra=…)` writes."""
     import ccc_gateway.ops.log
     from ccc_gateway.ops.log import mask_phone_numbers
 
     root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])  # pytest's capture handlers off: the fast path
-    monkeypatch.setattr(ccc_gateway.ops.log, "_handler", None)
+    monkeypatch.setattr(root, "handlers", [])  # pytest's capture handlers off
     monkeypatch.setattr(root, "level", root.level)  # restored after setup_logging sets it
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     ccc_gateway.ops.log.setup_logging("INFO", fmt)
     signin = SignIn("sid", BEARER_TOKEN, Agent(upn, "n"), crm_user, 0.0, 0.0)  # type: ignore[arg-type]
-    for _ in range(2):  # the second time with what the first one remembered
+    for _ in range(2):  # twice: no line depends on an earlier one
         audit_call(signin, "GetUser", 200, code, pop_id, 0.0123)
 
     def masked(text: str | None) -> str | None:

@@ -150,6 +150,32 @@ def test_allowed_actions_star_and_list(tls_files):
     assert found == ['ccc.allowed_actions: write "*" alone (not in a list) to allow every action']
 
 
+def test_allowed_actions_are_parsed_once_into_the_policy(tls_files):
+    """config.ccc.actions is the ActionPolicy the API and metrics use; a bad name is a config
+    problem with its key path (check-config says so, not the first start)."""
+    listed = parse_config(
+        minimal(tls_files).replace(
+            "{instance_id: inst-1}", "{instance_id: i, allowed_actions: [GetUser]}"
+        ),
+        {"SECRET": "s"},
+    )
+    assert listed.ccc.actions.allowed == frozenset({"GetUser"})
+    assert listed.ccc.actions.allows("GetUser") and not listed.ccc.actions.allows("MakeCall")
+    found = problems_of(
+        minimal(tls_files).replace(
+            "{instance_id: inst-1}", '{instance_id: i, allowed_actions: [GetUser, "get user"]}'
+        )
+    )
+    assert found == ["ccc.allowed_actions: not action names: 'get user'"]
+
+
+def test_public_origin_and_host_come_from_the_redirect_uri(tls_files):
+    config = parse_config(minimal(tls_files), {"SECRET": "s"})
+    uri = config.aliyun.redirect_uri
+    assert config.aliyun.public_origin == str(uri.origin())
+    assert config.aliyun.public_host == uri.host_port_subcomponent
+
+
 def test_whoami_null_turns_binding_lookup_off(tls_files):
     """An explicit null whoami_path means the CRM has no whoami endpoint."""
     config = parse_config(minimal(tls_files, "upstream: {whoami_path: null}"), {"SECRET": "s"})

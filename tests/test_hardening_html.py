@@ -33,7 +33,8 @@ from ccc_gateway.proxy.headers import (
     response_header_pairs,
     rewrite_location,
 )
-from ccc_gateway.softphone.inject import WIDGET_SCRIPT, WIDGET_STYLE, WidgetInjector, widget_tags
+from ccc_gateway.softphone.csp import WIDGET_SCRIPT, WIDGET_STYLE
+from ccc_gateway.softphone.inject import WidgetInjector, widget_tags
 
 MakeStack = Callable[..., Awaitable[Stack]]
 AiohttpServer = Callable[..., Awaitable[TestServer]]

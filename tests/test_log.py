@@ -14,8 +14,6 @@ from ccc_gateway.ops.log import (
     JsonFormatter,
     RedactingFilter,
     TextFormatter,
-    log_access,
-    log_fields,
     mask_phone_numbers,
     redact,
     setup_logging,
@@ -100,7 +98,7 @@ def test_text_lines_carry_tracebacks():
 
 
 def test_redaction_of_a_repeated_text_is_the_same_every_time():
-    """Clean texts are remembered; texts with a secret are redacted on every call."""
+    """Redaction keeps no memory: texts with a secret are redacted on every call."""
     for _ in range(3):
         assert redact("GET /customers.html 200") == "GET /customers.html 200"
         assert "s3cr3t" not in redact("GET /reset;token=s3cr3t 200")
@@ -111,11 +109,8 @@ def configured(monkeypatch):
     """setup_logging's handler writing to a StringIO; the root logger restored afterwards."""
     import io
 
-    import ccc_gateway.ops.log
-
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(ccc_gateway.ops.log, "_handler", None)
     monkeypatch.setattr(time, "time", lambda: 1764400000.0987)
     level = root.level
 
@@ -129,98 +124,38 @@ def configured(monkeypatch):
     root.setLevel(level)
 
 
-@pytest.mark.parametrize("fmt", ["text", "json"])
+ACCESS_FIELDS = {"request_id": "17000000001234", "duration_ms": 12.3, "bytes": 20480}
+
+
 @pytest.mark.parametrize(
-    "fields",
+    ("fmt", "expected"),
     [
-        {"request_id": "17000000001234", "duration_ms": 12.3, "bytes": 0, "remote": None},
-        {"request_id": "r", "phone": "13501234567", "note": "token=abc", "n": [1, "x"]},
-        {},
+        (
+            "text",
+            "2025-11-29 07:06:40,098 INFO ccc_gateway.access: GET /a 200"
+            " request_id=17000000001234 duration_ms=12.3 bytes=20480 remote=10.0.0.1\n",
+        ),
+        (
+            "json",
+            '{"time": "2025-11-29T07:06:40.098Z", "level": "INFO", "logger":'
+            ' "ccc_gateway.access", "message": "GET /a 200", "request_id": "17000000001234",'
+            ' "duration_ms": 12.3, "bytes": 20480, "remote": "10.0.0.1"}\n',
+        ),
     ],
 )
-def test_lines_made_without_a_record_are_the_records_lines(configured, fmt, fields):
-    """log_fields writes byte for byte what logger.info(…, extra={"fields": …}) writes."""
+def test_the_access_line_bytes(configured, fmt, expected):
+    """The one log path writes the access line as it always has (pinned, both formats)."""
     stream = configured(fmt)
-    logger = logging.getLogger(ACCESS_LOGGER)
-    for message in ("GET /a 200", "GET /reset;token=s3cr3t 200", "call 135012345678 ü"):
-        log_fields(logger, message, dict(fields))
-        logger.info(message, extra={"fields": dict(fields)})
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 6 and "s3cr3t" not in stream.getvalue()
-    assert lines[0::2] == lines[1::2]
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def test_log_fields_takes_the_records_way_when_another_handler_listens(configured):
-    """With another handler (pytest's caplog, say) on the way, every line is a real record."""
-    stream = configured("text")
-    logger = logging.getLogger(ACCESS_LOGGER)
-    other = _Records()
-    logging.getLogger("ccc_gateway").addHandler(other)
-    try:
-        log_fields(logger, "GET /a 200", {"request_id": "r1"})
-    finally:
-        logging.getLogger("ccc_gateway").removeHandler(other)
-    assert [r.fields for r in other.records] == [{"request_id": "r1"}]  # type: ignore[attr-defined]
-    assert stream.getvalue().endswith(" INFO ccc_gateway.access: GET /a 200 request_id=r1\n")
-
-
-def test_log_fields_respects_logger_filters_and_propagation(configured):
-    stream = configured("text")
-    logger = logging.getLogger(ACCESS_LOGGER)
-    refuse = logging.Filter("elsewhere")
-    logger.addFilter(refuse)
-    try:
-        log_fields(logger, "GET /filtered 200", {})
-    finally:
-        logger.removeFilter(refuse)
-    logger.propagate = False
-    try:
-        log_fields(logger, "GET /unpropagated 200", {})  # no handler; the last resort: WARNING+
-    finally:
-        logger.propagate = True
-    log_fields(logger, "GET /written 200", {})
-    assert (
-        stream.getvalue() == "2025-11-29 07:06:40,098 INFO ccc_gateway.access: GET /written 200\n"
-    )
+    fields = {**ACCESS_FIELDS, "remote": "10.0.0.1"}
+    logging.getLogger(ACCESS_LOGGER).info("GET /a 200", extra={"fields": fields})
+    assert stream.getvalue() == expected
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-@pytest.mark.parametrize("remote", ["127.0.0.1", None])
-def test_access_lines_are_the_records_lines(configured, fmt, remote):
-    """log_access writes byte for byte what logger.info(…, extra={"fields": …}) writes."""
+def test_fields_and_message_are_redacted_but_the_request_id(configured, fmt):
     stream = configured(fmt)
-    logger = logging.getLogger(ACCESS_LOGGER)
-    rid = "17000000001234"
-    for message in ("GET /a 200", "GET /reset;token=s3cr3t 200", "GET /135012345678/ü 404"):
-        log_access(logger, message, rid, 12.3, 20480, remote)
-        fields = {"request_id": rid, "duration_ms": 12.3, "bytes": 20480, "remote": remote}
-        logger.info(message, extra={"fields": fields})
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 6 and "s3cr3t" not in stream.getvalue()
-    assert lines[0::2] == lines[1::2]
-
-
-def test_access_line_takes_the_records_way_when_another_handler_listens(configured):
-    stream = configured("text")
-    logger = logging.getLogger(ACCESS_LOGGER)
-    other = _Records()
-    logging.getLogger("ccc_gateway").addHandler(other)
-    try:
-        log_access(logger, "GET /a 200", "r1", 1.5, 7, "10.0.0.1")
-    finally:
-        logging.getLogger("ccc_gateway").removeHandler(other)
-    fields = {"request_id": "r1", "duration_ms": 1.5, "bytes": 7, "remote": "10.0.0.1"}
-    assert [r.fields for r in other.records] == [fields]  # type: ignore[attr-defined]
-    assert stream.getvalue().endswith(
-        " INFO ccc_gateway.access: GET /a 200 request_id=r1 duration_ms=1.5 bytes=7"
-        " remote=10.0.0.1\n"
-    )
+    fields = {"request_id": "999900001111", "phone": "13501234567", "note": "token=abc"}
+    logging.getLogger(ACCESS_LOGGER).info("GET /reset;token=s3cr3t 200", extra={"fields": fields})
+    text = stream.getvalue()
+    assert "s3cr3t" not in text and "abc" not in text and "13501234567" not in text
+    assert "999900001111" in text  # a request id is VERBATIM_FIELDS: kept for correlation

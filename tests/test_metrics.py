@@ -17,7 +17,8 @@ from stack import AGENT1, Browser, Stack
 
 from ccc_gateway.app import create_app
 from ccc_gateway.config.load import parse_config
-from ccc_gateway.ops.metrics import METRICS, Metrics, metrics_app, route_class
+from ccc_gateway.keys import METRICS
+from ccc_gateway.ops.metrics import Metrics, metrics_app, route_class
 from ccc_gateway.runtime.tls import ensure_self_signed
 
 MakeStack = Callable[..., Awaitable[Stack]]
@@ -154,7 +155,7 @@ def test_pop_action_labels_stay_bounded():
 
 def test_worker_info_names_the_worker():
     """The worker index set by the supervisor appears in ccc_gateway_worker_info."""
-    metrics = Metrics()
+    metrics = Metrics(known_actions=frozenset())
     metrics.set_worker(3)
     text = metrics.exposition().decode()
     assert any(

@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ccc_gateway.http.errors import Forbidden
-from ccc_gateway.http.middleware import new_request_id, request_context, response_headers
+from ccc_gateway.http.middleware import request_context, response_headers
+from ccc_gateway.http.request_id import new_request_id
 from ccc_gateway.ops.log import ACCESS_LOGGER
 from ccc_gateway.ops.metrics import Metrics
 
@@ -38,7 +39,7 @@ async def test_status_counted_and_logged_is_the_one_sent(
     path: str, status: int, caplog: pytest.LogCaptureFixture
 ):
     """Answers, raised redirects, gateway errors, bugs and unknown routes alike."""
-    metrics = Metrics()
+    metrics = Metrics(known_actions=frozenset())
     app = web.Application(middlewares=[request_context(metrics)])
     app.on_response_prepare.append(response_headers(hsts_max_age=0))
     for handler in (ok, redirect, refused, broken):

@@ -67,3 +67,27 @@ def test_other_fetch_sites_are_refused(site: str):
 def test_origin_with_other_port_is_refused():
     """The same host on another port is another origin."""
     _refused(Origin="https://crm.example.com:8443")
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("gw.local:8443", "http://gw.local:8443"),
+        ("GW.Local:8443", "http://gw.local:8443"),  # browsers write the host in lower case
+        ("gw.local:80", "http://gw.local"),  # and leave the default port out
+        ("10.0.0.5", "http://10.0.0.5"),
+    ],
+)
+def test_one_request_origin_for_same_origin_and_the_widget(host: str, origin: str):
+    """The same-origin check accepts exactly the origin the widget's CSP rewrite names."""
+    from ccc_gateway.http.origin import request_origin
+
+    request = _request(Origin=origin, Host=host)
+    assert str(request_origin(request)) == origin
+    check_same_origin(request, PUBLIC)
+
+
+def test_no_host_no_request_origin_match():
+    request = make_mocked_request("POST", "/aliyun/refresh", headers={"Origin": "http://x"})
+    with pytest.raises(Forbidden):
+        check_same_origin(request, PUBLIC)

@@ -29,7 +29,7 @@ from ccc_gateway.http.errors import BadGateway, BadRequest, Forbidden, GatewayEr
 from ccc_gateway.http.origin import check_same_origin
 from ccc_gateway.http.pages import page, redirect
 from ccc_gateway.keys import CLOCK, CONFIG
-from ccc_gateway.ops.metrics import outcome_of, record
+from ccc_gateway.ops.metrics import record
 from ccc_gateway.sessions.cookie_storage import is_gateway_cookie
 from ccc_gateway.sessions.manager import LOGIN_URL, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
@@ -57,10 +57,6 @@ def setup(app: web.Application) -> None:
 # blocked there. The page answering it moves on by meta refresh, which form-action does not
 # govern.
 AFTER_CRM_LOGIN = ("via", "crm-login")
-
-
-def public_origin(request: web.Request) -> str:
-    return str(request.app[CONFIG].aliyun.redirect_uri.origin())
 
 
 async def start_sign_in(request: web.Request) -> web.StreamResponse:
@@ -129,7 +125,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         await _check_crm_user(request, sessions, entry)
         signin = await _complete(app[OAUTH], code, entry, now)
     except GatewayError as error:
-        record(request, "signin", outcome_of(error))
+        record(request, "signin", _outcome(error))
         response = _error_page(error)
     else:
         record(request, "signin", "ok")
@@ -222,7 +218,7 @@ def _error_page(error: GatewayError) -> web.Response:
 
 async def refresh(request: web.Request) -> web.Response:
     """Refresh the access token now (the softphone's "Refresh")."""
-    check_same_origin(request, public_origin(request))
+    check_same_origin(request, request.app[CONFIG].aliyun.public_origin)
     sessions = request.app[SESSIONS]
     signin = await sessions.require(request)
     if signin.tokens.refresh_token is None:
@@ -243,7 +239,7 @@ def _expired(tokens: TokenSet) -> TokenSet:
 
 async def revoke(request: web.Request) -> web.Response:
     """Revoke the tokens at Alibaba and forget the sign-in, even when Alibaba is unreachable."""
-    check_same_origin(request, public_origin(request))
+    check_same_origin(request, request.app[CONFIG].aliyun.public_origin)
     sessions = request.app[SESSIONS]
     signin = await sessions.load(request)
     if signin is None:
@@ -297,3 +293,8 @@ def _session_body(signin: SignIn | None, crm_user: str | None) -> dict[str, Any]
         "expiresAt": expires,
         "crmUser": crm_user,
     }
+
+
+def _outcome(error: GatewayError) -> str:
+    """The metrics label of a callback that failed with `error`."""
+    return {504: "timeout", 502: "unavailable", 503: "unavailable"}.get(error.status, "failed")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import MappingProxyType
@@ -30,7 +29,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import hdrs, web
 from multidict import MultiDict, MultiDictProxy, MultiMapping
-from yarl import URL, query_to_pairs
+from yarl import query_to_pairs
 
 from ccc_gateway.auth.oauth.errors import OAuthProtocolError
 from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet, sts_credentials
@@ -50,16 +49,8 @@ from ccc_gateway.http.errors import (
 )
 from ccc_gateway.http.origin import check_same_origin, check_script_request
 from ccc_gateway.keys import CLOCK, CONFIG
-from ccc_gateway.ops.log import (
-    AUDIT_LOGGER,
-    fields_text,
-    log_fields,
-    log_text_line,
-    mask_phone_numbers,
-    redact,
-    redact_masked,
-)
-from ccc_gateway.ops.metrics import count_pop, pop_outcome
+from ccc_gateway.ops.log import AUDIT_LOGGER, scrubbed
+from ccc_gateway.ops.metrics import count_pop
 from ccc_gateway.proxy.body import Pace, read_request_body
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.manager import LOGIN_URL
@@ -76,7 +67,6 @@ _INSTANCE_LOWER: Final = INSTANCE_PARAM.lower()
 # POP codes that mean "this token no longer works": only a new sign-in helps.
 SIGN_IN_AGAIN_CODES: Final = ("InvalidBearerToken", "InvalidSecurityToken", "InvalidAccessKeyId")
 MAX_MESSAGE = 500  # POP messages relayed to the browser are cut to this many characters
-_DIGIT_RUN: Final = re.compile(r"\d{9}")  # the shortest a masked phone number can be
 _JSON_HEADERS: Final = {
     "Content-Type": "application/json; charset=utf-8",  # as web.json_response says it
     "Cache-Control": "no-store",  # answers carry TURN passwords, login signatures
@@ -85,7 +75,6 @@ _JSON_HEADERS: Final = {
 _JSON: Final = json.JSONEncoder(check_circular=False, separators=(",", ":"))
 
 POP_CLIENT = web.AppKey("ccc_pop_client", PopClient)
-ACTION_POLICY = web.AppKey("ccc_action_policy", ActionPolicy)
 
 Credentials = BearerCredentials | StsCredentials
 
@@ -97,7 +86,6 @@ class UnsupportedMediaType(GatewayError):
 
 def setup(app: web.Application) -> None:
     """Register the route; the PopClient (and its connections) lives as long as the app."""
-    app[ACTION_POLICY] = ActionPolicy(app[CONFIG].ccc.allowed_actions)
     app.router.add_get(API_PATH, handle_api, allow_head=False)
     app.router.add_post(API_PATH, handle_api)
     app.cleanup_ctx.append(_pop_client)
@@ -351,14 +339,14 @@ async def handle_api(request: web.Request) -> web.Response:
     app = request.app  # a property that looks the app up anew each time
     config = app[CONFIG]
     ccc = config.ccc
-    check_same_origin(request, _origin(config.aliyun.redirect_uri))
+    check_same_origin(request, config.aliyun.public_origin)
     check_script_request(request)
     if request.method != "POST":
         check_get_action(request.query)  # before the sign-in: not even a refresh for it
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
     body = await _body_fields(request, ccc.max_request_size)
-    action, params = prepare_call(request.query, body, app[ACTION_POLICY], ccc.instance_id)
+    action, params = prepare_call(request.query, body, ccc.actions, ccc.instance_id)
     credentials = credentials_for(ccc.auth, signin.tokens)
     result = await _forward(app, signin, action, params, credentials)
     if result.status >= 400:
@@ -369,12 +357,6 @@ async def handle_api(request: web.Request) -> web.Response:
         status=result.status,
         headers=_JSON_HEADERS,
     )
-
-
-@functools.lru_cache(maxsize=8)
-def _origin(redirect_uri: URL) -> str:
-    """The gateway's public origin (auth_views.public_origin), worked out once, not per call."""
-    return str(redirect_uri.origin())
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -477,56 +459,33 @@ async def _forward(
     return result
 
 
+def pop_outcome(answer: PopResult | PopUnavailable) -> str:
+    """The metrics label of a POP call: ok, error (an HTTP error answer), timeout, unavailable."""
+    if isinstance(answer, PopUnavailable):
+        return "timeout" if answer.timeout else "unavailable"
+    return "ok" if answer.status < 400 else "error"
+
+
 def audit_call(
     signin: SignIn, action: str, status: int, code: str | None, pop_id: str | None, duration: float
 ) -> None:
-    """One audit line: `log_fields(audit_log, "ccc api {action} HTTP {status} result {code}",
-    {crm_user, agent, action, status, pop_code, pop_request_id, duration_ms})`, phone numbers
-    masked. Names only, never parameters: those hold phone numbers and the POP body secrets.
+    """One audit line: "ccc api {action} HTTP {status} result {code}" with {crm_user, agent,
+    action, status, pop_code, pop_request_id, duration_ms}, phone numbers masked (`scrubbed`
+    before the record exists, so every handler sees them masked). Names only, never
+    parameters: those hold phone numbers and the POP body secrets.
     """
     if not audit_log.isEnabledFor(logging.INFO):
         return
-    duration_ms = round(duration * 1000, 1)
-    key = (signin.crm_user, signin.agent.upn, action, status, code)
-    head = _AUDIT_HEADS.get(key)
-    if head is None:
-        head = _AUDIT_HEADS[key] = _audit_head(*key)
-    message, fields, text = head
-    # All but the POP request id and the duration repeat from call to call: their masked,
-    # redacted text is made once (_audit_head), as log_fields would make it.
-    if not log_text_line(audit_log, f"{text}{redact_masked(pop_id)} duration_ms={duration_ms}"):
-        fields = {**fields, "pop_request_id": _masked(pop_id), "duration_ms": duration_ms}
-        log_fields(audit_log, message, fields)
-
-
-class _AuditHeads(dict[tuple[Any, ...], tuple[str, dict[str, Any], str]]):
-    """(crm user, agent, action, status, code) → the audit line's message, its leading fields
-    and their text up to the POP request id. An agent repeats a few calls; at most 256 kept."""
-
-    def __setitem__(self, key: tuple[Any, ...], value: tuple[str, dict[str, Any], str]) -> None:
-        if len(self) >= 256:
-            self.clear()
-        super().__setitem__(key, value)
-
-
-_AUDIT_HEADS = _AuditHeads()
-
-
-def _audit_head(
-    crm_user: str | None, agent: str, action: str, status: int, code: str | None
-) -> tuple[str, dict[str, Any], str]:
-    fields = {
-        "crm_user": _masked(crm_user),
-        "agent": _masked(agent),
-        "action": _masked(action),
-        "status": status,
-        "pop_code": _masked(code),
-    }
+    fields = scrubbed(
+        {
+            "crm_user": signin.crm_user,
+            "agent": signin.agent.upn,
+            "action": action,
+            "status": status,
+            "pop_code": code,
+            "pop_request_id": pop_id,
+            "duration_ms": round(duration * 1000, 1),
+        }
+    )
     message = f"ccc api {action} HTTP {status} result {fields['pop_code']}"
-    # What log_fields writes: the message redacted (RedactingFilter), then the fields.
-    return message, fields, f"{redact(message)}{fields_text(fields)} pop_request_id="
-
-
-def _masked(text: str | None) -> str | None:
-    # Masking needs nine digits in a row at the least: one search shows most texts have none.
-    return mask_phone_numbers(text) if text is not None and _DIGIT_RUN.search(text) else text
+    audit_log.info(message, extra={"fields": fields})

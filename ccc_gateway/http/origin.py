@@ -30,10 +30,6 @@ SCRIPT_HEADER_VALUE: Final = "1"
 _SCRIPT_MODES: Final = ("cors", "same-origin")
 
 
-def origin_of(url: URL) -> str:
-    return str(url.origin())
-
-
 def check_same_origin(request: web.Request, public_origin: str) -> None:
     """Raise 403 CrossSiteRequest unless the request comes from this gateway's own pages."""
     site = request.headers.get("Sec-Fetch-Site")
@@ -41,7 +37,7 @@ def check_same_origin(request: web.Request, public_origin: str) -> None:
     if site is not None and site != "same-origin":
         raise _cross_site(f"Sec-Fetch-Site is {site[:30]!r}")
     # The request's own origin is only worked out when the public one does not match.
-    if origin is not None and origin != public_origin and origin != _request_origin(request):
+    if origin is not None and origin != public_origin and origin != _text(request_origin(request)):
         raise _cross_site(f"Origin {origin[:100]!r} is not this gateway")
     if site is None and origin is None:
         raise _cross_site("the request does not say where it comes from (no Origin header)")
@@ -67,9 +63,22 @@ def check_script_request(request: web.Request) -> None:
     raise _cross_site(why)
 
 
-def _request_origin(request: web.Request) -> str:
-    host = request.headers.get("Host", "")
-    return f"{request.scheme}://{host}" if host else ""
+def request_origin(request: web.Request) -> URL | None:
+    """The origin the browser sees for this request (scheme and Host), if it can be told.
+
+    The one spelling of "the request's own origin": the same-origin check above and the
+    widget's CSP rewrite (softphone/inject.py) both use it. yarl normalises it as browsers
+    write an Origin header: lower-case host, default port left out.
+    """
+    try:
+        origin = request.url.origin()
+    except ValueError:
+        return None
+    return origin if origin.host else None
+
+
+def _text(origin: URL | None) -> str | None:
+    return None if origin is None else str(origin)
 
 
 def _cross_site(why: str) -> Forbidden:

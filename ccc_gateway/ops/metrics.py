@@ -16,7 +16,6 @@ README "Metrics with several workers"): the `ccc_gateway_worker_info` series tel
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from bisect import bisect_left
@@ -36,10 +35,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricF
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from ccc_gateway.auth.oauth.errors import OAuthProviderError, OAuthUnavailable
-from ccc_gateway.ccc.client import PopResult, PopUnavailable
-from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
 from ccc_gateway.http.errors import NotFound
+from ccc_gateway.keys import METRICS
 from ccc_gateway.ops.health import readiness_response, shows_details
 
 Event = Literal["signin", "refresh", "revoke"]
@@ -55,9 +52,11 @@ OTHER_ACTION = "other"  # label for actions outside the known list (bounded card
 class Metrics:
     """Every series the gateway exports, registered in a private registry."""
 
-    def __init__(self, *, worker: int = 0, known_actions: frozenset[str] | None = None) -> None:
+    def __init__(self, *, known_actions: frozenset[str], worker: int = 0) -> None:
+        """`known_actions` label POP calls by name; any other is `other` (app.py passes the
+        configured allow-list, or the workbench's actions when every action is allowed)."""
         self.registry = CollectorRegistry(auto_describe=True)
-        self.known_actions = known_actions if known_actions is not None else WORKBENCH_ACTIONS
+        self.known_actions = known_actions
         r = self.registry
         self.requests = _CountedDurations(
             r,
@@ -120,7 +119,7 @@ class Metrics:
         """Count one answered request (`path` as routed, `status` as sent) and time it."""
         self.in_flight -= 1
         # A path outside /aliyun is a page without route_class's call (nearly every request).
-        route = _route_class(path) if path.startswith("/aliyun") else "page"
+        route = route_class(path) if path.startswith("/aliyun") else "page"
         self.requests.observe((route, method if method in _METHODS else "other", status), seconds)
         if status in CRM_FAILURES and route == "page":
             self.crm_errors.labels(status=str(status)).inc()
@@ -135,9 +134,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-METRICS = web.AppKey("metrics", Metrics)
 
 
 def setup(app: web.Application, metrics: Metrics, *, serve_route: bool = True) -> None:
@@ -200,10 +196,6 @@ def route_class(path: str) -> str:
         return "ops"
     return "other"
 
-
-# The softphone calls the same few /aliyun paths over and over; any other is classed anew
-# once the 256 remembered are pushed out, which bounds the memory.
-_route_class = functools.lru_cache(maxsize=256)(route_class)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -291,38 +283,18 @@ class _Timer:
 
 
 def record(request: web.Request, event: Event, outcome: str) -> None:
-    """Count one sign-in / refresh / revocation `outcome` (no-op in an app without metrics)."""
+    """Count one sign-in / refresh / revocation `outcome` (no-op in an app without metrics).
+
+    `outcome` is a bounded label the caller picks (ok, refused, timeout, unavailable, …).
+    """
     metrics = request.app.get(METRICS)
     if metrics is not None:
         metrics.events[event].labels(outcome=outcome).inc()
 
 
-def outcome_of(error: BaseException) -> str:
-    """A bounded outcome label for a failed OAuth step."""
-    if isinstance(error, OAuthProviderError):
-        return "refused"
-    if isinstance(error, OAuthUnavailable):
-        return "timeout" if error.timeout else "unavailable"
-    status = getattr(error, "status", None)
-    if status == 504:
-        return "timeout"
-    if status in (502, 503):
-        return "unavailable"
-    return "failed"
-
-
-def pop_outcome(answer: PopResult | PopUnavailable) -> str:
-    """The outcome label of a POP call: ok, error (an HTTP error answer), timeout, unavailable."""
-    if isinstance(answer, PopUnavailable):
-        return "timeout" if answer.timeout else "unavailable"
-    return "ok" if answer.status < 400 else "error"
-
-
 def count_pop(app: web.Application, action: str, outcome: str, seconds: float) -> None:
-    """Count one finished CCC OpenAPI call (no-op in an app without metrics).
-
-    For a caller that times the call itself: one coroutine frame less than `observe_pop`.
-    """
+    """Count one finished CCC OpenAPI call (no-op in an app without metrics); `outcome` is
+    the caller's bounded label (ok, error, timeout, unavailable, failed)."""
     metrics = app.get(METRICS)
     if metrics is not None:
         metrics.observe_pop_call(action, outcome, seconds)

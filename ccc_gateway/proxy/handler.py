@@ -32,7 +32,7 @@ from ccc_gateway.http.errors import (
     GatewayTimeout,
     PayloadTooLarge,
 )
-from ccc_gateway.http.middleware import request_id_of
+from ccc_gateway.http.request_id import of as request_id_of
 from ccc_gateway.proxy import headers as rules
 from ccc_gateway.proxy.body import (
     Pace,

@@ -16,11 +16,11 @@ from aiohttp import hdrs
 from multidict import MultiMapping
 from yarl import URL
 
+from ccc_gateway.http.request_id import X_REQUEST_ID
 from ccc_gateway.proxy.forwarding import FORWARDING_HEADERS, Peer, forwarding_headers
 
 CookiePredicate = Callable[[str], bool]
 
-X_REQUEST_ID = "X-Request-Id"
 IDENTITY_PREFIX = "x-ccc-"  # every X-Ccc-* header is the gateway's to set, never the client's
 
 

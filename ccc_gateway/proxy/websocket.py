@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ccc_gateway.http.errors import BadRequest, ServiceUnavailable
-from ccc_gateway.proxy.headers import X_REQUEST_ID
+from ccc_gateway.http.request_id import X_REQUEST_ID
 
 log = logging.getLogger(__name__)
 

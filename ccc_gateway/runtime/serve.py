@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from yarl import URL
 
 from ccc_gateway.runtime.tls import server_context
 
 if TYPE_CHECKING:
-    from ccc_gateway.config.load import ListenConfig
+    from ccc_gateway.config.model import ListenConfig
 
 log = logging.getLogger(__name__)
 
@@ -159,17 +158,17 @@ def reload_certificate(context: ssl.SSLContext, cert: Path, key: Path) -> None:
     context.load_cert_chain(cert, key)
 
 
-def https_redirect_app(public_origin: URL) -> web.Application:
+def https_redirect_app(public_origin: str) -> web.Application:
     """The optional plain-HTTP listener: it only sends browsers to the gateway's HTTPS origin.
 
     The target is the configured public origin plus the request's path: the request's own
     `Host` is the client's to make up, and a redirect built from it would send a browser
-    (or a cache in between) wherever the client liked.
+    (or a cache in between) wherever the client liked. `public_origin` is
+    `config.aliyun.public_origin`.
     """
-    origin = str(public_origin.origin())
 
     async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPPermanentRedirect(origin + request.rel_url.raw_path_qs)
+        raise web.HTTPPermanentRedirect(public_origin + request.rel_url.raw_path_qs)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", redirect)

@@ -27,7 +27,8 @@ from types import FrameType
 from aiohttp import web
 
 from ccc_gateway.config.load import Config, ConfigError, load_config
-from ccc_gateway.ops.metrics import METRICS, metrics_app
+from ccc_gateway.keys import METRICS
+from ccc_gateway.ops.metrics import metrics_app
 from ccc_gateway.runtime.memory import settle_after_start, trim_periodically
 from ccc_gateway.runtime.serve import (
     Listener,
@@ -64,7 +65,7 @@ def gateway_listeners(config: Config, worker: int = 0) -> list[Listener]:
         Listener("gateway", app, listen.host, listen.port, tls, reuse_port=shared, options=options)
     ]
     if listen.http_redirect_port:
-        redirect = https_redirect_app(config.aliyun.redirect_uri)
+        redirect = https_redirect_app(config.aliyun.public_origin)
         listeners.append(
             Listener(
                 "HTTP redirect",

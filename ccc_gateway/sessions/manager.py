@@ -38,7 +38,12 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
-from ccc_gateway.auth.oauth.errors import OAuthError, OAuthProviderError, OAuthUnavailable
+from ccc_gateway.auth.oauth.errors import (
+    OAuthError,
+    OAuthProviderError,
+    OAuthUnavailable,
+    outcome_label,
+)
 from ccc_gateway.config.load import SessionConfig
 from ccc_gateway.http.errors import (
     BadGateway,
@@ -47,7 +52,7 @@ from ccc_gateway.http.errors import (
     GatewayTimeout,
     NotAuthenticated,
 )
-from ccc_gateway.ops.metrics import outcome_of, record
+from ccc_gateway.ops.metrics import record
 from ccc_gateway.sessions.cookie_storage import CookieSession
 from ccc_gateway.sessions.crm_binding import CrmIdentity
 from ccc_gateway.sessions.signin import SignIn
@@ -343,7 +348,7 @@ class SessionManager:
         try:
             tokens = await self._oauth.refresh(refresh_token)
         except OAuthError as error:
-            record(request, "refresh", outcome_of(error))
+            record(request, "refresh", outcome_label(error))
             failure = await self._refresh_failure(request, signin, error)
             if not isinstance(failure, NotAuthenticated):
                 count = self._failures[signin.sid] = self._failures.get(signin.sid, 0) + 1

@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from yarl import URL
 
-from ccc_gateway.config.load import Config
+from ccc_gateway.config.model import Config
 from ccc_gateway.http.origin import SCRIPT_HEADER, SCRIPT_HEADER_VALUE
 from ccc_gateway.keys import CONFIG
 

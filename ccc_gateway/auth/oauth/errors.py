@@ -96,3 +96,12 @@ def normalise_error_code(code: str) -> str:
     """
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", code.strip())
     return re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
+
+
+def outcome_label(error: OAuthError) -> str:
+    """The bounded metrics label of a failed OAuth step (ops/metrics.py `record`)."""
+    if isinstance(error, OAuthProviderError):
+        return "refused"
+    if isinstance(error, OAuthUnavailable):
+        return "timeout" if error.timeout else "unavailable"
+    return "failed"

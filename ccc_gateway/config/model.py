@@ -1,0 +1,179 @@
+"""The gateway's configuration as typed, frozen values, with every default written once.
+
+`config/load.py` builds these from YAML and reports every problem by key path; the rest of
+the gateway only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yarl import URL
+
+from ccc_gateway.auth.oauth.client import Endpoints
+from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS, ActionPolicy
+from ccc_gateway.config.values import IpNetwork, Secret
+
+DAY = 86400.0
+MiB = 1024 * 1024
+
+# The workbench SDK as Alibaba's documentation loads it (protocol-relative in the seed demo;
+# written with https here because the softphone page is always served over HTTPS).
+DEFAULT_SDK_STYLES = ("https://g.alicdn.com/acca/workbench-sdk/0.2.8/main.min.css",)
+DEFAULT_SDK_SCRIPTS = (
+    "https://g.alicdn.com/crm/acc-phone/1.1.0/SIPml-api.js",
+    "https://g.alicdn.com/crm/acc-phone/1.1.0/index.js",
+    "https://g.alicdn.com/acca/workbench-sdk/0.2.8/workbenchSdk.js",
+)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; `problems` lists every reason by key path."""
+
+    def __init__(self, problems: list[str], source: str = "configuration") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(f"{source} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    host: str = "0.0.0.0"  # noqa: S104 - a sidecar listens for the load balancer by default
+    port: int = 8443
+    workers: int = 1
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    http_redirect_port: int | None = None  # plain-HTTP listener that only redirects to HTTPS
+    hsts_max_age: float = 365 * DAY  # 0 turns the Strict-Transport-Security header off
+    shutdown_timeout: float = 30.0  # how long SIGTERM waits for in-flight requests
+    metrics_port: int | None = None  # a separate plain-HTTP listener for /metrics only
+    metrics_host: str = "127.0.0.1"  # loopback: metrics are for the node's scraper, not the world
+    # Serve /aliyun/metrics and readiness details on the main port to any client (else only
+    # to clients on this host; health.shows_details).
+    public_metrics: bool = False
+    # From a connection's start or its previous answer to a complete request head; also how
+    # long an idle keep-alive connection stays open (above load balancers' usual 60 s).
+    request_head_timeout: float = 75.0
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    url: URL = URL("http://127.0.0.1:8080")  # noqa: RUF009 - URL is immutable
+    whoami_path: str | None = "/api/me"  # None: the CRM has no whoami; CRM binding is off
+    login_path: str = "/login"
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0  # waiting for the CRM's answer (and between body chunks)
+    max_body_size: int = 100 * MiB  # request bodies the gateway forwards; 0 = no limit
+    # Request bodies (uploads to the CRM, and the gateway's own API calls) must average this
+    # many bytes a second (0 = no minimum), falling behind by at most `min_upload_rate_window`
+    # seconds (the grace for a pause or a slow start); 408 otherwise.
+    min_upload_rate: int = 1024
+    min_upload_rate_window: float = 30.0
+    upload_timeout: float = 600.0  # the whole request body to the CRM; 0 = no limit
+    # Every connection to the CRM at once: pages get max_connections - max_websockets -
+    # CONTROL_CONNECTIONS, websockets max_websockets, whoami and readiness the rest.
+    max_connections: int = 100
+    max_websockets: int = 20
+    identity_headers: bool = False  # send X-Ccc-Agent-Upn / -Name to the CRM
+
+    @property
+    def page_connections(self) -> int:
+        """Connections for proxied requests other than websockets (the proxy's own pool)."""
+        return self.max_connections - self.max_websockets - CONTROL_CONNECTIONS
+
+
+# Connections to the CRM kept for the whoami lookup and the readiness check: neither pages nor
+# websockets can take them, so CRM binding and /aliyun/readyz work while those are saturated.
+CONTROL_CONNECTIONS = 4
+
+
+@dataclass(frozen=True)
+class AliyunConfig:
+    client_id: str
+    client_secret: Secret
+    redirect_uri: URL
+    endpoints: Endpoints
+    site: str = "china"
+    scope: str | None = "openid aliuid profile"
+    ca_file: Path | None = None
+    timeout: float = 10.0
+    # The gateway's public origin and host[:port], from redirect_uri: the one place they are
+    # worked out (same-origin checks, the HTTP redirect, the proxy's Location rewrite).
+    public_origin: str = field(init=False)
+    public_host: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_origin", str(self.redirect_uri.origin()))
+        object.__setattr__(self, "public_host", self.redirect_uri.host_port_subcomponent or "")
+
+
+@dataclass(frozen=True)
+class CccConfig:
+    instance_id: str
+    region: str = "cn-shanghai"
+    endpoint: URL = URL("https://ccc.cn-shanghai.aliyuncs.com/")  # noqa: RUF009 - immutable
+    version: str = "2017-07-05"
+    auth: str = "auto"  # auto | bearer | sts
+    allowed_actions: frozenset[str] | None = WORKBENCH_ACTIONS  # None: every action ("*")
+    reshape: bool = True
+    timeout: float = 10.0
+    max_request_size: int = 64 * 1024
+    max_response_size: int = 2 * MiB
+    # The allow-list as the API and the metrics use it, built once from allowed_actions
+    # (load.py has checked every name, reporting bad ones by key path).
+    actions: ActionPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actions", ActionPolicy(self.allowed_actions))
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    keys: tuple[Secret, ...]
+    max_age: float = 30 * DAY  # absolute lifetime of an Alibaba sign-in in the gateway
+    idle_timeout: float = 7 * DAY  # sign-in forgotten after this long unused
+    refresh_leeway: float = 60.0  # refresh this long before the access token expires
+    crm_binding: bool = True  # the sign-in belongs to the CRM user who made it
+    whoami_cache_ttl: float = 5.0
+    login_state_ttl: float = 600.0  # how long a started sign-in may take
+    # redis[s]://[:password@]host:port/db keeps sign-ins in Redis, shared by replicas; None
+    # keeps them in the cookie. A Secret: the URL may carry the password.
+    store: Secret | None = None
+
+
+@dataclass(frozen=True)
+class SoftphoneConfig:
+    inject: bool = True
+    screen_pop_url: str = "/customer/phoneNumber/{caller}"
+    screen_pop_target: str = "same-tab"  # same-tab | new-tab
+    sdk_scripts: tuple[str, ...] = DEFAULT_SDK_SCRIPTS
+    sdk_styles: tuple[str, ...] = DEFAULT_SDK_STYLES
+    ajax_method: str = "post"
+    # Click-to-call from page content waits for the agent's Call in the softphone: CRM content
+    # (an invisible element over the page) could otherwise place a paid call with one click.
+    confirm_dial: bool = True
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "text"  # text | json
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    aliyun: AliyunConfig
+    ccc: CccConfig
+    session: SessionConfig
+    tls: TlsConfig | None = None  # None only where something else terminates TLS (tests)
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    softphone: SoftphoneConfig = field(default_factory=SoftphoneConfig)
+    log: LogConfig = field(default_factory=LogConfig)
