@@ -7,6 +7,8 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from ccc_gateway.ccc.client import PopClient
+from ccc_gateway.ccc.pop.actions import ActionPolicy
 from ccc_gateway.config.load import Config
 
 CONFIG = web.AppKey("config", Config)
@@ -17,3 +19,8 @@ ALIYUN_CLIENT = web.AppKey("aliyun_client", aiohttp.ClientSession)
 
 # Per-request state.
 REQUEST_ID = web.RequestKey("request_id", str)
+
+# The softphone API forwarder (ccc/views.py): its POP client (one connection pool for the
+# app's lifetime) and its action allow-list.
+POP_CLIENT = web.AppKey("ccc_pop_client", PopClient)
+ACTION_POLICY = web.AppKey("ccc_action_policy", ActionPolicy)
