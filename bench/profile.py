@@ -31,7 +31,7 @@ LAYERS = (
     ("metrics (prometheus_client)", ("prometheus_client", "ccc_gateway/ops/metrics.py")),
     (
         "POP signing + reshaping",
-        ("ccc_gateway/ccc/pop/protocol.py", "ccc_client.py", "urllib/parse", "hmac"),
+        ("ccc_gateway/ccc/pop/", "ccc_gateway/ccc/client.py", "urllib/parse", "hmac"),
     ),
     ("JSON", ("json/",)),
     ("gateway, other", ("ccc_gateway/",)),

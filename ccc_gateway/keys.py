@@ -16,6 +16,7 @@ from ccc_gateway.config.model import Config
 
 if TYPE_CHECKING:
     from ccc_gateway.app import Wired
+    from ccc_gateway.ccc.client import PopClient
     from ccc_gateway.ops.metrics import Metrics
     from ccc_gateway.proxy.handler import CrmProxy
     from ccc_gateway.sessions.codec import SessionCodec
@@ -34,3 +35,7 @@ WIRED: web.AppKey[Wired] = web.AppKey("wired")
 
 # Per-request state.
 REQUEST_ID = web.RequestKey("request_id", str)
+
+# The softphone API forwarder (ccc/views.py): its POP client, one connection pool for the
+# app's lifetime. (Its action allow-list is the configuration's: config.ccc.actions.)
+POP_CLIENT: web.AppKey[PopClient] = web.AppKey("ccc_pop_client")

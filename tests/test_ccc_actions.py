@@ -70,17 +70,10 @@ def test_default_policy_allows_workbench_only() -> None:
 
 def test_star_policy_allows_any_well_formed_action() -> None:
     """allowed=None ("*") allows every action whose name is well formed."""
-    policy = ActionPolicy.from_setting("*")
+    policy = ActionPolicy(None)
     assert policy.allowed is None
     assert policy.allows("CreateUser")
     assert not policy.allows("create user")
-
-
-def test_from_setting() -> None:
-    """The config setting maps to a policy: absent → workbench list, list → that list."""
-    assert ActionPolicy.from_setting(None).allowed == WORKBENCH_ACTIONS
-    assert ActionPolicy.from_setting(["GetUser"]).allowed == frozenset({"GetUser"})
-    assert ActionPolicy.from_setting(["GetUser", "*"]).allowed is None
 
 
 def test_policy_rejects_bad_names() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of the softphone API forwarder's pure helpers (ccc_gateway.ccc.views)."""
+"""Unit tests of the softphone API forwarder's pure helpers (ccc_gateway.ccc.request, .audit)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from multidict import MultiDict
 
 from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet
+from ccc_gateway.ccc.audit import audit_call
 from ccc_gateway.ccc.client import BearerCredentials, PopResult
 from ccc_gateway.ccc.pop.actions import ActionPolicy
-from ccc_gateway.ccc.views import (
-    audit_call,
+from ccc_gateway.ccc.request import (
     check_action,
     check_content_length,
     credentials_for,
@@ -30,6 +30,7 @@ from ccc_gateway.ccc.views import (
     safe_message,
     single_field,
 )
+from ccc_gateway.ccc.request import form_fields as _form_fields
 from ccc_gateway.http.errors import BadGateway, BadRequest, Forbidden, GatewayError, PayloadTooLarge
 from ccc_gateway.ops.log import AUDIT_LOGGER
 from ccc_gateway.sessions.signin import Agent, SignIn
@@ -438,23 +439,16 @@ def _prepare(action: str, request: Any, policy: ActionPolicy | None = None) -> A
     return prepare_call(MultiDict(), body, policy or ActionPolicy(), INSTANCE)
 
 
-def test_prepare_call_remembers_a_request_text_read_only():
-    """A request text seen before gives the same POP parameters, which cannot be changed."""
-    text = '{"userId": "u-remembered", "skillGroupId.1": "g"}'
-    expected = {"UserId": "u-remembered", "SkillGroupId.1": "g", "InstanceId": INSTANCE}
-    first = _prepare("GetUser", text)
-    second = _prepare("GetUser", text)
-    assert first == second == ("GetUser", expected)
-    assert second[1] is first[1]
-    with pytest.raises(TypeError):
-        first[1]["UserId"] = "someone else"  # type: ignore[index]
+def test_prepare_call_gives_the_pinned_parameters():
+    """The request text's parameters, flattened, with the instance pinned."""
+    text = '{"userId": "u-1", "skillGroupId.1": "g"}'
+    expected = {"UserId": "u-1", "SkillGroupId.1": "g", "InstanceId": INSTANCE}
+    assert _prepare("GetUser", text) == ("GetUser", expected)
 
 
-def test_prepare_call_checks_in_order_whether_or_not_the_text_is_known():
+def test_prepare_call_checks_in_order():
     """Action name, JSON, allow-list, shape, instance: the first failing check answers."""
-    known = '{"userId": "u-order"}'
-    _prepare("GetUser", known)
-    for request in (known, '{"userId": "u-new"}'):
+    for request in ('{"userId": "u-order"}', '{"userId": "u-new"}'):
         assert "not a valid action" in _error(_prepare, "bad name", request).message
         refused = _error(_prepare, "DeleteInstance", request)
         assert isinstance(refused, Forbidden) and refused.error_code == "ActionNotAllowed"
@@ -463,13 +457,12 @@ def test_prepare_call_checks_in_order_whether_or_not_the_text_is_known():
     assert isinstance(refused, Forbidden) and refused.error_code == "ActionNotAllowed"
     assert "'a b' is not allowed" in _error(_prepare, "GetUser", '{"a b": 1}').message
     other = '{"instanceId": "other"}'
-    for _ in range(2):  # refused texts are not remembered
-        refused = _error(_prepare, "GetUser", other)
-        assert isinstance(refused, Forbidden) and refused.error_code == "InstanceNotAllowed"
+    refused = _error(_prepare, "GetUser", other)
+    assert isinstance(refused, Forbidden) and refused.error_code == "InstanceNotAllowed"
 
 
 def test_prepare_call_pins_per_instance_and_takes_json_bodies():
-    """The instance is part of what is remembered; a JSON body's object is never kept."""
+    """The configured instance is the one pinned; a JSON body's object is taken as it is."""
     text = '{"userId": "u-pin"}'
     body = MultiDict({"action": "GetUser", "request": text})
     assert prepare_call(MultiDict(), body, ActionPolicy(), "i-a")[1]["InstanceId"] == "i-a"
@@ -480,22 +473,17 @@ def test_prepare_call_pins_per_instance_and_takes_json_bodies():
     }
 
 
-def test_form_fields_of_a_body_seen_before_are_the_same_and_read_only():
-    """A urlencoded body seen before gives the fields it gave (remembered, read-only); a
-    long one is parsed every time and not kept."""
-    from ccc_gateway.ccc.views import _KNOWN_FORMS, _form_fields
-
+def test_form_fields_parse_a_urlencoded_body_read_only():
+    """A urlencoded body gives its fields in order, repeated names kept, read-only."""
     raw = b"action=GetUser&request=%7B%22instanceId%22%3A%22i%22%7D&x=1&x=2\r\n"
-    first = _form_fields(raw, None)
-    assert list(first.items()) == [
+    fields = _form_fields(raw, None)
+    assert list(fields.items()) == [
         ("action", "GetUser"),
         ("request", '{"instanceId":"i"}'),
         ("x", "1"),
         ("x", "2"),
     ]
-    assert _form_fields(raw, None) is first
     with pytest.raises(TypeError):
-        first["action"] = "CreateUser"  # type: ignore[index]
+        fields["action"] = "CreateUser"  # type: ignore[index]
     long = b"request=" + b"a" * 2000
     assert _form_fields(long, None).getall("request") == ["a" * 2000]
-    assert (long, None) not in _KNOWN_FORMS

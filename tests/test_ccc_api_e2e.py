@@ -441,7 +441,7 @@ async def test_forced_sts_with_a_bearer_token_is_502(
     """ccc.auth 'sts' while Alibaba issues Bearer tokens is a configuration error: 502, logged."""
     stack = await make_stack(ccc={"auth": "sts"})
     browser = await agent_of(stack)
-    with caplog.at_level(logging.ERROR, logger="ccc_gateway.ccc.views"):
+    with caplog.at_level(logging.ERROR, logger="ccc_gateway.ccc"):
         status, body = await call(browser, "GetServiceExtensions")
     assert status == 502 and "ccc.auth" in body["message"]
     assert any(r.levelno == logging.ERROR and "ccc.auth" in r.getMessage() for r in caplog.records)

@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from oracles.pop_signing import sign_v1
 
 from ccc_gateway.auth.oauth.tokens import StsCredentials
-from ccc_gateway.ccc.client import BearerCredentials, PopClient, PopResult, PopUnavailable
-from ccc_gateway.ccc.pop.protocol import RequestShapeError, sign_v1
+from ccc_gateway.ccc.client import BearerCredentials, PopClient, PopResult
+from ccc_gateway.ccc.pop.errors import PopTimeout, PopUnavailable, RequestShapeError
 
 NOW = calendar.timegm((2024, 5, 6, 7, 8, 9))
 TOKEN = "bearer-secret-token"
@@ -191,7 +192,7 @@ async def test_sts_body_fields_and_signature(pop: FakePop, make_client: MakeClie
 
 
 async def test_repeated_sts_calls_are_each_signed_anew(pop: FakePop, make_client: MakeClient):
-    """A call repeated (its signed form kept) gets its own nonce, timestamp and signature."""
+    """A call repeated gets its own nonce, timestamp and signature."""
     seconds = iter([NOW, NOW + 1, NOW + 1])
     client = make_client(pop.url, clock=lambda: next(seconds))
     other = StsCredentials("STS.key", "other-secret", "st-tok")
@@ -237,12 +238,12 @@ async def _stall_mid_body() -> bytes:
 async def test_timeout(
     pop: FakePop, make_client: MakeClient, plan: Callable[[], Awaitable[bytes]]
 ) -> None:
-    """No (whole) answer within the timeout raises PopUnavailable(timeout=True), not retried."""
+    """No (whole) answer within the timeout raises PopTimeout, not retried."""
     pop.plans = [plan, ok()]
     with pytest.raises(PopUnavailable) as info:
         await make_client(pop.url, timeout=0.3).call("ListConfig", {}, BearerCredentials(TOKEN))
     assert len(pop.requests) == 1
-    assert info.value.timeout is True
+    assert isinstance(info.value, PopTimeout)
 
 
 async def test_timeout_bounds_the_whole_call(make_client: MakeClient) -> None:
@@ -270,7 +271,7 @@ async def test_timeout_bounds_the_whole_call(make_client: MakeClient) -> None:
         client = make_client(f"http://127.0.0.1:{port}/", timeout=0.3)
         with pytest.raises(PopUnavailable) as info:
             await client.call("ListConfig", {}, BearerCredentials(TOKEN))
-        assert info.value.timeout is True
+        assert isinstance(info.value, PopTimeout)
         await asyncio.wait_for(asyncio.gather(*handlers), 5)  # it sees the connection cut
         server.close()
 
@@ -302,7 +303,7 @@ async def test_connection_error_twice_gives_up(pop: FakePop, make_client: MakeCl
     with pytest.raises(PopUnavailable) as info:
         await make_client(pop.url).call("ListConfig", {}, BearerCredentials(TOKEN))
     assert len(pop.requests) == 2
-    assert info.value.timeout is False
+    assert not isinstance(info.value, PopTimeout)
 
 
 async def test_refused_connection(make_client: MakeClient, caplog: pytest.LogCaptureFixture):
@@ -313,7 +314,7 @@ async def test_refused_connection(make_client: MakeClient, caplog: pytest.LogCap
     await server.wait_closed()
     with pytest.raises(PopUnavailable, match="unreachable") as info:
         await make_client(f"http://127.0.0.1:{port}/").call("GetUser", {}, STS)
-    assert info.value.timeout is False
+    assert not isinstance(info.value, PopTimeout)
     assert "retrying once" in caplog.text
 
 
@@ -331,7 +332,7 @@ async def test_answer_broken_off_is_not_replayed(pop: FakePop, make_client: Make
     with pytest.raises(PopUnavailable, match="broken off") as info:
         await make_client(pop.url).call("GetUser", {}, STS)
     assert len(pop.requests) == 1
-    assert info.value.timeout is False
+    assert not isinstance(info.value, PopTimeout)
 
 
 async def test_oversize_declared_length(pop: FakePop, make_client: MakeClient) -> None:
@@ -350,7 +351,7 @@ async def test_oversize_streamed_body(pop: FakePop, make_client: MakeClient) -> 
         await make_client(pop.url, max_response_bytes=1000).call(
             "GetUser", {}, BearerCredentials(TOKEN)
         )
-    assert info.value.timeout is False
+    assert not isinstance(info.value, PopTimeout)
 
 
 @pytest.mark.parametrize("framing", ["length", "chunked"])
@@ -377,7 +378,7 @@ async def test_not_http_at_all(pop: FakePop, make_client: MakeClient) -> None:
     pop.plans = [b"SSH-2.0-OpenSSH_9.6\r\n\r\n", ok()]
     with pytest.raises(PopUnavailable) as info:
         await make_client(pop.url).call("AddAgentDevice", {}, BearerCredentials(TOKEN))
-    assert (len(pop.requests), info.value.timeout) == (1, False)
+    assert (len(pop.requests), isinstance(info.value, PopTimeout)) == (1, False)
 
 
 async def test_error_body_passthrough(pop: FakePop, make_client: MakeClient) -> None:
@@ -457,3 +458,37 @@ def test_bearer_credentials_repr_is_masked() -> None:
     """The access token never shows in the credentials' repr."""
     assert TOKEN not in repr(BearerCredentials(TOKEN))
     assert "***" in repr(BearerCredentials(TOKEN))
+
+
+async def test_nothing_in_the_ccc_package_keeps_a_call_s_secrets(
+    pop: FakePop, make_client: MakeClient
+) -> None:
+    """After STS and Bearer calls, neither the client nor any module of ccc_gateway.ccc holds
+    a cache: no memo of encodings, signed forms or decoded keys that would outlive the sign-in
+    (issue 15, item 3)."""
+    import importlib
+    import pkgutil
+
+    import ccc_gateway.ccc
+
+    names = [m.name for m in pkgutil.walk_packages(ccc_gateway.ccc.__path__, "ccc_gateway.ccc.")]
+    modules = list(map(importlib.import_module, names))
+
+    def containers() -> dict[str, int]:
+        return {
+            f"{module.__name__}.{name}": len(value)
+            for module in modules
+            for name, value in vars(module).items()
+            if isinstance(value, dict | set | list) and not name.startswith("__")
+        }
+
+    before = containers()
+    client = make_client(pop.url)
+    await client.call("GetUser", {"UserId": "u"}, STS)
+    await client.call("GetUser", {"UserId": "u"}, BearerCredentials(TOKEN))
+    for secret in (STS.access_key_secret, STS.security_token, TOKEN):
+        assert secret not in repr(vars(client))
+    assert containers() == before  # module-level tables are constants, filled by no call
+    for module in modules:
+        for name, value in vars(module).items():
+            assert not hasattr(value, "cache_info"), f"{module.__name__}.{name} is an lru_cache"

@@ -1,4 +1,4 @@
-"""Fixed-vector and golden tests for ccc_gateway.ccc.pop.protocol (docs/ccc-openapi.md)."""
+"""Fixed-vector and golden tests for ccc_gateway.ccc.pop and its oracles (docs/ccc-openapi.md)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,18 @@ import json
 from typing import Any
 
 import pytest
+from oracles.pop_reshape import reshape_response, unflatten
+from oracles.pop_signing import canonical_query, sign_v1, string_to_sign, sts_signed_params
 
-from ccc_gateway.ccc.pop.protocol import (
+from ccc_gateway.ccc.pop.params import (
     RequestShapeError,
-    bearer_params,
-    canonical_query,
     common_params,
     flatten_request,
-    loads_reshaped,
     merge_params,
-    percent_encode,
-    reshape_response,
-    sign_v1,
-    string_to_sign,
-    sts_signed_params,
-    unflatten,
+    timestamp,
 )
+from ccc_gateway.ccc.pop.reshape import loads_reshaped, reshape
+from ccc_gateway.ccc.pop.signing import bearer_params, percent_encode, sts_signed_body
 
 PUBLISHED = {
     "AccessKeyId": "testid",
@@ -125,6 +121,24 @@ def test_sts_signed_params_sign_everything_else() -> None:
     }
     assert signed["Signature"] == sign_v1("POST", unsigned, "sec")
     assert "SignatureType" not in signed
+
+
+def test_sts_signed_body_is_the_oracles_signed_params_in_canonical_order() -> None:
+    """The product signer's body: the oracle's fields, sorted by name, Signature last."""
+    keys = {"access_key_id": "STS.id", "access_key_secret": "sec", "security_token": "a+b/c=="}
+    base = {**PUBLISHED, "UserId": "u 1", "Signature": "forged", "BearerToken": "x"}
+    signed = sts_signed_params(base, method="POST", **keys)
+    body = sts_signed_body(base, method="POST", **keys).decode()
+    expected = "&".join(
+        f"{k}={percent_encode(signed[k])}" for k in sorted(signed) if k != "Signature"
+    )
+    assert body == f"{expected}&Signature={percent_encode(signed['Signature'])}"
+    assert "SecurityToken=a%2Bb%2Fc%3D%3D" in body and "BearerToken" not in body
+
+
+def test_timestamp_drops_the_fraction() -> None:
+    now = calendar.timegm((2016, 2, 23, 12, 46, 24))
+    assert timestamp(now + 0.999) == timestamp(now) == "2016-02-23T12:46:24Z"
 
 
 def test_merge_params_refuses_reserved_names() -> None:
@@ -349,7 +363,7 @@ def test_reshape_golden_skill_levels() -> None:
             ]
         },
     }
-    assert reshape_response(pop) == {
+    assert reshape(pop) == {
         "requestId": "4322",
         "success": True,
         "code": "OK",
@@ -373,33 +387,33 @@ def test_reshape_golden_users() -> None:
     pop = {
         "Users": {"TotalCount": 1, "List": {"User": [{"Roles": {"Role": [{"RoleName": "Agent"}]}}]}}
     }
-    assert reshape_response(pop) == {
+    assert reshape(pop) == {
         "users": {"totalCount": 1, "list": [{"roles": [{"roleName": "Agent"}]}]}
     }
 
 
 def test_reshape_never_collapses_root() -> None:
     """A root that is itself a one-key list wrapper stays an object."""
-    assert reshape_response({"Items": {"Item": [1]}}) == {"items": [1]}
-    assert reshape_response({"Item": [1, 2]}) == {"item": [1, 2]}
+    assert reshape({"Items": {"Item": [1]}}) == {"items": [1]}
+    assert reshape({"Item": [1, 2]}) == {"item": [1, 2]}
 
 
 def test_reshape_keeps_one_key_object_without_list() -> None:
     """A one-key object whose value is not a list is kept as an object."""
     pop = {"Token": {"Signature": "s"}, "Wrap": {"Inner": {"X": 1}}}
-    assert reshape_response(pop) == {"token": {"signature": "s"}, "wrap": {"inner": {"x": 1}}}
+    assert reshape(pop) == {"token": {"signature": "s"}, "wrap": {"inner": {"x": 1}}}
 
 
 def test_reshape_keys() -> None:
     """Keys are trimmed, empty ones dropped, one-character keys lower-cased."""
     pop = {" Name ": "a", "": 1, "   ": 2, "X": 3, "URL": 4, "lower": 5, "9Lives": 6}
-    assert reshape_response(pop) == {"name": "a", "x": 3, "uRL": 4, "lower": 5, "9Lives": 6}
+    assert reshape(pop) == {"name": "a", "x": 3, "uRL": 4, "lower": 5, "9Lives": 6}
 
 
 def test_reshape_keeps_scalar_types() -> None:
     """Scalars keep their JSON types."""
     pop = {"A": None, "B": 1.5, "C": 0, "D": False, "E": "0", "F": [True, None, 2]}
-    assert reshape_response(pop) == {
+    assert reshape(pop) == {
         "a": None,
         "b": 1.5,
         "c": 0,
@@ -412,20 +426,20 @@ def test_reshape_keeps_scalar_types() -> None:
 def test_reshape_list_items_are_not_collapsed() -> None:
     """Objects inside lists are entries, not wrappers: only their members collapse."""
     pop = {"Rows": [{"Cell": [1]}, {"Cells": {"Cell": [2]}}]}
-    assert reshape_response(pop) == {"rows": [{"cell": [1]}, {"cells": [2]}]}
+    assert reshape(pop) == {"rows": [{"cell": [1]}, {"cells": [2]}]}
 
 
 @pytest.mark.parametrize("value", ["text", 3, None, True, [{"A": {"B": [1]}}]])
 def test_reshape_non_object_roots(value: Any) -> None:
     """Scalars and lists at the root are reshaped without error."""
     expected = [{"a": [1]}] if isinstance(value, list) else value
-    assert reshape_response(value) == expected
+    assert reshape(value) == expected
 
 
 def test_reshape_does_not_mutate_input() -> None:
     """The POP body is copied, never changed in place."""
     pop = {"A": {"B": [{"C": 1}]}}
-    reshape_response(pop)
+    reshape(pop)
     assert pop == {"A": {"B": [{"C": 1}]}}
 
 
@@ -435,7 +449,7 @@ def test_reshape_very_deep_input() -> None:
     pop: Any = "bottom"
     for i in range(depth):
         pop = {"Next": pop, "N": i} if i % 2 else [pop]
-    out = reshape_response(pop)
+    out = reshape(pop)
     seen = 0
     while not isinstance(out, str):
         out = out[0] if isinstance(out, list) else out["next"]

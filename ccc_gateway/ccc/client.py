@@ -1,9 +1,9 @@
-"""The outbound CCC OpenAPI caller (aliyun-protocol.md §3 "Calling the CCC OpenAPI").
+"""The outbound CCC OpenAPI caller (docs/ccc-openapi.md, "Calling the CCC OpenAPI").
 
-Builds the common parameters, authenticates them (Bearer or STS signature v1.0, both from
-`pop`), POSTs them as an `application/x-www-form-urlencoded` body — what the official Python
-SDKs do, and it keeps tokens and signatures out of URLs and so out of access logs — and
-reads the JSON answer under a size cap.
+Builds the common parameters (`pop.params`), authenticates them (Bearer or STS signature
+v1.0, `pop.signing`), POSTs them as an `application/x-www-form-urlencoded` body — what the
+official Python SDKs do, and it keeps tokens and signatures out of URLs and so out of access
+logs — and reads the JSON answer (`pop.reshape`) under a size cap.
 
 The calls go over a keep-alive pool of its own (`upstream.pool.HttpPool`, the CRM proxy's
 lean HTTP/1.1 client): every call is one POST to one URL, so aiohttp's ClientSession did
@@ -27,21 +27,16 @@ import aiohttp
 from yarl import URL
 
 from ccc_gateway.auth.oauth.tokens import StsCredentials
-from ccc_gateway.ccc.pop.actions import READ_ONLY_PREFIXES, valid_action_name
-from ccc_gateway.ccc.pop.protocol import (
-    RequestShapeError,
-    StsSignedForms,
-    bearer_params,
-    common_params,
-    form_body,
-    loads_reshaped,
-    merge_params,
-    timestamp,
-)
+from ccc_gateway.ccc.pop.actions import is_read_only, valid_action_name
+from ccc_gateway.ccc.pop.errors import PopTimeout, PopUnavailable, RequestShapeError
+from ccc_gateway.ccc.pop.params import common_params, merge_params
+from ccc_gateway.ccc.pop.reshape import loads_reshaped
+from ccc_gateway.ccc.pop.signing import bearer_params, form_body, sts_signed_body
 from ccc_gateway.upstream.pool import HttpPool
 from ccc_gateway.upstream.response import HttpResponse
 
-__all__ = ["BearerCredentials", "PopClient", "PopResult", "PopUnavailable"]
+# PopUnavailable and PopTimeout live in pop.errors; named here too for the callers' imports.
+__all__ = ["BearerCredentials", "PopClient", "PopResult", "PopTimeout", "PopUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +46,6 @@ _HEADERS = (
 )
 _CHUNK = 64 * 1024
 MAX_CONNECTIONS = 100
-# Signed-form templates kept per (action, parameters, STS key): a worker's agents repeat a
-# few calls each. Each holds its call's encoded query (~2× the SecurityToken) and a hash
-# state: 256 of a few KB bound the memory; when full it starts again.
-SIGNED_FORMS = 256
 
 
 @dataclass(frozen=True)
@@ -72,7 +63,7 @@ class PopResult:
     """A JSON answer from the CCC OpenAPI, whatever its HTTP status.
 
     `body` is the answer as POP sent it, or reshaped for the workbench SDK
-    (`pop.reshape_response`) when the client reshapes and the status is below 400; error
+    (`pop.reshape.loads_reshaped`) when the client reshapes and the status is below 400; error
     answers always keep POP's names (`Code`, `Message`).
     """
 
@@ -81,14 +72,6 @@ class PopResult:
     request_id: str | None
     code: str | None
     duration: float
-
-
-class PopUnavailable(Exception):
-    """No usable answer: connection failure, timeout, non-JSON or oversized body."""
-
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
-        super().__init__(message)
-        self.timeout = timeout
 
 
 class _ConnectFailed(Exception):
@@ -134,7 +117,6 @@ class PopClient:
         self._clock = clock
         self._nonce = nonce_factory
         self._monotonic = monotonic
-        self._signed: dict[tuple[Any, ...], StsSignedForms] = {}
 
     async def close(self) -> None:
         await self._pool.close()
@@ -148,12 +130,12 @@ class PopClient:
         """Call `action` with flat POP `params`; HTTP error answers come back as results.
 
         Raises RequestShapeError for a malformed action name or a reserved parameter name,
-        PopUnavailable when no JSON answer could be had.
+        PopUnavailable (PopTimeout past the timeout) when no JSON answer could be had.
         """
         if not valid_action_name(action):
             raise RequestShapeError("the action name is not valid")
         # Only reads are replayed: a write may have reached Alibaba before the failure.
-        attempts = 2 if action.startswith(READ_ONLY_PREFIXES) else 1  # is_read_only, checked
+        attempts = 2 if is_read_only(action) else 1
         for attempt in range(1, attempts + 1):
             try:
                 return await self._send(action, self._form(action, params, credentials))
@@ -170,23 +152,16 @@ class PopClient:
         credentials: BearerCredentials | StsCredentials,
     ) -> bytes:
         """The authenticated form body; a fresh nonce and timestamp for every attempt."""
+        base = self._base(action, params, self._clock(), self._nonce())
         if isinstance(credentials, BearerCredentials):
-            base = self._base(action, params, self._clock(), self._nonce())
             return form_body(bearer_params(base, credentials.access_token))
-        key = (action, tuple(params.items()), credentials)
-        forms = self._signed.get(key)
-        if forms is None:  # the placeholders are replaced by body()'s values
-            forms = StsSignedForms(
-                self._base(action, params, 0.0, ""),
-                access_key_id=credentials.access_key_id,
-                access_key_secret=credentials.access_key_secret,
-                security_token=credentials.security_token,
-                method="POST",
-            )
-            if len(self._signed) >= SIGNED_FORMS:
-                self._signed.clear()
-            self._signed[key] = forms
-        return forms.body(self._nonce(), timestamp(self._clock()))
+        return sts_signed_body(
+            base,
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            method="POST",
+        )
 
     def _base(
         self, action: str, params: Mapping[str, str], now: float, nonce: str
@@ -228,9 +203,9 @@ class PopClient:
         return self._result(action, response.status, raw, self._monotonic() - started)
 
     def _current_task(self) -> asyncio.Task[Any]:
-        # current_task() with a loop given is a dict lookup; without one, and
-        # get_running_loop(), it costs a getpid() system call. A loop that is not running
-        # (a client reused in another loop, in tests) has no current task.
+        # The loop is remembered: looking it up anew each call is dearer (bench/RESULTS.md).
+        # A loop that is not running (a client reused in another loop, in tests) has no
+        # current task.
         task = asyncio.current_task(self._loop) if self._loop is not None else None
         if task is None:
             self._loop = asyncio.get_running_loop()
@@ -238,10 +213,8 @@ class PopClient:
             assert task is not None, "PopClient.call runs in a task"
         return task
 
-    def _timed_out(self, action: str) -> PopUnavailable:
-        return PopUnavailable(
-            f"CCC OpenAPI timed out after {self._timeout:g}s ({action})", timeout=True
-        )
+    def _timed_out(self, action: str) -> PopTimeout:
+        return PopTimeout(f"CCC OpenAPI timed out after {self._timeout:g}s ({action})")
 
     async def _read_capped(self, action: str, response: HttpResponse) -> bytes:
         """The body, refusing it as soon as it exceeds the cap (never buffered whole)."""
@@ -304,10 +277,10 @@ class PopClient:
 class _Deadline:
     """`asyncio.timeout(seconds)` for one call: a timer that cancels the task when it fires.
 
-    asyncio.timeout does the same with three getpid() system calls (finding the loop and the
-    task) and five Python frames; this takes the task it is given and costs one timer. As
-    there, a CancelledError it caused becomes a timeout, and only then: its cancellation is
-    taken back, and one requested by someone else at the same time is still raised.
+    Unlike asyncio.timeout it takes the task it is given rather than finding the loop and the
+    task again (cheaper on every call: bench/RESULTS.md). As there, a CancelledError it caused
+    becomes a timeout, and only then: its cancellation is taken back, and one requested by
+    someone else at the same time is still raised.
     """
 
     __slots__ = ("_cancelling", "_fired", "_handle", "_task")

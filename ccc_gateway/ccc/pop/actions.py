@@ -1,6 +1,6 @@
 """Which CCC OpenAPI actions the softphone forwarder may call.
 
-The default allow-list is the 1.x workbench SDK's own list (aliyun-protocol.md §2): the whole
+The default allow-list is the 1.x workbench SDK's own list (docs/ccc-openapi.md): the whole
 2017-07-05 API has about 160 actions, administrative ones among them (CreateUser,
 DeleteInstance, …), and a signed-in agent's browser has no business reaching those through
 the gateway even when the agent's RAM policy would allow them.
@@ -9,7 +9,6 @@ the gateway even when the agent's RAM policy would allow them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -103,7 +102,8 @@ def is_read_only(action: str) -> bool:
 
 @dataclass(frozen=True)
 class ActionPolicy:
-    """The allow-list; `allowed=None` means every well-formed action (`allowed_actions: "*"`)."""
+    """The allow-list; `allowed=None` means every well-formed action (`allowed_actions: "*"`,
+    as config/load.py reads the setting)."""
 
     allowed: frozenset[str] | None = WORKBENCH_ACTIONS
 
@@ -112,16 +112,6 @@ class ActionPolicy:
             bad = sorted(a for a in self.allowed if not valid_action_name(a))
             if bad:
                 raise ValueError(f"not action names: {', '.join(map(repr, bad))}")
-
-    @classmethod
-    def from_setting(cls, value: str | Iterable[str] | None) -> ActionPolicy:
-        """Build from the `ccc.allowed_actions` setting: absent → workbench list, "*" → all."""
-        if value is None:
-            return cls(WORKBENCH_ACTIONS)
-        names = [value] if isinstance(value, str) else list(value)
-        if "*" in names:
-            return cls(None)
-        return cls(frozenset(names))
 
     def allows(self, action: str) -> bool:
         """True when the action is well formed and on the list (or the list is "*")."""
