@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import aiohttp
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ccc_gateway.http.errors import BadRequest, GatewayError, PayloadTooLarge
 
@@ -202,3 +203,13 @@ def describe_new_body(headers: CIMultiDict[str], length: int) -> None:
         del headers[hdrs.ETAG]  # a strong ETag promises these exact bytes, which changed
     for name in _OLD_BYTES_HEADERS:
         headers.popall(name, None)  # byte ranges and digests of the old bytes
+
+
+class ResponseFilter(Protocol):
+    """Rewrites whole response bodies (the softphone widget injection)."""
+
+    def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
+        """Whether to transform this response, judged from its status and upstream headers."""
+
+    def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
+        """The new body from the decoded one; `headers` (outgoing) may be edited, e.g. CSP."""

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import hdrs, web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from yarl import URL
 
 from ccc_gateway.http.errors import (
@@ -38,6 +38,7 @@ from ccc_gateway.proxy.body import (
     Pace,
     RequestBody,
     RequestTimeout,
+    ResponseFilter,
     decode_body,
     describe_new_body,
     too_large_message,
@@ -71,16 +72,6 @@ Headers = list[tuple[str, str]]
 
 # Nothing to transform in these: no body, or only a part of one.
 _UNFILTERED_STATUSES = frozenset({204, 206, 304})
-
-
-class ResponseFilter(Protocol):
-    """Rewrites whole response bodies (the softphone widget injection)."""
-
-    def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
-        """Whether to transform this response, judged from its status and upstream headers."""
-
-    def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
-        """The new body from the decoded one; `headers` (outgoing) may be edited, e.g. CSP."""
 
 
 class _PageResponse(web.Response):
