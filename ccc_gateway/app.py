@@ -19,6 +19,7 @@ from aiohttp import web
 from ccc_gateway.auth import views as auth_views
 from ccc_gateway.auth.login_state import LoginStates
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
+from ccc_gateway.caches import CacheRegistry
 from ccc_gateway.ccc import views as ccc_api
 from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
 from ccc_gateway.config.model import Config
@@ -27,10 +28,14 @@ from ccc_gateway.http.middleware import Handler, gateway_headers, request_contex
 from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
 from ccc_gateway.keys import (
     ALIYUN_CLIENT,
+    CACHES,
     CLOCK,
     CONFIG,
+    LOGIN_STATES,
+    OAUTH,
     PROXY,
     SESSION_CODEC,
+    SESSIONS,
     UPSTREAM_CLIENT,
     WIRED,
 )
@@ -66,7 +71,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     allowed = config.ccc.actions.allowed
     app_metrics = metrics.Metrics(known_actions=WORKBENCH_ACTIONS if allowed is None else allowed)
     app = web.Application(
-        middlewares=[request_context(app_metrics)],
+        middlewares=[request_context(app_metrics, translate=auth_views.as_http)],
         # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.
         client_max_size=max(config.ccc.max_request_size, 64 * 1024),
     )
@@ -95,11 +100,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
 def reload_keys(app: web.Application, keys: Sequence[str]) -> None:
     """Swap the session key ring in place (SIGHUP): cookies sealed with a listed key still open.
 
-    The cookie and login-state layers hold the codec itself, so its state is replaced rather
-    than the object; the decode cache goes with it, or tokens of a dropped key would live on.
+    Every cache is emptied with it: nothing opened under a dropped key may live on.
     """
-    fresh = SessionCodec(keys)  # every key is checked before anything changes
-    vars(app[SESSION_CODEC]).update(vars(fresh))
+    app[SESSION_CODEC].replace_keys(keys)
+    app[CACHES].clear_all()
 
 
 async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
@@ -121,16 +125,14 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         trusted_proxies=config.listen.trusted_proxies,
         is_gateway_cookie=is_gateway_cookie,
         identity_headers=(
-            app[auth_views.SESSIONS].identity_headers if config.upstream.identity_headers else None
+            app[SESSIONS].identity_headers if config.upstream.identity_headers else None
         ),
-        identity_watch=(
-            app[auth_views.SESSIONS].identity_watch if config.upstream.identity_headers else None
-        ),
+        identity_watch=(app[SESSIONS].identity_watch if config.upstream.identity_headers else None),
         response_filter=WidgetInjector() if config.softphone.inject else None,
         public_host=config.aliyun.public_host,
     )
     wired = app[WIRED]
-    wired.proxy, wired.sessions = app[PROXY], app[auth_views.SESSIONS]
+    wired.proxy, wired.sessions = app[PROXY], app[SESSIONS]
     yield
     await app[PROXY].close()
     await upstream.close()
@@ -138,7 +140,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
     if config.session.store is not None:
         from ccc_gateway.sessions.redis_storage import RedisStore
 
-        store = app[auth_views.SESSIONS].store
+        store = app[SESSIONS].store
         if isinstance(store, RedisStore):
             await store.close()
 
@@ -171,14 +173,13 @@ def _sign_in_machinery(
         )
     cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=config.session.max_age)
     store, consumed = _session_store(config, cookies, codec)
+    caches = app[CACHES] = CacheRegistry(*cookies.caches, *([crm.cache] if crm else []))
     app[SESSION_CODEC] = codec
-    app[auth_views.OAUTH] = oauth
-    app[auth_views.SESSIONS] = SessionManager(
-        config.session, cookies, oauth, crm, clock=clock, store=store
+    app[OAUTH] = oauth
+    app[SESSIONS] = SessionManager(
+        config.session, cookies, oauth, crm, clock=clock, store=store, caches=caches
     )
-    app[auth_views.LOGIN_STATES] = LoginStates(
-        codec, ttl=config.session.login_state_ttl, consumed=consumed
-    )
+    app[LOGIN_STATES] = LoginStates(codec, ttl=config.session.login_state_ttl, consumed=consumed)
 
 
 def _session_store(
@@ -224,7 +225,7 @@ def _on_response_prepare(
 
 
 async def _jwks_loaded(app: web.Application) -> str | None:
-    oauth = app[auth_views.OAUTH]
+    oauth = app[OAUTH]
     if oauth.jwks_loaded:
         return None
     try:
@@ -235,7 +236,7 @@ async def _jwks_loaded(app: web.Application) -> str | None:
 
 
 async def _session_store_ready(app: web.Application) -> str | None:
-    sessions = app.get(auth_views.SESSIONS)
+    sessions = app.get(SESSIONS)
     return "not started" if sessions is None else await sessions.store.check()
 
 

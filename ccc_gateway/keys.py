@@ -6,7 +6,7 @@ this module without importing the features.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -39,3 +39,22 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # The softphone API forwarder (ccc/views.py): its POP client, one connection pool for the
 # app's lifetime. (Its action allow-list is the configuration's: config.ccc.actions.)
 POP_CLIENT: web.AppKey[PopClient] = web.AppKey("ccc_pop_client")
+
+# Sign-in and sessions (auth/, sessions/). Their types are imported for type checking only, so
+# this module stays below the feature packages.
+if TYPE_CHECKING:
+    from ccc_gateway.auth.login_state import LoginStates
+    from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
+    from ccc_gateway.caches import CacheRegistry
+    from ccc_gateway.sessions.manager import SessionManager
+    from ccc_gateway.sessions.redis_storage import Held
+
+SESSIONS: web.AppKey[SessionManager] = web.AppKey("sessions")
+OAUTH: web.AppKey[AlibabaOAuthClient] = web.AppKey("oauth")
+LOGIN_STATES: web.AppKey[LoginStates] = web.AppKey("login_states")
+CACHES: web.AppKey[CacheRegistry] = web.AppKey("caches")  # caches.py: every cache, one list
+# The sign-in to write into the response's cookie, or manager.CLEAR to delete it.
+SIGNIN_UPDATE: web.RequestKey[object] = web.RequestKey("signin_update")
+AGENT_IDENTITY: web.RequestKey[Mapping[str, str]] = web.RequestKey("agent_identity")
+# The Redis store's handle behind this request's sign-in (sessions/redis_storage.py).
+REDIS_HANDLE: web.RequestKey[Held] = web.RequestKey("redis_session_handle")

@@ -27,6 +27,7 @@ from yarl import URL
 import ccc_gateway.app as gateway_app
 from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
 from ccc_gateway.emulator.keys import STORE_KEY
+from ccc_gateway.keys import SESSION_CODEC as SESSION_CODEC_KEY
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
@@ -234,7 +235,7 @@ async def test_crm_cannot_set_or_delete_gateway_cookies(
 
 async def test_session_forged_with_another_key_is_refused(stack: Stack, agent: Browser):
     """A well-formed session sealed with a key the gateway does not hold is signed out."""
-    codec = stack.app[gateway_app.SESSION_CODEC]  # the real payload, re-sealed
+    codec = stack.app[SESSION_CODEC_KEY]  # the real payload, re-sealed
     payload = codec.decode(jar(agent)[SESSION_COOKIE], now=stack.clock(), max_age=1e9)
     assert payload is not None
     forged = SessionCodec([Fernet.generate_key().decode()]).encode(payload, now=stack.clock())

@@ -33,6 +33,7 @@ from ccc_gateway.auth.oauth.client import (
     UnknownKeyId,
     endpoints_for_site,
 )
+from ccc_gateway.auth.oauth.errors import OAuthTimeout
 from ccc_gateway.auth.oauth.transport import MAX_BODY_BYTES
 
 EP = Endpoints(
@@ -354,18 +355,16 @@ async def test_transient_failures_are_unavailable(
     mocked.post(EP.token_url, status=status, body=body, content_type="text/html")
     with pytest.raises(OAuthUnavailable) as info:
         await client.refresh("RT")
-    assert info.value.timeout is False
+    assert not isinstance(info.value, OAuthTimeout)
     assert info.value.status == status
 
 
-async def test_timeout_is_unavailable_with_timeout_flag(
-    client: AlibabaOAuthClient, mocked: aioresponses
-) -> None:
-    """A timeout is OAuthUnavailable with .timeout set (the caller answers 504)."""
+async def test_timeout_is_oauth_timeout(client: AlibabaOAuthClient, mocked: aioresponses) -> None:
+    """A timeout is OAuthTimeout, a kind of OAuthUnavailable (the caller answers 504)."""
     mocked.post(EP.token_url, exception=TimeoutError())
     with pytest.raises(OAuthUnavailable) as info:
         await client.refresh("RT")
-    assert info.value.timeout is True
+    assert isinstance(info.value, OAuthTimeout)
 
 
 async def test_connection_error_is_unavailable(
@@ -375,7 +374,7 @@ async def test_connection_error_is_unavailable(
     mocked.post(EP.revoke_url, exception=aiohttp.ClientConnectionError("refused"))
     with pytest.raises(OAuthUnavailable) as info:
         await client.revoke("RT")
-    assert (info.value.timeout, info.value.status) == (False, None)
+    assert not isinstance(info.value, OAuthTimeout) and info.value.status is None
 
 
 @pytest.mark.parametrize(

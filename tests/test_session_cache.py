@@ -18,10 +18,11 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 from session_jar import cookies_of, request_with, saved
 
-from ccc_gateway.app import SESSION_CODEC, reload_keys
+from ccc_gateway.app import reload_keys
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import Secret, SessionConfig
 from ccc_gateway.http.errors import Forbidden
+from ccc_gateway.keys import CACHES, SESSION_CODEC
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
@@ -151,7 +152,7 @@ def test_decode_as_rejects_what_decode_rejects() -> None:
     for bad in ("", "garbage", flipped, foreign, token + "A"):
         assert codec.decode_as(bad, now=NOW, max_age=DAY, build=built.append) is None
     assert built == []
-    assert codec.cached_tokens == 0
+    assert len(codec.cache) == 0
 
 
 def test_decode_as_with_another_builder_builds_again() -> None:
@@ -171,13 +172,13 @@ def test_decoded_sessions_stay_bounded() -> None:
     for token in tokens:
         request = request_with({SESSION_COOKIE: token})
         assert cookies.load_as(request, now=NOW, build=SignIn.from_payload) is not None
-        assert codec.cached_tokens <= 8
-    assert codec.cached_tokens == 8
+        assert len(codec.cache) <= 8
+    assert len(codec.cache) == 8
     # An evicted cookie is simply opened again.
     first = cookies.load_as(
         request_with({SESSION_COOKIE: tokens[0]}), now=NOW, build=SignIn.from_payload
     )
-    assert first is not None and codec.cached_tokens == 8
+    assert first is not None and len(codec.cache) == 8
 
 
 # The session's side: every check still holds on a cached cookie
@@ -268,9 +269,10 @@ async def test_key_ring_reload_drops_cached_sessions() -> None:
     app = web.Application()
     app[SESSION_CODEC] = codec
     manager = _manager(clock, codec=codec)
+    app[CACHES] = manager.caches
     jar = await saved(manager, _signin(clock))
     assert await manager.load(request_with(jar)) is not None
-    assert codec.cached_tokens == 1
+    assert len(codec.cache) == 1
 
     reload_keys(app, [KEY_B, KEY_A])  # rotation: A still opens, and the cookie is re-sealed
     request = request_with(jar)
@@ -284,8 +286,9 @@ async def test_key_ring_reload_drops_cached_sessions() -> None:
 
 
 async def test_refresh_takes_effect_over_a_cached_cookie() -> None:
-    """A refresh writes a new cookie with the new token; the old, cached cookie still holds
-    the old sign-in (unchanged) and, within the grace window, is served the refreshed one."""
+    """A refresh writes a new cookie with the new token and drops the old cookie's cached entry
+    (it held the replaced token); the old cookie still opens to the old sign-in, unchanged, and
+    within the grace window is served the refreshed one."""
     clock = Clock()
     oauth = _OAuth(clock)
     manager = _manager(clock, oauth=oauth)
@@ -302,7 +305,8 @@ async def test_refresh_takes_effect_over_a_cached_cookie() -> None:
 
     # The cached sign-in of the old cookie was not changed by the refresh...
     again = await manager.load(request_with(old_jar))
-    assert again is cached and again.tokens.access_token == "at-1"
+    assert again == cached and again.tokens.access_token == "at-1"
+    assert again is not cached  # opened again: the refresh dropped the old entry
     # ...and a request still carrying it reuses the refresh instead of refreshing again.
     late = request_with(old_jar)
     assert (await manager.require(late)).tokens.access_token == "at-2"
@@ -359,16 +363,6 @@ async def test_no_set_cookie_when_nothing_changed() -> None:
         request = request_with(jar)
         assert await manager.require(request) is not None
         assert await cookies_of(manager, request) == {}
-
-
-def test_request_items_read_without_request_get_agree_with_it() -> None:
-    """session._item reads a request's items past Mapping.get: it must answer the same."""
-    from ccc_gateway.sessions.manager import _UPDATE, _item
-
-    request = request_with()
-    assert _item(request, _UPDATE) is None and request.get(_UPDATE) is None
-    request[_UPDATE] = "clear"
-    assert _item(request, _UPDATE) == request.get(_UPDATE) == "clear"
 
 
 async def test_a_one_key_ring_never_asks_for_a_rewrite() -> None:

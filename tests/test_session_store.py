@@ -21,7 +21,7 @@ from session_jar import cookies_of, request_with, saved
 from ccc_gateway.auth.login_state import LoginState, LoginStates
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import ConfigError, Secret, SessionConfig, parse_config
-from ccc_gateway.http.errors import GatewayTimeout, NotAuthenticated
+from ccc_gateway.http.errors import NotAuthenticated
 from ccc_gateway.runtime.tls import ensure_self_signed
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
@@ -35,7 +35,7 @@ from ccc_gateway.sessions.redis_storage import (
     record_key,
 )
 from ccc_gateway.sessions.signin import Agent, SignIn
-from ccc_gateway.sessions.storage import StoreUnavailable
+from ccc_gateway.sessions.storage import RefreshLockTimeout, StoreUnavailable
 
 REDIS_SERVER = shutil.which("redis-server")
 NO_REDIS = "redis-server is not installed (scripts/install-system-packages.sh installs it)"
@@ -395,7 +395,7 @@ async def test_lock_wait_is_bounded(redis: Redis):
     holder = make_manager(clock, redis, lock_ttl=60).store
     waiter = make_manager(clock, redis, lock_wait=0.2).store
     async with holder.refresh_lock(signin):
-        with pytest.raises(GatewayTimeout):
+        with pytest.raises(RefreshLockTimeout):
             async with waiter.refresh_lock(signin):
                 pytest.fail("entered a lock another replica holds")
 
@@ -422,7 +422,7 @@ async def test_redis_down_is_503_and_named_by_the_check(redis_server: RedisServe
     redis_server.stop()
     with pytest.raises(StoreUnavailable) as raised:
         await manager.load(request_with(jar))
-    assert raised.value.status == 503 and raised.value.message == "session store unavailable"
+    assert raised.value.message == "session store unavailable"  # auth/views.as_http: 503
     assert (await manager.store.check() or "").startswith("unreachable")
     states = LoginStates(SessionCodec([KEY_A]), ttl=600, consumed=RedisConsumedStates(redis))
     entry = LoginState("state-2", "v", "n", "/", None, clock.now)

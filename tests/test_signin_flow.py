@@ -14,7 +14,7 @@ from stack import AGENT1, AGENT2, CLIENT_SECRET, Browser, Stack
 from test_signin_security import jar, restart_gateway, set_cookies
 from yarl import URL
 
-from ccc_gateway.auth.views import OAUTH, SESSIONS
+from ccc_gateway.keys import OAUTH, SESSIONS
 
 
 async def test_sign_in_through_the_emulator(stack: Stack, browser: Browser):

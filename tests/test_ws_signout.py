@@ -20,9 +20,9 @@ from test_session_store import REDIS_SERVER, RedisServer
 from test_signin_security import set_cookies
 from yarl import URL
 
-from ccc_gateway.auth.views import SESSIONS
 from ccc_gateway.config.load import Secret
-from ccc_gateway.sessions import manager as session_module
+from ccc_gateway.keys import SESSIONS
+from ccc_gateway.sessions import identity as session_module
 from ccc_gateway.sessions.redis_storage import SESSION_PREFIX, connect
 from ccc_gateway.sessions.storage import StoreUnavailable
 
@@ -128,10 +128,10 @@ async def until_unwatched(stack: Stack) -> None:
     """Wait (bounded) for the gateway to let go of every websocket registration."""
     sessions = stack.app[SESSIONS]
     for _ in range(int(WAIT / 0.01)):
-        if not sessions._watches:
+        if not sessions.identity.watches:
             return
         await asyncio.sleep(0.01)  # the relay's last steps run after the CRM saw the close
-    raise AssertionError(f"registrations left: {sessions._watches}")
+    raise AssertionError(f"registrations left: {sessions.identity.watches}")
 
 
 async def test_sign_out_closes_the_identity_carrying_socket_at_once(
@@ -145,7 +145,7 @@ async def test_sign_out_closes_the_identity_carrying_socket_at_once(
         await sign_in(browser)
         ws, agent = await open_socket(browser, crm)
         assert agent == "agent1@ccc-demo.onaliyun.com"
-        assert stack.app[SESSIONS]._watches  # this socket's registration
+        assert stack.app[SESSIONS].identity.watches  # this socket's registration
         await sign_out(browser)
         await assert_closed_by_gateway(ws, crm, "signed out")
         await until_unwatched(stack)
@@ -172,7 +172,7 @@ async def test_socket_without_identity_survives_sign_in_and_sign_out(
             await sign_in(browser)
             ws, agent = await open_socket(browser, crm)
         assert agent is None
-        assert not stack.app[SESSIONS]._watches
+        assert not stack.app[SESSIONS].identity.watches
         await sign_out(browser)
         await asyncio.sleep(0.2)  # several check intervals
         await assert_relays(ws)
@@ -199,7 +199,7 @@ async def test_periodic_check_closes_a_socket_revoked_outside_this_socket(
         await asyncio.sleep(0.1)  # several checks, with the handshake's cookie now stale
         await assert_relays(ws)
         sessions = stack.app[SESSIONS]
-        (sid,) = sessions._watches
+        (sid,) = sessions.identity.watches
         sessions._revoked[sid] = stack.clock() + 3600
         await assert_closed_by_gateway(ws, crm, "signed out")
         await until_unwatched(stack)
@@ -270,7 +270,7 @@ async def test_registration_goes_with_the_socket(
         ws, _ = await open_socket(browser, crm)
         second, _ = await open_socket(browser, crm)
         sessions = stack.app[SESSIONS]
-        (wakes,) = sessions._watches.values()
+        (wakes,) = sessions.identity.watches.values()
         assert len(wakes) == 2  # one per socket of the same sign-in
         await ws.close()
         assert (await asyncio.wait_for(crm.app[EVENTS].get(), WAIT))[0] == "closed"
@@ -279,7 +279,7 @@ async def test_registration_goes_with_the_socket(
         await until_unwatched(stack)
         assert (await browser.session())["signedIn"] is True
         await sign_out(browser)
-        assert not sessions._watches
+        assert not sessions.identity.watches
     finally:
         await browser.close()
 

@@ -5,8 +5,8 @@ in one encrypted cookie, keyed by state, so several tabs may sign in at once (at
 `MAX_ENTRIES`; the oldest is dropped). An entry is used once: the callback takes it out, and
 consumed states are remembered until they would have expired anyway, so a replayed callback
 URL with an old copy of the cookie fails too: in this process by default (`MemoryConsumed`),
-or in Redis with `session.store` (`redis_store.RedisConsumedStates`), so a replay on another
-replica fails as well.
+or in Redis with `session.store` (sessions/redis_storage.py `RedisConsumedStates`), so a
+replay on another replica fails as well.
 
 The cookie is `SameSite=None`: Alibaba's `response_mode=form_post` callback is a cross-site
 POST, and a Lax cookie would not be sent with it. It is still `Secure`, `HttpOnly`, `__Host-`.

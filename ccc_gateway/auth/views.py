@@ -1,7 +1,8 @@
-"""The sign-in routes: start, callback, refresh, revoke, session (aliyun-protocol.md §1).
+"""The sign-in routes: start, callback, refresh, revoke, session (docs/oauth.md).
 
-Handlers translate HTTP to the sign-in machinery and back; the protocol lives in `oauth.py`,
-the cookie handling in `session.py` and `login_state.py`.
+Handlers translate HTTP to the sign-in machinery and back; the protocol lives in `oauth/`,
+the cookie handling in `sessions/` and `login_state.py`. `as_http` is the one place the
+session layer's own exceptions (storage, codec) become HTTP answers: the middleware asks it.
 """
 
 from __future__ import annotations
@@ -14,32 +15,37 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from ccc_gateway.auth.login_state import LoginState, LoginStates
+from ccc_gateway.auth.login_state import LoginState
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.auth.oauth.errors import (
     IdTokenError,
     OAuthError,
     OAuthProviderError,
+    OAuthTimeout,
     OAuthUnavailable,
 )
 from ccc_gateway.auth.oauth.pkce import new_nonce, new_state, new_verifier, s256_challenge
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.auth.return_to import safe_return_to
-from ccc_gateway.http.errors import BadGateway, BadRequest, Forbidden, GatewayError, GatewayTimeout
+from ccc_gateway.http.errors import (
+    BadGateway,
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    GatewayTimeout,
+    ServiceUnavailable,
+)
 from ccc_gateway.http.origin import check_same_origin
 from ccc_gateway.http.pages import page, redirect
-from ccc_gateway.keys import CLOCK, CONFIG
+from ccc_gateway.keys import CLOCK, CONFIG, LOGIN_STATES, OAUTH, SESSIONS
 from ccc_gateway.ops.metrics import record
+from ccc_gateway.sessions.codec import CodecError
 from ccc_gateway.sessions.cookie_storage import is_gateway_cookie
 from ccc_gateway.sessions.manager import LOGIN_URL, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
-from ccc_gateway.sessions.storage import StoreUnavailable
+from ccc_gateway.sessions.storage import RefreshLockTimeout, StorageError, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-SESSIONS = web.AppKey("sessions", SessionManager)
-OAUTH = web.AppKey("oauth", AlibabaOAuthClient)
-LOGIN_STATES = web.AppKey("login_states", LoginStates)
 
 
 def setup(app: web.Application) -> None:
@@ -57,6 +63,18 @@ def setup(app: web.Application) -> None:
 # blocked there. The page answering it moves on by meta refresh, which form-action does not
 # govern.
 AFTER_CRM_LOGIN = ("via", "crm-login")
+
+
+def as_http(error: Exception) -> GatewayError | None:
+    """The HTTP answer to a session-layer failure; None for anything else (a 500)."""
+    if isinstance(error, RefreshLockTimeout):
+        return GatewayTimeout(str(error))
+    if isinstance(error, StorageError):
+        return ServiceUnavailable(str(error), error_code="ServiceUnavailable")
+    if isinstance(error, CodecError):  # SessionTooLarge: sizes only, never the value
+        log.error("%s", error)
+        return GatewayError(str(error), error_code=type(error).__name__)
+    return None
 
 
 async def start_sign_in(request: web.Request) -> web.StreamResponse:
@@ -169,7 +187,7 @@ async def _complete(oauth: AlibabaOAuthClient, code: str, entry: LoginState, now
         log.warning("id_token rejected: %s", error)
         raise BadGateway("Alibaba Cloud's identity token did not verify.") from None
     except OAuthUnavailable as error:
-        cls = GatewayTimeout if error.timeout else BadGateway
+        cls = GatewayTimeout if isinstance(error, OAuthTimeout) else BadGateway
         raise cls("Alibaba Cloud did not answer the sign-in; try again.") from None
     except OAuthError:
         raise BadGateway("Alibaba Cloud's sign-in answer was not understood.") from None

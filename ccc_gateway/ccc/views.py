@@ -26,7 +26,6 @@ import orjson
 from aiohttp import hdrs, web
 from multidict import MultiDict, MultiMapping
 
-from ccc_gateway.auth.views import SESSIONS
 from ccc_gateway.ccc.audit import audit_call
 from ccc_gateway.ccc.client import PopClient, PopResult
 from ccc_gateway.ccc.pop.errors import PopTimeout, PopUnavailable, RequestShapeError
@@ -49,7 +48,7 @@ from ccc_gateway.http.errors import (
     GatewayTimeout,
 )
 from ccc_gateway.http.origin import check_same_origin, check_script_request
-from ccc_gateway.keys import CLOCK, CONFIG, POP_CLIENT
+from ccc_gateway.keys import CLOCK, CONFIG, POP_CLIENT, SESSIONS
 from ccc_gateway.ops.metrics import count_pop
 from ccc_gateway.proxy.body import Pace, read_request_body
 from ccc_gateway.runtime.tls import client_context

@@ -96,8 +96,15 @@ _HTTP_CODES = {
 }
 
 
-def request_context(metrics: Metrics | None = None) -> Middleware:
+def request_context(
+    metrics: Metrics | None = None,
+    *,
+    translate: Callable[[Exception], GatewayError | None] | None = None,
+) -> Middleware:
     """The gateway's one middleware: request id, error rendering, request metrics, access line.
+
+    `translate` answers the feature layers' own exceptions (storage, codec, OAuth) with the
+    GatewayError to render, or None for an unexpected one (a 500); app.py passes the views'.
 
     One coroutine rather than one per concern: every middleware is another layer of calls
     and coroutine frames around every request, proxied pages included.
@@ -120,9 +127,12 @@ def request_context(metrics: Metrics | None = None) -> Middleware:
                 status = exc.status
                 raise  # a redirect, raised: aiohttp sends it as it is
             response = _http_error_response(request, exc)
-        except Exception:
-            status = 500  # aiohttp's answer to an unhandled exception
-            raise
+        except Exception as exc:
+            answer = translate(exc) if translate is not None else None
+            if answer is None:
+                status = 500  # aiohttp's answer to an unhandled exception
+                raise
+            response = error_response(request, answer)
         finally:
             if response is not None:
                 status = response.status

@@ -9,14 +9,14 @@ The Fernet timestamp is the time of the last *write*: `decode(max_age=...)` boun
 a cookie lives since it was written. An absolute sign-in lifetime and the idle timeout
 belong in the payload (the session layer keeps them); this module knows nothing of them.
 
-`decode` runs on every request, so authentic tokens are kept in a bounded LRU cache together
-with their Fernet timestamp: a repeated cookie costs a dict lookup, an expiry comparison and a
-copy of the payload, not AES + HMAC + zlib + JSON. Only authentic tokens are cached, so
-garbage cannot evict real sessions. `decode_as` goes one step further for callers that turn
-the payload into an immutable object (the session's `SignIn`): that object is built once per
-token and kept in the same entry, so a repeated cookie costs no copy and no parsing at all.
-The Fernet expiry is still compared on every call, and everything cached goes when the key
-ring is swapped (app.reload_keys replaces the codec's state, cache included).
+`decode_as` runs on every signed-in request, so authentic tokens are kept in a bounded LRU
+cache (caches.py, ``sessions``) with their Fernet timestamp and the immutable object built
+from the payload (the session's `SignIn`): a repeated cookie costs a lookup and an expiry
+comparison, not AES + HMAC + zlib + JSON + parsing. Only authentic tokens are cached, so
+garbage cannot evict real sessions. Each entry is tagged with the sign-in it belongs to
+(`owner`), so the session layer drops a sign-in's entries when it ends; `replace_keys`
+empties the cache with the key ring. `decode` (login states, tests) never caches: a PKCE
+verifier or nonce is opened once and not kept.
 
 Rotation: `needs_reencrypt(token)` says whether an authentic token was sealed with an older
 key; the session layer then simply saves the session again (which seals with the newest
@@ -31,47 +31,48 @@ import binascii
 import json
 import re
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ccc_gateway.http.errors import GatewayError
+from ccc_gateway.caches import BoundedCache
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # decompressed JSON; also the cap that defeats zlib bombs
 MAX_TOKEN_CHARS = 64 * 1024  # far above 8 chunks × 4 KB; longer input is rejected unread
 MAX_CHUNKS = 8  # a hard stop for tiny chunk sizes; the byte budget of the whole Cookie
-# header (session_cookies.MAX_TOTAL_BYTES) is what binds with 4 KB chunks
+# header (cookie_storage.MAX_TOTAL_BYTES) is what binds with 4 KB chunks
 CLOCK_SKEW = 60.0  # seconds a token's timestamp may lie in the future (Fernet's own choice)
-# Distinct authentic tokens remembered per process. A browser presents one session cookie
-# (two around a refresh) and a worker serves at most a few hundred agents, so 1024 entries
-# hold every live session with room to spare; each holds the ~2.5 KB token, its payload and
-# the object built from it (sharing the payload's strings): ~6 MB at most.
+# Distinct authentic tokens remembered per process (caches.py lists every cache). A browser
+# presents one session cookie (two around a refresh) and a worker serves at most a few
+# hundred agents, so 1024 entries hold every live session with room to spare; each holds
+# the ~2.5 KB token, its payload and the object built from it: ~6 MB at most.
 CACHE_SIZE = 1024
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class SessionTooLarge(GatewayError):
+class CodecError(Exception):
+    """Base of the codec's failures (an opened token that fails is None, never an error)."""
+
+
+class SessionTooLarge(CodecError):
     """The session does not fit the cookie budget; a 500 with a clear log line, never a
     silently dropped cookie. The message carries sizes only, never the value."""
-
-    error_code = "SessionTooLarge"
 
 
 T = TypeVar("T")
 
 
 class _Entry:
-    """One authentic token: what `decode` copies out, and what `decode_as` built from it."""
+    """One authentic token: its payload, and what `decode_as` built from it."""
 
     __slots__ = ("builder", "built", "payload", "stale_key", "timestamp")
 
     def __init__(self, timestamp: int, payload: dict[str, Any], stale_key: bool) -> None:
         self.timestamp = timestamp  # the authenticated Fernet timestamp, re-checked on a hit
-        self.payload = payload  # never handed out mutable: `decode` copies it
+        self.payload = payload  # cached entries hand it out read-only (MappingProxyType)
         self.stale_key = stale_key  # sealed with a key other than the newest
         self.builder: Callable[[Mapping[str, Any]], Any] | None = None
         self.built: Any = None  # builder(payload): immutable, so every caller may share it
@@ -81,9 +82,17 @@ class SessionCodec:
     """Encrypts session payloads with the first key; decrypts with any key of the ring."""
 
     def __init__(self, keys: Sequence[str], *, cache_size: int = CACHE_SIZE) -> None:
+        self.cache: BoundedCache[str, _Entry] = BoundedCache("sessions", cache_size)
+        self.replace_keys(keys)
+
+    def __repr__(self) -> str:
+        return f"SessionCodec(<{self._key_count} key(s) hidden>)"
+
+    def replace_keys(self, keys: Sequence[str]) -> None:
+        """Use a new key ring (SIGHUP): everything opened under the old one is forgotten."""
         if not keys:
             raise ValueError("a session codec needs at least one key")
-        fernets = [Fernet(key) for key in keys]
+        fernets = [Fernet(key) for key in keys]  # every key is checked before anything changes
         self._key_count = len(fernets)
         self._primary = fernets[0]
         # Older keys only decrypt; None when there is nothing to fall back to.
@@ -91,16 +100,7 @@ class SessionCodec:
         # With a one-key ring (no rotation under way) no token can need re-sealing, and the
         # session layer can skip asking on every request.
         self.has_older_keys = self._older is not None
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        self._cache_size = cache_size
-
-    def __repr__(self) -> str:
-        return f"SessionCodec(<{self._key_count} key(s) hidden>)"
-
-    @property
-    def cached_tokens(self) -> int:
-        """How many decoded tokens the cache holds (bounded by `cache_size`)."""
-        return len(self._cache)
+        self.cache.clear()
 
     def encode(self, payload: Mapping[str, Any], *, now: float) -> str:
         """Seal `payload` (JSON-serialisable) into a cookie-safe token stamped with `now`."""
@@ -113,11 +113,14 @@ class SessionCodec:
         return token.decode("ascii").rstrip("=")
 
     def decode(self, token: str, *, now: float, max_age: float) -> dict[str, Any] | None:
-        """The payload of an authentic, unexpired token; None for anything else, never raises."""
-        entry = self._lookup(token)
+        """The payload of an authentic, unexpired token; None for anything else, never raises.
+
+        Not cached: what it opens (login states: PKCE verifier, nonce) is used once.
+        """
+        entry = self._open(token)
         if entry is None or not _fresh(entry.timestamp, now, max_age):
             return None
-        return {key: _copy(value) for key, value in entry.payload.items()}
+        return entry.payload
 
     def decode_as(
         self,
@@ -126,23 +129,24 @@ class SessionCodec:
         now: float,
         max_age: float,
         build: Callable[[Mapping[str, Any]], T | None],
+        owner: Callable[[T], str] | None = None,
     ) -> T | None:
         """`build(payload)` of an authentic, unexpired token; None for anything else.
 
         `build` is called once per token (it gets a read-only view of the payload) and its
         result is cached with the token and returned to every later caller, so it must be
         immutable (a frozen dataclass of strings and numbers) and a pure function of the
-        payload. The token's expiry is checked on every call, as in `decode`.
+        payload. `owner(result)` names the sign-in the entry belongs to, so ending that
+        sign-in drops it (caches.py). The token's expiry is checked on every call.
         """
-        # The hit path of `_lookup` and `_fresh` written out: this runs on every signed-in
-        # request, and each Python call is a sizeable share of what a hit costs.
-        entry = self._cache.get(token)
-        if entry is not None:
-            self._cache.move_to_end(token)
-        else:
-            entry = self._lookup(token)
+        entry = self.cache.get(token)
+        if entry is None:
+            entry = self._open(token)
             if entry is None:
                 return None
+            entry.built, entry.builder = build(MappingProxyType(entry.payload)), build
+            built_owner = owner(entry.built) if owner and entry.built is not None else None
+            self.cache.put(token, entry, built_owner)
         if not now - max_age <= entry.timestamp <= now + CLOCK_SKEW:
             return None
         if entry.builder != build:  # == rather than `is`: bound methods are made per access
@@ -153,20 +157,12 @@ class SessionCodec:
 
     def needs_reencrypt(self, token: str) -> bool:
         """True when `token` is authentic but was sealed with an older key of the ring."""
-        entry = self._lookup(token)
+        entry = self.cache.get(token) or self._open(token)
         return entry is not None and entry.stale_key
 
-    def _lookup(self, token: str) -> _Entry | None:
-        entry = self._cache.get(token)
-        if entry is not None:
-            self._cache.move_to_end(token)
-            return entry
-        entry = self._open(token)
-        if entry is not None:
-            self._cache[token] = entry
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return entry
+    def forget(self, token: str) -> None:
+        """Drop what is cached for `token` (sign-out of a cookie whose owner is unknown)."""
+        self.cache.pop(token)
 
     def _open(self, token: str) -> _Entry | None:
         # Cheap checks first: only our alphabet (so non-ASCII and separators never reach
@@ -238,15 +234,6 @@ def _inflate_json(data: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars): much cheaper than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
-
-
 def chunk_name(name: str, index: int) -> str:
     """The cookie name of chunk `index`: `name`, then `name-1`, `name-2`, …"""
     return name if index == 0 else f"{name}-{index}"
@@ -285,6 +272,7 @@ __all__ = [
     "MAX_CHUNKS",
     "MAX_PAYLOAD_BYTES",
     "MAX_TOKEN_CHARS",
+    "CodecError",
     "SessionCodec",
     "SessionTooLarge",
     "chunk_index",

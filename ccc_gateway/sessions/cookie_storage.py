@@ -1,6 +1,6 @@
 """The session cookie on the wire: read it from a request, write it on a response.
 
-One sealed token (see `session_codec`) is cut into chunks `name`, `name-1`, `name-2`, … so
+One sealed token (see `codec.py`) is cut into chunks `name`, `name-1`, `name-2`, … so
 that every whole `Set-Cookie` header stays under the browsers' ~4 KB limit, and the sum of
 the chunks stays well under the 8190-byte `Cookie` header our own aiohttp server (and most
 CRMs) accepts; past either budget `save` raises `SessionTooLarge` instead of emitting a
@@ -15,12 +15,12 @@ Secure is not deleted at all (aiohttp-session's pitfall).
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
+from ccc_gateway.caches import BoundedCache
 from ccc_gateway.sessions.codec import (
     MAX_CHUNKS,
     SessionCodec,
@@ -48,8 +48,8 @@ _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 _SAMESITE = frozenset({"Strict", "Lax", "None"})
 _NAME = re.compile(r"__Host-[A-Za-z0-9_.-]+")
 _MIN_CHUNK = 256  # below this the attributes eat the budget; surely a misconfiguration
-# Cookie headers remembered with the token they carry: aiohttp caps a header at 8 KB, so
-# at most ~2 MB for 256 browsers; more browsers only means more parsing.
+# Cookie headers remembered with the token they carry (caches.py, ``cookie-tokens``): aiohttp
+# caps a header at 8 KB, so at most ~2 MB for 256 browsers; more only means more parsing.
 TOKEN_CACHE_SIZE = 256
 T = TypeVar("T")
 
@@ -74,7 +74,8 @@ class CookieSession:
         if max_age < 1:
             raise ValueError("max_age must be at least one second")
         self._codec = codec
-        self._tokens: OrderedDict[str, str] = OrderedDict()  # Cookie header -> our token
+        # Cookie header -> our token; only headers whose token opened, owned by their sign-in.
+        self.tokens: BoundedCache[str, str] = BoundedCache("cookie-tokens", TOKEN_CACHE_SIZE)
         self.name = name
         self.max_age = max_age
         self.samesite = samesite
@@ -91,14 +92,50 @@ class CookieSession:
         return self._codec.decode(token, now=now, max_age=self.max_age)
 
     def load_as(
-        self, request: web.Request, *, now: float, build: Callable[[Mapping[str, Any]], T | None]
+        self,
+        request: web.Request,
+        *,
+        now: float,
+        build: Callable[[Mapping[str, Any]], T | None],
+        owner: Callable[[T], str] | None = None,
     ) -> T | None:
         """`build(payload)` of the request's cookie, built once per cookie value and shared
-        (see `SessionCodec.decode_as`: the result must be immutable), or None."""
-        token = self._carried_token(request)
+        (see `SessionCodec.decode_as`: the result must be immutable), or None. `owner` names
+        the sign-in the cached entries belong to (caches.py)."""
+        raw = request.headers.get(hdrs.COOKIE, "")
+        # Most proxied CRM requests carry no gateway session: a substring test of the raw
+        # header spares parsing every cookie of the CRM's just to find none of ours.
+        if self.name not in raw:
+            return None
+        # A browser sends the same Cookie header request after request, and parsing its
+        # ~2 KB (aiohttp's cookie regex) cost more than the rest of the session lookup: the
+        # token is a function of the header alone, so it is remembered per header.
+        token = self.tokens.get(raw)
+        if token is not None:
+            return self._codec.decode_as(
+                token, now=now, max_age=self.max_age, build=build, owner=owner
+            )
+        token = self._parse_token(request)
         if not token:
             return None
-        return self._codec.decode_as(token, now=now, max_age=self.max_age, build=build)
+        built = self._codec.decode_as(
+            token, now=now, max_age=self.max_age, build=build, owner=owner
+        )
+        if built is not None:  # only a header whose token opened is remembered
+            self.tokens.put(raw, token, owner(built) if owner is not None else None)
+        return built
+
+    def forget(self, request: web.Request) -> None:
+        """Sign-out: drop what the caches hold for this request's cookie, whatever its owner."""
+        raw = request.headers.get(hdrs.COOKIE, "")
+        token = self.tokens.pop(raw) or (self._parse_token(request) if self.name in raw else "")
+        if token:
+            self._codec.forget(token)
+
+    @property
+    def caches(self) -> tuple[BoundedCache[Any, Any], ...]:
+        """The caches this cookie's reading fills (caches.py): opened tokens, Cookie headers."""
+        return (self._codec.cache, self.tokens)
 
     def carried(self, request: web.Request) -> bool:
         """Whether the request may carry this cookie: its name is in the Cookie header."""
@@ -135,21 +172,9 @@ class CookieSession:
 
     def _carried_token(self, request: web.Request) -> str:
         raw = request.headers.get(hdrs.COOKIE, "")
-        # Most proxied CRM requests carry no gateway session: a substring test of the raw
-        # header spares parsing every cookie of the CRM's just to find none of ours.
         if self.name not in raw:
             return ""
-        # A browser sends the same Cookie header request after request, and parsing its
-        # ~2 KB (aiohttp's cookie regex) cost more than the rest of the session lookup: the
-        # token is a function of the header alone, so it is remembered per header.
-        token = self._tokens.get(raw)
-        if token is None:
-            token = self._tokens[raw] = self._parse_token(request)
-            if len(self._tokens) > TOKEN_CACHE_SIZE:
-                self._tokens.popitem(last=False)
-        else:
-            self._tokens.move_to_end(raw)
-        return token
+        return self.tokens.get(raw) or self._parse_token(request)
 
     def _parse_token(self, request: web.Request) -> str:
         # Contiguous chunks only: a gap means a lost cookie, and the truncated token then

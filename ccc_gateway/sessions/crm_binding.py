@@ -4,14 +4,14 @@ The Alibaba sign-in belongs to the CRM user who made it: on a shared call-centre
 A's phone line must never be handed to CRM user B. The gateway does not understand the CRM's
 session; it forwards the browser's CRM cookies to the whoami endpoint and believes the answer
 (`200 {"user": "edward"}` or 401). Answers are cached for a few seconds per CRM cookie so a
-burst of softphone calls costs one lookup.
+burst of softphone calls costs one lookup (caches.py, ``whoami``: keyed by a hash of the CRM
+cookies, holding only the user name; sign-out drops the browser's entry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from yarl import URL
 
+from ccc_gateway.caches import BoundedCache
 from ccc_gateway.config.load import UpstreamConfig
 from ccc_gateway.http.errors import BadGateway, GatewayTimeout
 
@@ -43,29 +44,28 @@ class CrmIdentity:
         self._is_gateway_cookie = is_gateway_cookie
         self._ttl = ttl
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        # sha256(CRM cookies) -> (until, user)
+        self.cache: BoundedCache[str, tuple[float, str | None]] = BoundedCache("whoami", MAX_CACHED)
 
     async def current_user(self, request: web.Request) -> str | None:
         """The CRM user of this browser, or None when nobody is logged in to the CRM."""
         cookie = self._crm_cookie_header(request)
         if not cookie:
             return None
-        key = hashlib.sha256(cookie.encode("utf-8", "surrogateescape")).hexdigest()
+        key = _digest(cookie)
         now = self._clock()
-        cached = self._cache.get(key)
+        cached = self.cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         user = await self._ask(cookie)
-        self._remember(key, (now + self._ttl, user))
+        self.cache.put(key, (now + self._ttl, user))
         return user
 
     def forget(self, request: web.Request) -> None:
-        """Drop the cached answer for this browser (after a sign-in, say)."""
+        """Drop the cached answer for this browser (its sign-out)."""
         cookie = self._crm_cookie_header(request)
         if cookie:
-            self._cache.pop(
-                hashlib.sha256(cookie.encode("utf-8", "surrogateescape")).hexdigest(), None
-            )
+            self.cache.pop(_digest(cookie))
 
     def _crm_cookie_header(self, request: web.Request) -> str:
         return "; ".join(
@@ -73,12 +73,6 @@ class CrmIdentity:
             for name, value in request.cookies.items()
             if not self._is_gateway_cookie(name)
         )
-
-    def _remember(self, key: str, entry: tuple[float, str | None]) -> None:
-        self._cache[key] = entry
-        self._cache.move_to_end(key)
-        while len(self._cache) > MAX_CACHED:
-            self._cache.popitem(last=False)
 
     async def _ask(self, cookie: str) -> str | None:
         headers = {hdrs.COOKIE: cookie, hdrs.ACCEPT: "application/json"}
@@ -99,3 +93,7 @@ class CrmIdentity:
         if not isinstance(user, str) or not user:
             raise BadGateway('The CRM\'s whoami answer has no "user".')
         return user
+
+
+def _digest(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode("utf-8", "surrogateescape")).hexdigest()

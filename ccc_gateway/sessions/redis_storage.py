@@ -14,7 +14,8 @@ reuse the stored result. A holder that dies leaves a lock that expires by itself
 Consumed login states are `ccc:login-state:<sha256(state)>` (SET NX with the state's remaining
 lifetime), so a replayed callback fails on every replica, not just the one that took it.
 
-Every Redis failure becomes `StoreUnavailable` (503 "session store unavailable").
+Every Redis failure becomes `StoreUnavailable` (503 "session store unavailable"); a refresh
+lock not had in time is `RefreshLockTimeout` (504).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import LockError, RedisError
 
-from ccc_gateway.http.errors import GatewayTimeout
+from ccc_gateway.keys import REDIS_HANDLE
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
 from ccc_gateway.sessions.signin import SignIn
-from ccc_gateway.sessions.storage import StoreUnavailable
+from ccc_gateway.sessions.storage import RefreshLockTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,13 @@ async def _call(operation: Awaitable[_T]) -> _T:
 
 
 @dataclass(frozen=True, slots=True)
-class _Held:
+class Held:
     """The handle behind this request's sign-in, and whether the cookie must be written."""
 
     sid: str
     handle: str
     cookie_due: bool  # a new handle, or a cookie sealed with an older key
     record_stale: bool = False  # the record was sealed with an older key
-
-
-_HELD = web.RequestKey("redis_session_handle", _Held)
 
 
 class RedisStore:
@@ -127,20 +125,20 @@ class RedisStore:
         if signin is None:
             return None
         cookie_stale = self._cookies.needs_reencrypt(request)
-        request[_HELD] = _Held(signin.sid, handle, cookie_stale, stale)
+        request[REDIS_HANDLE] = Held(signin.sid, handle, cookie_stale, stale)
         return signin
 
     def needs_rewrite(self, request: web.Request) -> bool:
-        held = request.get(_HELD)
+        held = request.get(REDIS_HANDLE)
         return held is not None and (held.cookie_due or held.record_stale)
 
     async def save(self, request: web.Request, signin: SignIn, *, now: float) -> None:
-        held = request.get(_HELD)
+        held = request.get(REDIS_HANDLE)
         if held is None or held.sid != signin.sid:
             # A new sign-in gets a new handle, never one the browser already had: a handle
             # planted before sign-in (session fixation) is worth nothing afterwards.
             await self._drop_carried(request, now)
-            held = _Held(signin.sid, secrets.token_urlsafe(HANDLE_BYTES), cookie_due=True)
+            held = Held(signin.sid, secrets.token_urlsafe(HANDLE_BYTES), cookie_due=True)
         key = record_key(held.handle)
         ends = min(signin.created_at + self._max_age, signin.last_used + self._idle_timeout)
         ttl_ms = int((ends - now) * 1000)
@@ -149,15 +147,15 @@ class RedisStore:
         else:
             record = self._codec.encode({"k": key, "s": signin.to_payload()}, now=now)
             await _call(self._redis.set(key, record, px=ttl_ms))
-        request[_HELD] = _Held(held.sid, held.handle, held.cookie_due)
+        request[REDIS_HANDLE] = Held(held.sid, held.handle, held.cookie_due)
 
     async def delete(self, request: web.Request, signin: SignIn) -> None:
-        held = request.get(_HELD)
+        held = request.get(REDIS_HANDLE)
         if held is not None and held.sid == signin.sid:
             await _call(self._redis.delete(record_key(held.handle)))
 
     async def current(self, request: web.Request, signin: SignIn, *, now: float) -> SignIn | None:
-        held = request.get(_HELD)
+        held = request.get(REDIS_HANDLE)
         if held is None or held.sid != signin.sid:
             return None
         stored, _ = await self._read(held.handle, now)
@@ -173,7 +171,7 @@ class RedisStore:
             thread_local=False,
         )
         if not await _call(lock.acquire()):
-            raise GatewayTimeout("Another gateway is still refreshing this sign-in; try again.")
+            raise RefreshLockTimeout("Another gateway is still refreshing this sign-in; try again.")
         try:
             yield
         finally:
@@ -187,7 +185,7 @@ class RedisStore:
     def write_cookie(
         self, response: web.StreamResponse, request: web.Request, signin: SignIn, *, now: float
     ) -> None:
-        held = request.get(_HELD)
+        held = request.get(REDIS_HANDLE)
         if held is not None and held.sid == signin.sid and held.cookie_due:
             payload = {"v": COOKIE_VERSION, "h": held.handle}
             self._cookies.save(response, request, payload, now=now)
@@ -220,7 +218,9 @@ class RedisStore:
         if not isinstance(raw, bytes):
             return None, False
         token = raw.decode("ascii", errors="replace")
-        record = self._codec.decode_as(token, now=now, max_age=self._max_age, build=_record_in)
+        record = self._codec.decode_as(
+            token, now=now, max_age=self._max_age, build=_record_in, owner=_record_sid
+        )
         # The record names its own key: a record copied under another key does not open.
         if record is None or record[0] != key:
             return None, False
@@ -232,6 +232,10 @@ class RedisStore:
         old = self._handle(request, now)
         if old is not None:
             await _call(self._redis.delete(record_key(old)))
+
+
+def _record_sid(record: tuple[str, SignIn]) -> str:
+    return record[1].sid
 
 
 def _handle_in(payload: Mapping[str, Any]) -> str | None:

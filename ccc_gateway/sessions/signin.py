@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import quote
 
 from ccc_gateway.auth.oauth.tokens import TokenSet
 
 PAYLOAD_VERSION = 1
+AGENT_UPN_HEADER: Final = "X-Ccc-Agent-Upn"
+AGENT_NAME_HEADER: Final = "X-Ccc-Agent-Name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,16 @@ class Agent:
     upn: str
     name: str
     uid: str | None = None
+    # What the CRM is told about the agent (upstream.identity_headers), made once per Agent:
+    # the session cache shares one SignIn per cookie value, so a page quotes nothing.
+    headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = {
+            AGENT_UPN_HEADER: header_text(self.upn),
+            AGENT_NAME_HEADER: header_text(self.name),
+        }
+        object.__setattr__(self, "headers", MappingProxyType(headers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,12 @@ class SignIn:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def header_text(value: str) -> str:
+    """Header values are ASCII on the wire; names may be Chinese. Percent-encoding (UTF-8) of
+    everything outside printable ASCII, and of '%' itself, lets the CRM always unquote."""
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
 
 
 def _text(value: Any) -> str:

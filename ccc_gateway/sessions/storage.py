@@ -1,13 +1,13 @@
 """Where a sign-in is kept between requests: in the browser's cookie, or in Redis.
 
-`SessionManager` (session.py) owns the rules (lifetimes, CRM binding, refresh, revocation);
+`SessionManager` (manager.py) owns the rules (lifetimes, CRM binding, refresh, revocation);
 a store only keeps and finds sign-ins. Two stores exist:
 
 - `CookieStore` (the default): the whole sign-in, encrypted, in the chunked `__Host-` cookie.
   Stateless: any replica sharing the session keys serves any request. Revocation is per
   process (a copy of the cookie taken before sign-out is refused only where it was revoked,
   until it expires), and a refresh is single-flight per process.
-- `RedisStore` (redis_store.py, `session.store: redis://…`): the cookie carries only an opaque
+- `RedisStore` (redis_storage.py, `session.store: redis://…`): the cookie carries only an opaque
   handle; the sign-in lives in Redis, encrypted with the same key ring. A sign-out deletes it
   everywhere at once, and a refresh is single-flight across replicas (a Redis lock).
 
@@ -25,18 +25,26 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
-from ccc_gateway.http.errors import ServiceUnavailable
 from ccc_gateway.sessions.cookie_storage import CookieSession
 from ccc_gateway.sessions.signin import SignIn
 
 STORE_UNAVAILABLE: Final = "session store unavailable"
 
 
-class StoreUnavailable(ServiceUnavailable):
+class StorageError(Exception):
+    """Base of the session stores' failures (auth/views.py `as_http` answers them)."""
+
+
+class StoreUnavailable(StorageError):
     """The session store cannot be reached: a 503 for sign-in and API routes only."""
 
     def __init__(self, message: str = STORE_UNAVAILABLE) -> None:
-        super().__init__(message, error_code="ServiceUnavailable")
+        super().__init__(message)
+        self.message = message
+
+
+class RefreshLockTimeout(StoreUnavailable):
+    """Another replica held this sign-in's refresh lock for longer than we wait: a 504."""
 
 
 class SessionStore(Protocol):
@@ -98,7 +106,7 @@ class CookieStore:
         # SignIn is frozen, so the one built from a cookie value is shared by every request
         # carrying that value (no decrypting, copying or parsing again); lifetimes and
         # revocation are SessionManager's checks, made on every request all the same.
-        return self._cookies.load_as(request, now=now, build=SignIn.from_payload)
+        return self._cookies.load_as(request, now=now, build=SignIn.from_payload, owner=_sid)
 
     def needs_rewrite(self, request: web.Request) -> bool:
         return self._cookies.needs_reencrypt(request)
@@ -128,9 +136,20 @@ class CookieStore:
         return None  # the browser holds the sessions: nothing to be down
 
 
+def _sid(signin: SignIn) -> str:
+    return signin.sid
+
+
 @contextlib.asynccontextmanager
 async def _no_lock() -> AsyncIterator[None]:
     yield
 
 
-__all__ = ["STORE_UNAVAILABLE", "CookieStore", "SessionStore", "StoreUnavailable"]
+__all__ = [
+    "STORE_UNAVAILABLE",
+    "CookieStore",
+    "RefreshLockTimeout",
+    "SessionStore",
+    "StorageError",
+    "StoreUnavailable",
+]

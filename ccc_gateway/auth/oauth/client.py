@@ -1,9 +1,9 @@
-"""Alibaba Cloud RAM OAuth 2.0 / OIDC client (aliyun-protocol.md §1).
+"""Alibaba Cloud RAM OAuth 2.0 / OIDC client (docs/oauth.md).
 
 Authorization code + PKCE (S256) sign-in, code exchange, refresh (keeping the old refresh
 token unless a new one arrives), revocation of the refresh token, userinfo, and id_token
 verification against a cached JWKS. Failures are classified for the caller as the
-proxy-pitfalls "Refresh" section asks: only ``invalid_grant`` / ``invalid_client`` end a
+docs/oauth.md "Refresh" section asks: only ``invalid_grant`` / ``invalid_client`` end a
 sign-in (:attr:`OAuthProviderError.fatal`); network errors, timeouts, 5xx and garbage are
 :class:`OAuthUnavailable` (keep the session, answer 502/503/504).
 

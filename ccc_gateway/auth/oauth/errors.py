@@ -1,10 +1,11 @@
-"""Errors of the OAuth/OIDC client (aliyun-protocol.md §1; proxy-pitfalls.md "Refresh")::
+"""Errors of the OAuth/OIDC client (docs/oauth.md, "Errors" and "Refresh")::
 
     OAuthError                      anything that went wrong talking OAuth/OIDC to Alibaba
     ├── OAuthProviderError          the token/revoke/userinfo endpoint answered an error
     │                               (``.fatal`` for invalid_grant / invalid_client: sign-in over)
-    ├── OAuthUnavailable            network error, timeout (``.timeout``), 5xx, 429, 3xx,
-    │                               garbage body: transient, keep the session, answer 502/503/504
+    ├── OAuthUnavailable            network error, 5xx, 429, 3xx, garbage body: transient,
+    │   │                           keep the session, answer 502/503
+    │   └── OAuthTimeout            no answer in time: answer 504
     ├── OAuthProtocolError          a 2xx answer that breaks the protocol (no access_token, ...)
     └── IdTokenError                the id_token failed verification (``.reason``)
         └── UnknownKeyId            its ``kid`` is not in the JWKS (re-fetch JWKS once)
@@ -23,6 +24,7 @@ __all__ = [
     "OAuthError",
     "OAuthProtocolError",
     "OAuthProviderError",
+    "OAuthTimeout",
     "OAuthUnavailable",
     "UnknownKeyId",
 ]
@@ -61,10 +63,13 @@ class OAuthProviderError(OAuthError):
 class OAuthUnavailable(OAuthError):
     """Alibaba could not be reached or answered nonsense; transient, keep the session."""
 
-    def __init__(self, message: str, *, timeout: bool = False, status: int | None = None) -> None:
-        self.timeout = timeout
+    def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class OAuthTimeout(OAuthUnavailable):
+    """Alibaba did not answer in time (the caller answers 504)."""
 
 
 class OAuthProtocolError(OAuthError):
@@ -91,7 +96,7 @@ class UnknownKeyId(IdTokenError):
 def normalise_error_code(code: str) -> str:
     """Map ``invalid_grant``, ``InvalidGrant``, ``Invalid.Grant`` to ``invalid_grant``.
 
-    The token endpoint's error shape is UNVERIFIED (aliyun-protocol.md §1): POP-style replies
+    The token endpoint's error shape is UNVERIFIED (docs/oauth.md): POP-style replies
     use CamelCase/dotted ``Code`` values, so compare on a normalised spelling.
     """
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", code.strip())
@@ -103,5 +108,5 @@ def outcome_label(error: OAuthError) -> str:
     if isinstance(error, OAuthProviderError):
         return "refused"
     if isinstance(error, OAuthUnavailable):
-        return "timeout" if error.timeout else "unavailable"
+        return "timeout" if isinstance(error, OAuthTimeout) else "unavailable"
     return "failed"

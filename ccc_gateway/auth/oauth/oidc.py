@@ -1,4 +1,4 @@
-"""OIDC id_token verification against Alibaba's JWKS (aliyun-protocol.md §1 "id_token").
+"""OIDC id_token verification against Alibaba's JWKS (docs/oauth.md "id_token").
 
 Alibaba signs id_tokens with RS256 (RFC 7515 JWS compact serialisation, RFC 7518 §3.3) and
 publishes the keys as a JWKS (RFC 7517) at ``/v1/keys``. Verification follows OpenID Connect

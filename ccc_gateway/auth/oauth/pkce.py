@@ -1,7 +1,7 @@
 """PKCE verifier/challenge and the random values of an authorization request.
 
 Implements RFC 7636 (§4.1 verifier, §4.2 S256 challenge) as used by Alibaba's RAM OAuth
-authorize endpoint (aliyun-protocol.md §1): the gateway always sends ``code_challenge`` with
+authorize endpoint (docs/oauth.md): the gateway always sends ``code_challenge`` with
 ``code_challenge_method=S256`` — the original demo's camelCase ``codeChallenge`` without a
 method was a bug. ``state`` and ``nonce`` come from the same CSPRNG.
 

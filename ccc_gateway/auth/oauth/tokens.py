@@ -1,6 +1,6 @@
 """Token endpoint responses and the STS credentials inside ``AliyunSTS`` access tokens.
 
-Implements aliyun-protocol.md §1 ("Token" and "Refresh"): ``expires_in`` arrives as a number
+Implements docs/oauth.md ("Token" and "Refresh"): ``expires_in`` arrives as a number
 or a numeric string; ``token_type`` is ``Bearer`` (current docs) or ``AliyunSTS`` (the seed's
 sample), compared case-insensitively; a refresh reply usually carries no ``refresh_token``,
 so the previous one is kept unless a new one is returned (rotation). An ``AliyunSTS`` access

@@ -1,10 +1,10 @@
 """HTTP exchange with Alibaba's OAuth endpoints and the classification of their failures.
 
-aliyun-protocol.md §1: the token endpoint's error shape is UNVERIFIED, so both
+docs/oauth.md: the token endpoint's error shape is UNVERIFIED, so both
 ``{"error", "error_description"}`` (RFC 6749 §5.2) and the POP shape
 ``{"Code", "Message", "RequestId"}`` are understood; content types are undocumented, so a
 body is judged by whether it parses as JSON, not by its ``Content-Type``.
-proxy-pitfalls.md "Refresh": network errors, timeouts, 5xx, 429, redirects and garbage are
+docs/oauth.md "Refresh": network errors, timeouts, 5xx, 429, redirects and garbage are
 :class:`OAuthUnavailable` (transient), never a reason to end a sign-in.
 """
 
@@ -18,7 +18,12 @@ from typing import Any
 
 import aiohttp
 
-from ccc_gateway.auth.oauth.errors import OAuthError, OAuthProviderError, OAuthUnavailable
+from ccc_gateway.auth.oauth.errors import (
+    OAuthError,
+    OAuthProviderError,
+    OAuthTimeout,
+    OAuthUnavailable,
+)
 
 __all__ = ["MAX_BODY_BYTES", "Reply", "error_from_reply", "parse_json", "scrub", "send"]
 
@@ -67,7 +72,7 @@ async def send(
         ) as resp:
             return Reply(resp.status, await _read_capped(resp, name))
     except TimeoutError:
-        raise OAuthUnavailable(f"{name}: timed out", timeout=True) from None
+        raise OAuthTimeout(f"{name}: timed out") from None
     except aiohttp.ClientError as exc:
         # Only the class name: some aiohttp errors carry request headers (Authorization).
         raise OAuthUnavailable(f"{name}: {type(exc).__name__}") from None
