@@ -1,4 +1,4 @@
-"""The softphone page (the CCC workbench SDK, aliyun-protocol.md §2) and the widget's files.
+"""The softphone page (the CCC workbench SDK, docs/softphone.md) and the widget's files.
 
 Routes:
 - `GET /aliyun/softphone`: the page hosting the SDK; its configuration travels in a
