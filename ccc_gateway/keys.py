@@ -6,7 +6,7 @@ this module without importing the features.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -58,3 +58,8 @@ SIGNIN_UPDATE: web.RequestKey[object] = web.RequestKey("signin_update")
 AGENT_IDENTITY: web.RequestKey[Mapping[str, str]] = web.RequestKey("agent_identity")
 # The Redis store's handle behind this request's sign-in (sessions/redis_storage.py).
 REDIS_HANDLE: web.RequestKey[Held] = web.RequestKey("redis_session_handle")
+
+# Readiness (ops/health.py): the named checks /aliyun/readyz runs; a check answers None when
+# ready, else why not.
+ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]
+READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])

@@ -33,3 +33,16 @@ def test_no_gateway_module_outgrows_one_screen_of_thought() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
     }
     assert big == {}
+
+
+def test_every_app_and_request_key_is_declared_in_keys_py() -> None:
+    """The gateway's typed app and request state is declared in one place, ccc_gateway/keys.py
+    (the emulator and the sample CRM are apps of their own, with their own keys modules)."""
+    elsewhere = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in ROOT.glob("ccc_gateway/**/*.py")
+        if "emulator" not in path.parts and path.name != "keys.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "AppKey(" in line or "RequestKey(" in line
+    ]
+    assert elsewhere == []

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ccc_gateway.keys import CONFIG
+from ccc_gateway.keys import CONFIG, READINESS_CHECKS, ReadinessCheck
 
-ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]  # None = ok, else why not
-READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])
 CHECK_TIMEOUT = 3.0
 # A proxy on this host relaying someone else's request says so in one of these.
 _FORWARDING = ("Forwarded", "X-Forwarded-For", "X-Real-IP")

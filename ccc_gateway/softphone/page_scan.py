@@ -56,13 +56,9 @@ def is_ascii_compatible_page(page: bytes) -> bool:
 # whose content is text (RAWTEXT, RCDATA, script data with its escapes). The tree builder
 # decides some of that (which start tags switch the tokenizer); where this reading could
 # differ from a browser's (SVG/MathML content, `<select>`), the scan stops and trusts only
-# what it found before. Measured (CPU time, median of 5 × 300 scans) on the bench's 20 KB CRM
-# page of 2,000 tags (`bench.fixtures.crm_page`): 0.115 ms; the first version of this scanner
-# (kept in tests/scan_page_reference.py as the oracle this one is tested against) took 0.74 ms.
-# A 24 KB page with an inline SVG icon and a <select> in each of its 95 rows: 0.64 ms (1.05),
-# most of it in the Python steps through the SVG, tag by tag. `html.parser` (Python 3.11)
-# took 4.2 ms for the bench's page, gives no byte offsets, and knows neither the RCDATA
-# elements (textarea, title) nor script escapes, so it is not used.
+# what it found before. The standard library's `html.parser` gives no byte offsets and knows
+# neither the RCDATA elements (textarea, title) nor script escapes, so it is not used; the
+# cost of this scan is in bench/RESULTS.md ("The widget's page scan").
 
 
 def _attribute_pattern(group: bytes) -> bytes:
