@@ -48,6 +48,7 @@ from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession, is_gateway_cookie
 from ccc_gateway.sessions.crm_binding import CrmIdentity
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
+from ccc_gateway.sessions.view import expose_storage
 from ccc_gateway.softphone import views as softphone
 from ccc_gateway.softphone.inject import WidgetInjector
 
@@ -70,14 +71,19 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     # POP calls are labelled by action: the allowed ones, or the workbench's with "*".
     allowed = config.ccc.actions.allowed
     app_metrics = metrics.Metrics(known_actions=WORKBENCH_ACTIONS if allowed is None else allowed)
+    wired = Wired()
     app = web.Application(
-        middlewares=[request_context(app_metrics, translate=auth_views.as_http)],
+        middlewares=[
+            request_context(
+                app_metrics, translate=auth_views.as_http, prepare=_session_storage(wired)
+            )
+        ],
         # Bodies the gateway itself reads (API calls, callbacks); the proxy streams instead.
         client_max_size=max(config.ccc.max_request_size, 64 * 1024),
     )
     app[CONFIG] = config
     app[CLOCK] = clock
-    wired = app[WIRED] = Wired()
+    app[WIRED] = wired
     app.cleanup_ctx.append(_outbound_clients)
     app.on_response_prepare.append(_on_response_prepare(wired, config.listen.hsts_max_age))
     health.setup(app)
@@ -204,6 +210,18 @@ def _session_store(
         lock_wait=lock_ttl + 1.0,
     )
     return store, RedisConsumedStates(redis)
+
+
+def _session_storage(wired: Wired) -> Callable[[web.Request], None]:
+    """Every request gets the session storage, so a handler added to the app may call
+    `aiohttp_session.get_session(request)` (sessions/view.py); none before startup."""
+
+    def prepare(request: web.Request) -> None:
+        sessions = wired.sessions
+        if sessions is not None:
+            expose_storage(request, sessions.store)
+
+    return prepare
 
 
 def _on_response_prepare(

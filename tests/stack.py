@@ -146,6 +146,7 @@ async def start_stack(
     *,
     emulator_changes: dict[str, Any] | None = None,
     emulator_tls: bool = False,
+    extend: Callable[[web.Application], None] | None = None,
     **config_sections: Any,
 ) -> Stack:
     """Start CRM, emulator and gateway.
@@ -193,6 +194,8 @@ async def start_stack(
         **config_sections,
     )
     app = create_app(config, clock=clock)
+    if extend is not None:
+        extend(app)  # what code extending the gateway adds (routes) before it starts
     gateway = TestServer(app, host="127.0.0.1", port=gateway_port, scheme="https")
     # The server settings of production (bodies not decompressed, the request-head timeout).
     await gateway.start_server(ssl=server_context(cert, key), **server_options(config.listen))

@@ -100,11 +100,14 @@ def request_context(
     metrics: Metrics | None = None,
     *,
     translate: Callable[[Exception], GatewayError | None] | None = None,
+    prepare: Callable[[web.Request], None] | None = None,
 ) -> Middleware:
     """The gateway's one middleware: request id, error rendering, request metrics, access line.
 
     `translate` answers the feature layers' own exceptions (storage, codec, OAuth) with the
     GatewayError to render, or None for an unexpected one (a 500); app.py passes the views'.
+    `prepare` puts the feature layers' per-request state on the request before the handler
+    (app.py: the session storage, where aiohttp_session.get_session finds it).
 
     One coroutine rather than one per concern: every middleware is another layer of calls
     and coroutine frames around every request, proxied pages included.
@@ -113,6 +116,8 @@ def request_context(
     @web.middleware
     async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request[REQUEST_ID] = from_client(request)
+        if prepare is not None:
+            prepare(request)
         started = time.monotonic()
         if metrics is not None:
             metrics.request_started()

@@ -86,7 +86,7 @@ class CookieSession:
 
     def load(self, request: web.Request, *, now: float) -> dict[str, Any] | None:
         """The payload the request's cookie carries, or None (absent, broken, expired, …)."""
-        token = self._carried_token(request)
+        token = self.carried_token(request)
         if not token:
             return None
         return self._codec.decode(token, now=now, max_age=self.max_age)
@@ -145,7 +145,7 @@ class CookieSession:
         """True when the carried cookie is valid under an older key: save it again to rotate."""
         if not self._codec.has_older_keys:
             return False  # nothing to rotate from: no need to find the cookie again
-        token = self._carried_token(request)
+        token = self.carried_token(request)
         return bool(token) and self._codec.needs_reencrypt(token)
 
     def save(
@@ -170,7 +170,8 @@ class CookieSession:
         """Expire every chunk the request carried (and the base name in any case)."""
         self._expire_beyond(response, request, 0)
 
-    def _carried_token(self, request: web.Request) -> str:
+    def carried_token(self, request: web.Request) -> str:
+        """The request's sealed token, its chunks joined ("" when it carries none)."""
         raw = request.headers.get(hdrs.COOKIE, "")
         if self.name not in raw:
             return ""

@@ -35,6 +35,7 @@ from ccc_gateway.sessions.identity import AgentIdentity
 from ccc_gateway.sessions.refresh import SingleFlightRefresher
 from ccc_gateway.sessions.signin import SignIn
 from ccc_gateway.sessions.storage import CookieStore, SessionStore
+from ccc_gateway.sessions.view import GatewaySession
 
 LOGIN_URL: Final = "/aliyun/auth"
 SESSION_COOKIE: Final = "__Host-ccc-session"
@@ -57,6 +58,8 @@ class SessionManager:
         # Every store keeps the sign-in, or a handle to it, in this cookie.
         self._cookies = cookies
         self._store: SessionStore = store if store is not None else CookieStore(cookies)
+        # aiohttp_session.get_session(request) answers with what `load` accepts (view.py).
+        self._store.attach(self.session_view, clock)
         self.crm = crm  # None: CRM binding is off
         self.clock = clock
         self.login_url = LOGIN_URL
@@ -98,6 +101,18 @@ class SessionManager:
             # that key can leave the ring without signing anyone out.
             await self.save(request, signin)
         return signin
+
+    async def session_view(self, request: web.Request) -> GatewaySession:
+        """The request's sign-in as aiohttp-session shows it to extension code (view.py)."""
+        signin = await self.load(request)
+        if signin is None:
+            return GatewaySession(None)
+        return GatewaySession(signin, expires_at=self.expires_at(signin))
+
+    def expires_at(self, signin: SignIn) -> float:
+        """When `signin` ends unless used again: absolute lifetime or idle timeout."""
+        config = self.config
+        return min(signin.created_at + config.max_age, signin.last_used + config.idle_timeout)
 
     def alive(self, signin: SignIn, now: float) -> bool:
         return (
@@ -185,9 +200,8 @@ class SessionManager:
         if pending is None:
             return
         scratch = web.StreamResponse()
-        if isinstance(pending, SignIn):
-            self._store.write_cookie(scratch, request, pending, now=self.clock())
-        else:
-            self._store.clear_cookie(scratch, request)
+        # An empty session deletes the cookie (storage.py save_session).
+        view = GatewaySession(pending if isinstance(pending, SignIn) else None)
+        await self._store.save_session(request, scratch, view)
         for morsel in scratch.cookies.values():
             response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])

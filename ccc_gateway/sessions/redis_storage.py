@@ -38,7 +38,7 @@ from ccc_gateway.keys import REDIS_HANDLE
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
 from ccc_gateway.sessions.signin import SignIn
-from ccc_gateway.sessions.storage import RefreshLockTimeout, StoreUnavailable
+from ccc_gateway.sessions.storage import RefreshLockTimeout, SessionStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Held:
     record_stale: bool = False  # the record was sealed with an older key
 
 
-class RedisStore:
+class RedisStore(SessionStore):
     """Sign-ins in Redis, sealed with the key ring; the cookie holds a handle only."""
 
     name = "redis"
@@ -109,10 +109,10 @@ class RedisStore:
         lock_ttl: float,
         lock_wait: float,
     ) -> None:
+        super().__init__(cookies)
         self._redis = redis
-        self._cookies = cookies
         self._codec = codec
-        self._max_age = max_age
+        self._lifetime = max_age
         self._idle_timeout = idle_timeout
         self._lock_ttl = lock_ttl  # a dead holder blocks refreshes of its sign-in this long
         self._lock_wait = lock_wait  # how long a request waits for another replica's refresh
@@ -140,7 +140,7 @@ class RedisStore:
             await self._drop_carried(request, now)
             held = Held(signin.sid, secrets.token_urlsafe(HANDLE_BYTES), cookie_due=True)
         key = record_key(held.handle)
-        ends = min(signin.created_at + self._max_age, signin.last_used + self._idle_timeout)
+        ends = min(signin.created_at + self._lifetime, signin.last_used + self._idle_timeout)
         ttl_ms = int((ends - now) * 1000)
         if ttl_ms <= 0:
             await _call(self._redis.delete(key))
@@ -190,9 +190,6 @@ class RedisStore:
             payload = {"v": COOKIE_VERSION, "h": held.handle}
             self._cookies.save(response, request, payload, now=now)
 
-    def clear_cookie(self, response: web.StreamResponse, request: web.Request) -> None:
-        self._cookies.clear(response, request)
-
     async def check(self) -> str | None:
         try:
             await self._redis.ping()
@@ -219,7 +216,7 @@ class RedisStore:
             return None, False
         token = raw.decode("ascii", errors="replace")
         record = self._codec.decode_as(
-            token, now=now, max_age=self._max_age, build=_record_in, owner=_record_sid
+            token, now=now, max_age=self._lifetime, build=_record_in, owner=_record_sid
         )
         # The record names its own key: a record copied under another key does not open.
         if record is None or record[0] != key:
