@@ -44,8 +44,8 @@ from ccc_gateway.ccc.request import (
 from ccc_gateway.http.errors import (
     BadGateway,
     BadRequest,
-    GatewayError,
     GatewayTimeout,
+    UnsupportedMediaType,
 )
 from ccc_gateway.http.origin import check_same_origin, check_script_request
 from ccc_gateway.keys import CLOCK, CONFIG, POP_CLIENT, SESSIONS
@@ -63,11 +63,6 @@ _JSON_HEADERS: Final = {
 }
 # A parsed answer holds no cycles to look for (the fallback of _json_bytes).
 _JSON: Final = json.JSONEncoder(check_circular=False, separators=(",", ":"))
-
-
-class UnsupportedMediaType(GatewayError):
-    status = 415
-    error_code = "UnsupportedMediaType"
 
 
 def setup(app: web.Application) -> None:

@@ -65,6 +65,18 @@ class MethodNotAllowed(GatewayError):
         self.allow = allow  # the Allow header's value: a 405 must say what would do
 
 
+class RequestTimeout(GatewayError):
+    """A request body came too slowly (`upstream.min_upload_rate`, `upstream.upload_timeout`)."""
+
+    status = 408
+    error_code = "RequestTimeout"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    error_code = "UnsupportedMediaType"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     error_code = "PayloadTooLarge"

@@ -23,22 +23,15 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ccc_gateway.http.errors import BadRequest, GatewayError, PayloadTooLarge
+from ccc_gateway.http.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 # Headers about the exact bytes the CRM sent, untrue of a rewritten body.
 _OLD_BYTES_HEADERS = (hdrs.CONTENT_MD5, hdrs.ACCEPT_RANGES)
-
-
-class RequestTimeout(GatewayError):
-    """A request body came too slowly (`upstream.min_upload_rate`, `upstream.upload_timeout`)."""
-
-    status = 408
-    error_code = "RequestTimeout"
-
-
-class UnsupportedEncoding(GatewayError):
-    status = 415
-    error_code = "UnsupportedMediaType"
 
 
 class Pace:
@@ -180,7 +173,7 @@ async def read_request_body(request: web.Request, limit: int, pace: Pace) -> byt
     try:
         return _decoded(raw, coding, limit)
     except _UnknownCoding:
-        raise UnsupportedEncoding(
+        raise UnsupportedMediaType(
             "Send the request body unencoded, or with Content-Encoding gzip or deflate."
         ) from None
     except _TooLarge:

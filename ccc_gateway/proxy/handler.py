@@ -31,13 +31,13 @@ from ccc_gateway.http.errors import (
     GatewayError,
     GatewayTimeout,
     PayloadTooLarge,
+    RequestTimeout,
 )
 from ccc_gateway.http.request_id import of as request_id_of
 from ccc_gateway.proxy import headers as rules
 from ccc_gateway.proxy.body import (
     Pace,
     RequestBody,
-    RequestTimeout,
     ResponseFilter,
     decode_body,
     describe_new_body,
