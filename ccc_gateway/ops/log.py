@@ -175,7 +175,14 @@ class TextFormatter(logging.Formatter):
         return f"{record.asctime} {record.levelname} {record.name}: {record.message}"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        if record.exc_info or record.exc_text or record.stack_info:
+            line = super().format(record)
+        else:
+            # What Formatter.format does for a record with no traceback and no stack, without
+            # its generic steps (an access line per request; bench/RESULTS.md).
+            record.message = record.getMessage()
+            record.asctime = self.formatTime(record)
+            line = self.formatMessage(record)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
             line += fields_text(fields)
