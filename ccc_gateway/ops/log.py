@@ -175,7 +175,14 @@ class TextFormatter(logging.Formatter):
         return f"{record.asctime} {record.levelname} {record.name}: {record.message}"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        if record.exc_info or record.exc_text or record.stack_info:
+            line = super().format(record)
+        else:
+            # What Formatter.format does for a record with no traceback and no stack, without
+            # its generic steps (an access line per request; bench/RESULTS.md).
+            record.message = record.getMessage()
+            record.asctime = self.formatTime(record)
+            line = self.formatMessage(record)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
             line += fields_text(fields)
@@ -183,14 +190,8 @@ class TextFormatter(logging.Formatter):
 
 
 def fields_text(fields: Fields) -> str:
-    """ " k=v k=v…" as a text line shows `fields` after its message, string values redacted
-    as `scrubbed` does."""
-    return " " + " ".join(
-        [
-            f"{k}={redact(v) if isinstance(v, str) and k not in VERBATIM_FIELDS else v}"
-            for k, v in fields.items()
-        ]
-    )
+    """ " k=v k=v…" as a text line shows `fields` after its message, redacted by `scrubbed`."""
+    return " " + " ".join([f"{k}={v}" for k, v in scrubbed(fields).items()])
 
 
 # Fields whose values cannot hold a credential or a phone number, printed without the
@@ -200,16 +201,26 @@ def fields_text(fields: Fields) -> str:
 VERBATIM_FIELDS = frozenset({"request_id", "remote"})
 
 
-def scrubbed(fields: Fields) -> Fields:
+class Scrubbed(dict[str, Any]):
+    """Fields that went through `scrubbed`: a formatter prints them as they are, rather than
+    redacting every value a second time (the audit line scrubs its fields before its record
+    exists)."""
+
+
+def scrubbed(fields: Fields) -> Scrubbed:
     """`fields` with every string value redacted, but for VERBATIM_FIELDS'.
 
     The formatters apply it; a caller whose record other handlers may see too (the audit
     line, under a test's caplog or an operator's extra handler) applies it first as well.
+    Fields already scrubbed are returned as they are.
     """
-    return {
-        name: redact(value) if isinstance(value, str) and name not in VERBATIM_FIELDS else value
-        for name, value in fields.items()
-    }
+    if isinstance(fields, Scrubbed):
+        return fields
+    out = Scrubbed(fields)
+    for name, value in fields.items():
+        if isinstance(value, str) and name not in VERBATIM_FIELDS:
+            out[name] = redact(value)
+    return out
 
 
 class LineHandler(logging.StreamHandler[TextIO]):

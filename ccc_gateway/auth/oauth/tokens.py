@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ccc_gateway.auth.oauth.errors import OAuthProtocolError
@@ -74,6 +74,10 @@ class TokenSet:
     refresh_token: str | None = None
     id_token: str | None = None
     scope: str | None = None
+    # The STS credentials, decoded on first use: once per sign-in rather than once per API
+    # call, since the session cache shares one TokenSet per cookie value. They live and die
+    # with this TokenSet (and so with the sign-in's cache entry); `replace` starts afresh.
+    _sts: StsCredentials | None = field(default=None, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -116,15 +120,23 @@ def parse_token_response(
 
 
 def sts_credentials(token: TokenSet) -> StsCredentials | None:
-    """Decode the STS credentials of an ``AliyunSTS`` token; ``None`` for any other type."""
+    """The STS credentials of an ``AliyunSTS`` token; ``None`` for any other type.
+
+    Decoded once per :class:`TokenSet` (kept on it); a token that does not decode raises
+    :class:`OAuthProtocolError` on every call.
+    """
     if not token.is_sts:
         return None
-    data = _decode_sts_json(token.access_token)
-    return StsCredentials(
-        access_key_id=_sts_field(data, "AccessKeyId"),
-        access_key_secret=_sts_field(data, "AccessKeySecret"),
-        security_token=_sts_field(data, "SecurityToken"),
-    )
+    credentials = token._sts
+    if credentials is None:
+        data = _decode_sts_json(token.access_token)
+        credentials = StsCredentials(
+            access_key_id=_sts_field(data, "AccessKeyId"),
+            access_key_secret=_sts_field(data, "AccessKeySecret"),
+            security_token=_sts_field(data, "SecurityToken"),
+        )
+        object.__setattr__(token, "_sts", credentials)  # frozen: set once, on first use
+    return credentials
 
 
 def _sts_field(data: dict[str, Any], name: str) -> str:
