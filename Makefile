@@ -61,7 +61,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
-	@! grep -rnE "shared/reference|\.\./shared|aliyun-protocol\.md|proxy-pitfalls|ccc-v2\.md" \
+	@! grep -rnE "shared/[r]eference|\.\./shared|aliyun-protocol\.md|proxy-pitfalls|ccc-v2\.md" \
 		ccc_gateway sample_crm tests bench \
 		|| { echo "cite docs/*.md, not files outside this repository" >&2; exit 1; }
 
