@@ -296,10 +296,15 @@ def list_historical_agent_report(ctx: Ctx) -> dict[str, Any]:
             "DisplayId": desk.agent.extension,
             "SkillGroupIds": ",".join(desk.groups),
             "SkillGroupNames": ",".join(g.split("@", 1)[0] for g in desk.groups),
-            "Inbound": {"CallsOffered": 1, "CallsHandled": 1, "TotalTalkTime": 65},
+            "Inbound": {
+                "AccessChannelTypeDetails": [],
+                "CallsOffered": 1,
+                "CallsHandled": 1,
+                "TotalTalkTime": 65,
+            },
             "Outbound": {"CallsDialed": 1, "CallsAnswered": 1, "TotalTalkTime": 65},
             "Internal": {"CallsDialed": 0, "CallsAnswered": 0},
-            "Back2Back": {"CallsDialed": 0, "CallsAnswered": 0},
+            "Back2Back": {"CallsDialed": "0", "CallsAnswered": "0"},  # strings in the model
             "Overall": {"TotalCalls": 2, "TotalTalkTime": 130, "BreakCodeDetailList": []},
         }
         for desk in _agents_in_view(ctx, json_list(ctx, "AgentIdList"))
