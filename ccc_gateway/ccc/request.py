@@ -254,12 +254,13 @@ def pop_error(result: PopResult, secrets: Iterable[str] = ()) -> PopError:
 def safe_message(message: str, secrets: Iterable[str] = ()) -> str:
     """A POP message fit for the browser: no string-to-sign (it quotes the SecurityToken)."""
     cut = message.lower().find("string to sign")
+    note = ""
     if cut >= 0:
-        message = message[:cut].rstrip(" ,:;") + " (string to sign withheld)"
+        message, note = message[:cut].rstrip(" ,:;"), " (string to sign withheld)"
     for secret in secrets:
         if secret:
             message = message.replace(secret, "***")
-    return message[:MAX_MESSAGE]
+    return (message + note)[:MAX_MESSAGE]
 
 
 def withheld(body: dict[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:

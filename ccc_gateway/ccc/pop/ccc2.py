@@ -30,7 +30,8 @@ __all__ = [
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 # A whole value `name@instance`: what 2.0 ids look like (agent@ccc-test, skg-a@ccc-test).
-_ID_RE = re.compile(r"[^\s@]+@([^\s@]+)")
+# (No quotes, brackets, braces or commas: those make JSON text, searched item by item.)
+_ID_RE = re.compile(r'[^\s@"\[\]{},]+@([^\s@"\[\]{},]+)')
 USER_PARAM: Final = "UserId"  # pinned to the agent's own id (any spelling of the name counts)
 _JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -97,14 +98,11 @@ def ids_of_other_instances(params: Mapping[str, str], instance_id: str) -> list[
 
 
 def _instances_named(text: str) -> Iterator[str]:
-    yield from _instance_of(text)
     stripped = text.strip()
-    if not stripped.startswith("["):
-        return
     try:
-        items = json.loads(stripped)
+        items = json.loads(stripped) if stripped.startswith("[") else stripped
     except (ValueError, RecursionError):
-        return
+        items = stripped
     stack = [items]
     while stack:
         item = stack.pop()
