@@ -6,10 +6,12 @@ field (the SDK's `ajaxOtherParams`) is ignored. `GET ?action=Name&request=…` i
 read-only actions only (`pop.actions.GET_ACTIONS`). The handler checks, in this order: same
 origin, a request made by script (`http.origin.check_script_request`: no image, link or form
 can call the API), GET only for a read-only action, body size, the agent's sign-in (refreshed
-when due), the action name and the allow-list, the pinned instance (`ccc/request.py`); then
-it authenticates as the agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and
-relays the answer (`ccc/client.py`), reshaped for the SDK unless `ccc.reshape` is off. Every
-forwarded call leaves one audit line (`ccc/audit.py`).
+when due), the SDK's API `version`, the action name and the allow-list, the pinned instance
+(`ccc/request.py`) and with CCC 2.0 the pinned ids and `UserId` (`ccc/agent_id.py`); then it
+authenticates as the agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and relays
+the answer (`ccc/client.py`). Classic answers are reshaped for the SDK unless `ccc.reshape` is
+off, and POP errors become the contract's error body; CCC 2.0 answers pass through with POP's
+status (docs/ccc-openapi.md §6). Every forwarded call leaves one audit line (`ccc/audit.py`).
 
 This module alone turns the POP layer's errors into HTTP answers.
 """
