@@ -90,6 +90,12 @@ class SoftphoneHub:
     async def send(self, line: Line, event: dict[str, Any]) -> None:
         await _send(line.ws, event)
 
+    async def deliver_desk_events(self) -> None:
+        """Tell the softphones what 2.0 API requests changed on their calls (ccc2_state)."""
+        events, self.desks.outbox = self.desks.outbox, []
+        for call, event in events:
+            await self._notify(call, event)
+
     async def shutdown(self) -> None:
         """Close every softphone and stop every call timer before the loop goes away."""
         await self.calls.close()
