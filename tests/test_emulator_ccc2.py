@@ -486,7 +486,7 @@ async def test_supervisor_names_another_agent(
 
 
 async def test_generation_and_instance_must_match(client: Client, clock: Clock) -> None:
-    """A 2.0 call on the classic instance is NotExists.InstanceId, and the reverse NotExist.Instance."""
+    """2.0 on the classic instance is NotExists.InstanceId; the reverse is NotExist.Instance."""
     status, body = await call2(client, clock, "GetLoginDetails", InstanceId="ccc-demo-instance")
     assert_refused2(status, body, 404, "NotExists.InstanceId")
     store = store_of(client)
