@@ -609,3 +609,26 @@ async def test_waiting_call_rings_after_the_current_one(client: Client, clock: C
     assert released["Data"]["UserContext"]["JobId"] == second
     await ok2(client, clock, "AnswerCall", JobId=second)
     await ws.close()
+
+
+# --- the stand-in SDK files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "generation", "global_name"),
+    [("workbenchSdk2.js", "2.x", "window.WorkbenchSdk = Sdk"), ("cccWorkbenchSdk.js", "3.x", "")],
+)
+async def test_stand_in_sdk_files(
+    client: Client, name: str, generation: str, global_name: str
+) -> None:
+    """The 2.x and 3.x stand-ins are served like the classic one, each naming its generation."""
+    resp = await client.get(f"/_emulator/sdk/{name}")
+    assert resp.status == 200 and resp.content_type == "text/javascript"
+    text = await resp.text()
+    assert f"const GENERATION = '{generation}';" in text
+    assert "__GENERATION__" not in text and "getUserMedia(" not in text
+    assert "window.CCCWorkbenchSDK = Sdk" in text and global_name in text
+    again = await client.get(
+        f"/_emulator/sdk/{name}", headers={"If-None-Match": resp.headers["ETag"]}
+    )
+    assert again.status == 304
