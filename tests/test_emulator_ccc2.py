@@ -272,6 +272,17 @@ async def _set_up(
     return job, channel
 
 
+def test_oracle_notices_unknown_fields_and_wrong_types() -> None:
+    """The model oracle is not vacuous: it drops unknown fields and reports wrong types."""
+    body = {"Code": "OK", "Data": {"UserId": "a@b", "Extra": 1}, "HttpStatusCode": "200"}
+    assert round_trip("SignOutGroup", body) != body
+    assert type_problems("SignOutGroup", body) == [
+        "SignOutGroup.http_status_code: want int, got str"
+    ]
+    assert "Callee" in request_parameter_names("MakeCall")
+    assert "callee" not in request_parameter_names("MakeCall")
+
+
 @pytest.mark.parametrize("action", ALLOW_LIST)
 async def test_answer_is_the_official_shape(
     client: Client, clock: Clock, sleeper: SteppedSleep, action: str
