@@ -643,3 +643,16 @@ async def test_stand_in_sdk_files(
         f"/_emulator/sdk/{name}", headers={"If-None-Match": resp.headers["ETag"]}
     )
     assert again.status == 304
+
+
+async def test_object_parameter_as_json_text(client: Client, clock: Clock) -> None:
+    """Criteria is JSON text of an object: it filters the call history; other forms are refused."""
+    page = {"PageNumber": "1", "PageSize": "10"}
+    all_rows = (await ok2(client, clock, "ListRecentCallDetailRecords", **page))["Data"]["List"]
+    assert len(all_rows) == 2
+    criteria = json.dumps({"phoneNumber": "135012345679"})
+    body = await ok2(client, clock, "ListRecentCallDetailRecords", Criteria=criteria, **page)
+    assert [r["CallingNumber"] for r in body["Data"]["List"]] == ["135012345679"]
+    for bad in ({"Criteria": "[1]"}, {"Criteria": "{"}, {"Criteria.phoneNumber": "1"}):
+        status, body = await call2(client, clock, "ListRecentCallDetailRecords", **page, **bad)
+        assert_refused2(status, body, 400, "Parameter.Format")
