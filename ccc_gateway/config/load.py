@@ -21,11 +21,17 @@ import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
-from ccc_gateway.ccc.pop.actions import ActionPolicy
+from ccc_gateway.config.generation import (
+    allowed_actions,
+    ccc_version,
+    check_instance_generation,
+    resolve_sdk,
+)
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
     DEFAULT_SDK_STYLES,
+    SDK_ASSETS,
     AliyunConfig,
     CccConfig,
     Config,
@@ -103,14 +109,15 @@ def parse_config(text: str, env: Mapping[str, str], source: str = "configuration
 
 
 def build_config(root: Section) -> Config:
+    ccc = _ccc(root.section("ccc"))  # first: the softphone's defaults follow its version
     config = Config(
         listen=_listen(root.section("listen")),
         tls=_tls(root.section("tls")),
         upstream=_upstream(root.section("upstream")),
         aliyun=_aliyun(root.section("aliyun")),
-        ccc=_ccc(root.section("ccc")),
+        ccc=ccc,
         session=_session(root.section("session")),
-        softphone=_softphone(root.section("softphone")),
+        softphone=_softphone(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
     )
     root.reject_unknown()
@@ -221,15 +228,6 @@ def _aliyun(s: Section) -> AliyunConfig:
     return result
 
 
-def _actions(value: Any) -> frozenset[str] | None:
-    if value == "*":
-        return None
-    names = list_of(as_str)(value)
-    if "*" in names:
-        raise ValueError('write "*" alone (not in a list) to allow every action')
-    return ActionPolicy(frozenset(names)).allowed  # raises ValueError on a bad name
-
-
 def _ccc(s: Section) -> CccConfig:
     region = s.get("region", as_str, CccConfig.region)
     default_endpoint = URL(f"https://ccc.{region}.aliyuncs.com/")
@@ -240,14 +238,16 @@ def _ccc(s: Section) -> CccConfig:
         instance_id=s.get("instance_id", as_str, "", required=True),
         region=region,
         endpoint=endpoint,
-        version=s.get("version", as_str, CccConfig.version),
+        version=s.get("version", ccc_version, CccConfig.version),
         auth=s.get("auth", choice("auto", "bearer", "sts"), CccConfig.auth),
-        allowed_actions=s.get("allowed_actions", _actions, CccConfig.allowed_actions),
+        # Both default (when absent) to what the configured generation needs.
+        allowed_actions=s.get("allowed_actions", allowed_actions, CccConfig.allowed_actions),
         reshape=s.get("reshape", as_bool, CccConfig.reshape),
         timeout=s.get("timeout", parse_duration, CccConfig.timeout),
         max_request_size=s.get("max_request_size", parse_size, CccConfig.max_request_size),
         max_response_size=s.get("max_response_size", parse_size, CccConfig.max_response_size),
     )
+    check_instance_generation(s, result)
     s.reject_unknown()
     return result
 
@@ -308,16 +308,19 @@ def _screen_pop_url(value: Any) -> str:
     return text
 
 
-def _softphone(s: Section) -> SoftphoneConfig:
+def _softphone(s: Section, version: str) -> SoftphoneConfig:
     d = SoftphoneConfig()
+    sdk = resolve_sdk(s, version)
+    assets = SDK_ASSETS[sdk]
     result = SoftphoneConfig(
+        sdk=sdk,
         inject=s.get("inject", as_bool, d.inject),
         screen_pop_url=s.get("screen_pop_url", _screen_pop_url, d.screen_pop_url),
         screen_pop_target=s.get(
             "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
         ),
-        sdk_scripts=s.get("sdk_scripts", list_of(as_str), d.sdk_scripts),
-        sdk_styles=s.get("sdk_styles", list_of(as_str), d.sdk_styles),
+        sdk_scripts=s.get("sdk_scripts", list_of(as_str), assets.scripts),
+        sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
         confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
     )

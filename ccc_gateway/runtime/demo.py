@@ -42,6 +42,7 @@ aliyun:
 ccc:
   instance_id: "${INSTANCE_ID}"
   endpoint: "${EMULATOR}/"
+  version: "${CCC_VERSION:-2017-07-05}"
 session:
   keys: ["${SESSION_KEY}"]
 softphone:
