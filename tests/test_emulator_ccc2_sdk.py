@@ -214,5 +214,7 @@ def _check_requests(seen: list[dict[str, Any]]) -> None:
         assert s["xTest"] == "1"
         assert s["params"]["InstanceId"] == "ccc-demo"
         assert set(s["params"]) <= request_parameter_names(query["action"]), s
+        if query["action"] in ("SignInGroup", "MakeCall", "ReleaseCall", "AnswerCall"):
+            assert s["params"]["UserId"] == "agent1@ccc-demo"
     [sign_in] = [s["params"] for s in seen if s["query"]["action"] == "SignInGroup"]
     assert sign_in["SignedSkillGroupIdList"] == ["sales@ccc-demo", "support@ccc-demo"]
