@@ -656,3 +656,21 @@ async def test_object_parameter_as_json_text(client: Client, clock: Clock) -> No
     for bad in ({"Criteria": "[1]"}, {"Criteria": "{"}, {"Criteria.phoneNumber": "1"}):
         status, body = await call2(client, clock, "ListRecentCallDetailRecords", **page, **bad)
         assert_refused2(status, body, 400, "Parameter.Format")
+
+
+async def test_ringing_out_puts_the_agent_on_break(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """An inbound call nobody answers ends by itself; the agent is on break, RingingTimeout."""
+    ws, job = await ringing(client, clock)
+    await wake(sleeper)  # the caller gives up
+    released = await receive(ws)
+    assert (released["type"], released["connid"], released["reason"]) == (
+        "released",
+        job,
+        "noanswer",
+    )
+    body = await ok2(client, clock, "ListAgentStates", PageNumber="1", PageSize="10")
+    row = next(r for r in body["Data"]["List"] if r["AgentId"] == USER1)
+    assert (row["State"], row["BreakCode"]) == ("BREAK", "RingingTimeout")
+    await ws.close()
