@@ -41,6 +41,7 @@ from ccc_gateway.config.model import (
     SessionConfig,
     SoftphoneConfig,
     TlsConfig,
+    UiConfig,
     UpstreamConfig,
 )
 from ccc_gateway.config.values import (
@@ -119,6 +120,7 @@ def build_config(root: Section) -> Config:
         session=_session(root.section("session")),
         softphone=_softphone(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
+        ui=_ui(root.section("ui")),
     )
     root.reject_unknown()
     return config
@@ -323,6 +325,7 @@ def _softphone(s: Section, version: str) -> SoftphoneConfig:
         sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
         confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
+        notifications=s.get("notifications", as_bool, d.notifications),
     )
     s.reject_unknown()
     return result
@@ -335,6 +338,13 @@ def _log(s: Section) -> LogConfig:
         format=s.get("format", choice("text", "json"), d.format),
         access_log=s.get("access_log", as_bool, d.access_log),
     )
+    s.reject_unknown()
+    return result
+
+
+def _ui(s: Section) -> UiConfig:
+    d = UiConfig()
+    result = UiConfig(language=s.get("language", choice("auto", "zh-CN", "en"), d.language))
     s.reject_unknown()
     return result
 
@@ -353,6 +363,7 @@ __all__ = [
     "SessionConfig",
     "SoftphoneConfig",
     "TlsConfig",
+    "UiConfig",
     "UpstreamConfig",
     "as_int",
     "load_config",

@@ -221,6 +221,14 @@ class SoftphoneConfig:
     # Click-to-call from page content waits for the agent's Call in the softphone: CRM content
     # (an invisible element over the page) could otherwise place a paid call with one click.
     confirm_dial: bool = True
+    # An incoming call in a background tab shows a desktop notification (permission asked once).
+    notifications: bool = True
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    # auto: the browser's language (Accept-Language, navigator.language); zh* gives Chinese.
+    language: str = "auto"  # auto | zh-CN | en
 
 
 @dataclass(frozen=True)
@@ -240,3 +248,4 @@ class Config:
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     softphone: SoftphoneConfig = field(default_factory=SoftphoneConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
