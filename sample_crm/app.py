@@ -14,7 +14,7 @@ from . import auth_views, views
 from .db import Database, connect, initialise
 from .errors import error_pages
 from .headers import add_security_headers
-from .keys import CLOCK, DB, DB_PATH
+from .keys import CLOCK, DB, DB_PATH, LANGUAGE
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -30,15 +30,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    db_path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    db_path: str | os.PathLike[str],
+    *,
+    clock: Callable[[], float] = time.time,
+    language: str = "auto",
 ) -> web.Application:
     """Build the CRM app; the SQLite file is created and seeded when the app starts.
 
     ``clock`` (seconds since the epoch) is injectable so tests can expire sessions.
+    ``language``: ``auto`` (the browser's), ``zh-CN`` or ``en`` (i18n.pick_language).
     """
     app = web.Application(middlewares=[error_pages, auth_views.require_login])
     app[DB_PATH] = os.fspath(db_path)
     app[CLOCK] = clock
+    app[LANGUAGE] = language
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(add_security_headers)
     auth_views.setup_routes(app)
