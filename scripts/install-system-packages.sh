@@ -1,7 +1,8 @@
 #!/bin/sh
-# System packages the test suite and benchmarks need, from Debian. Idempotent; needs root.
+# System packages the test suite and benchmarks need, from Debian (npm: axe-core, see
+# scripts/install-axe.sh). Idempotent; needs root.
 set -eu
-PACKAGES="chromium redis-server"
+PACKAGES="chromium redis-server npm"
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
