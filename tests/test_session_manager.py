@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import Secret, SessionConfig
-from ccc_gateway.http.errors import NotAuthenticated
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import MAX_COOKIE_BYTES, CookieSession
+from ccc_gateway.sessions.errors import NotSignedIn
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
 
@@ -147,7 +147,7 @@ async def test_broken_cookies_are_signed_out(mangle):
     jar = await _saved(manager, _signin(clock))
     request = _request({SESSION_COOKIE: mangle(jar[SESSION_COOKIE])})
     assert await manager.load(request) is None
-    with pytest.raises(NotAuthenticated):
+    with pytest.raises(NotSignedIn):
         await manager.require(request)
 
 

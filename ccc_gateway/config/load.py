@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -168,6 +169,8 @@ def _upstream(s: Section) -> UpstreamConfig:
         max_connections=s.get("max_connections", as_positive_int, d.max_connections),
         max_websockets=s.get("max_websockets", as_int, d.max_websockets),
         identity_headers=s.get("identity_headers", as_bool, d.identity_headers),
+        preserve_host=s.get("preserve_host", as_bool, d.preserve_host),
+        rewrite_body_urls=s.get("rewrite_body_urls", as_bool, d.rewrite_body_urls),
     )
     if result.min_upload_rate_window <= 0:
         s.problems.add(s.key_path("min_upload_rate_window"), "must be more than 0")
@@ -290,13 +293,41 @@ def _session(s: Section) -> SessionConfig:
         max_age=s.get("max_age", parse_duration, d.max_age),
         idle_timeout=s.get("idle_timeout", parse_duration, d.idle_timeout),
         refresh_leeway=s.get("refresh_leeway", parse_duration, d.refresh_leeway),
-        crm_binding=s.get("crm_binding", as_bool, d.crm_binding),
+        crm_binding=s.get("crm_binding", _binding_mode, d.crm_binding),
         whoami_cache_ttl=s.get("whoami_cache_ttl", parse_duration, d.whoami_cache_ttl),
         login_state_ttl=s.get("login_state_ttl", parse_duration, d.login_state_ttl),
         store=s.get("store", as_store_url, d.store),
+        crm_session_cookie=s.get("crm_session_cookie", _cookie_name, d.crm_session_cookie),
     )
+    if result.crm_binding == "cookie" and result.crm_session_cookie is None:
+        s.problems.add(
+            s.key_path("crm_session_cookie"),
+            "required with crm_binding: cookie (the name of the CRM's session cookie, "
+            "e.g. sessionid for Django, PHPSESSID for PHP, JSESSIONID for Java)",
+        )
     s.reject_unknown()
     return result
+
+
+_BINDING_MODES = ("whoami", "cookie", "off")
+
+
+def _binding_mode(value: Any) -> str:
+    """whoami | cookie | off; the booleans of older configurations mean whoami and off."""
+    if isinstance(value, bool):
+        return "whoami" if value else "off"
+    return choice(*_BINDING_MODES)(value)
+
+
+# A cookie name is an RFC 6265 token: no separators, spaces or controls.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _cookie_name(value: Any) -> str:
+    text = as_str(value).strip()
+    if not _COOKIE_NAME.fullmatch(text):
+        raise ValueError("not a cookie name")
+    return text
 
 
 def _screen_pop_url(value: Any) -> str:
