@@ -21,10 +21,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from stack import Browser, Stack, parse_form
 from yarl import URL
 
-pytest.importorskip("django")
+from ccc_gateway.proxy.forwarding import Peer
+from ccc_gateway.proxy.headers import request_header_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -129,3 +131,53 @@ async def test_django_login_fails_without_preserve_host(
         assert "CSRF" in await login.text()
     finally:
         await browser.close()
+
+
+# ---------------------------------------------------------------- the headers a CRM is given
+
+
+def _pairs(peer: Peer, *incoming: tuple[str, str], host: str | None = None) -> dict[str, str]:
+    return dict(
+        request_header_pairs(
+            CIMultiDictProxy(CIMultiDict(incoming)),
+            peer,
+            request_id="r1",
+            is_gateway_cookie=lambda name: False,
+            public_host="crm.corp.example:8443",
+            host=host,
+        )
+    )
+
+
+def test_preserve_host_sends_the_public_host_never_the_clients() -> None:
+    """With preserve_host the CRM's Host is the gateway's public host, whatever the client
+    sent; without it no Host is passed (the upstream client states the CRM's own)."""
+    peer = Peer("203.0.113.7", trusted=False, secure=True)
+    sent = _pairs(peer, ("Host", "evil.example"), host="crm.corp.example:8443")
+    assert sent["Host"] == "crm.corp.example:8443"
+    assert "Host" not in _pairs(peer, ("Host", "evil.example"))
+
+
+def test_forwarding_headers_are_complete_and_agree() -> None:
+    """X-Forwarded-For/-Proto/-Host/-Port and Forwarded say the same, for an IPv6 client too."""
+    sent = _pairs(Peer("2001:db8::7", trusted=False, secure=True), ("Host", "x"))
+    assert sent["X-Forwarded-For"] == "2001:db8::7"
+    assert sent["X-Forwarded-Proto"] == "https"
+    assert sent["X-Forwarded-Host"] == "crm.corp.example:8443"
+    assert sent["X-Forwarded-Port"] == "8443"
+    assert sent["Forwarded"] == 'for="[2001:db8::7]";proto=https;host="crm.corp.example:8443"'
+
+
+def test_a_trusted_proxys_forwarded_chain_is_extended() -> None:
+    """Behind a trusted load balancer its Forwarded and X-Forwarded-Port are kept and extended."""
+    sent = _pairs(
+        Peer("10.0.0.2", trusted=True, secure=False),
+        ("Forwarded", "for=198.51.100.1;proto=https"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "crm.corp.example"),
+        ("X-Forwarded-Port", "443"),
+    )
+    assert sent["Forwarded"] == (
+        "for=198.51.100.1;proto=https, for=10.0.0.2;proto=https;host=crm.corp.example"
+    )
+    assert sent["X-Forwarded-Port"] == "443"
