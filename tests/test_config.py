@@ -363,12 +363,16 @@ def test_binding_off_warns_what_it_costs(tls_files):
 
 
 def test_sample_screen_pop_with_another_crm_warns(tls_files):
-    """screen_pop_url left at the sample CRM's path while upstream.url is another CRM warns."""
-    found = _warnings(tls_files, "upstream: {url: 'http://localhost:9000'}", GOOD_URI)
+    """screen_pop_url left at the sample CRM's path in front of another CRM (another login
+    path or binding, or a CRM on another host) warns; the sample CRM on any port does not."""
+    other = "upstream: {url: 'http://localhost:9000', login_path: /admin/login/}"
+    found = _warnings(tls_files, other, GOOD_URI)
     assert any(w.startswith("softphone.screen_pop_url is still the sample CRM's") for w in found)
-    adapted = (
-        "upstream: {url: 'http://localhost:9000'}\nsoftphone: {screen_pop_url: '/s?q={caller}'}"
-    )
+    remote = _warnings(tls_files, "upstream: {url: 'http://10.1.2.3:8000'}", GOOD_URI)
+    assert any("screen_pop_url" in w for w in remote)
+    sample = _warnings(tls_files, "upstream: {url: 'http://127.0.0.1:18080'}", GOOD_URI)
+    assert not any("screen_pop_url" in w for w in sample)
+    adapted = other + "\nsoftphone: {screen_pop_url: '/s?q={caller}'}"
     assert not any("screen_pop_url" in w for w in _warnings(tls_files, adapted, GOOD_URI))
 
 

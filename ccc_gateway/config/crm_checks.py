@@ -66,13 +66,26 @@ def _binding_and_screen_pop(config: Config) -> list[str]:
             "session.crm_session_cookie (no change to the CRM), or whoami"
         )
     sample = SoftphoneConfig.screen_pop_url
-    if config.softphone.screen_pop_url == sample and config.upstream.url != UpstreamConfig.url:
+    if config.softphone.screen_pop_url == sample and not _looks_like_the_sample_crm(config):
         warnings.append(
             f"softphone.screen_pop_url is still the sample CRM's page ({sample}) while "
             "upstream.url is another CRM: an incoming call would open a page it does not "
             "have; set the CRM's own search or contact page, with {caller}"
         )
     return warnings
+
+
+def _looks_like_the_sample_crm(config: Config) -> bool:
+    """On this host and bound the sample CRM's way (its whoami and login paths): the demo and
+    the tests, whatever port. Any other CRM needs another binding or login path, or is
+    elsewhere."""
+    upstream, defaults = config.upstream, UpstreamConfig()
+    return (
+        is_loopback(upstream.url)
+        and config.crm_binding == "whoami"
+        and upstream.whoami_path == defaults.whoami_path
+        and upstream.login_path == defaults.login_path
+    )
 
 
 # Names for documentation examples (RFC 2606, RFC 6761): a configuration naming one was
