@@ -186,6 +186,7 @@ def _sign_in_machinery(
             config.upstream,
             is_gateway_cookie=is_gateway_cookie,
             ttl=config.session.whoami_cache_ttl,
+            host=config.aliyun.public_host if config.upstream.preserve_host else None,
         )
     elif config.crm_binding == "cookie" and config.session.crm_session_cookie is not None:
         crm = CrmSessionCookie(config.session.crm_session_cookie, config.session.keys[0].reveal())

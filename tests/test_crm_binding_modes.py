@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import make_mocked_request
+from aiohttp import web
+from aiohttp.test_utils import TestServer, make_mocked_request
 from stack import AGENT2, Browser, Stack
+from yarl import URL
 
 from ccc_gateway.keys import SESSIONS
 from ccc_gateway.sessions.crm_binding import CrmSessionCookie
@@ -132,3 +134,32 @@ async def test_cookie_hash_is_keyed_and_stable() -> None:
     assert "abc123secret" not in first
     missing = make_mocked_request("GET", "/", headers={"Cookie": "other=1"})
     assert await CrmSessionCookie("sessionid", "k" * 44).current_user(missing) is None
+
+
+async def test_whoami_gets_the_public_host_with_preserve_host(
+    make_stack: Callable[..., Awaitable[Stack]],
+) -> None:
+    """With preserve_host the whoami lookup carries the public Host too, as the pages do (a
+    CRM that refuses unknown Hosts, like Django's ALLOWED_HOSTS, answers both)."""
+    hosts: list[str] = []
+
+    async def whoami(request: web.Request) -> web.Response:
+        hosts.append(request.host)
+        return web.json_response({"user": "edward"})
+
+    app = web.Application()
+    app.router.add_get("/api/me", whoami)
+    crm = TestServer(app, host="127.0.0.1")
+    await crm.start_server()
+    try:
+        url = URL(f"http://127.0.0.1:{crm.port}")
+        stack = await make_stack(upstream={"url": url, "preserve_host": True})
+        browser = stack.browser()
+        try:
+            browser.client.cookie_jar.update_cookies({"crm": "s-edward"}, browser.url("/"))
+            assert (await browser.session())["crmUser"] == "edward"
+        finally:
+            await browser.close()
+    finally:
+        await crm.close()
+    assert hosts == [f"127.0.0.1:{stack.gateway.port}"]

@@ -62,7 +62,9 @@ class CrmIdentity:
         is_gateway_cookie: Callable[[str], bool],
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        host: str | None = None,
     ) -> None:
+        """`host`: the Host to send (upstream.preserve_host), else the CRM's own."""
         if upstream.whoami_path is None:
             raise ValueError("CrmIdentity needs upstream.whoami_path")
         self._client = client
@@ -70,6 +72,7 @@ class CrmIdentity:
         self._is_gateway_cookie = is_gateway_cookie
         self._ttl = ttl
         self._clock = clock
+        self._host = host
         # sha256(CRM cookies) -> (until, user)
         self.cache: BoundedCache[str, tuple[float, str | None]] = BoundedCache("whoami", MAX_CACHED)
 
@@ -102,6 +105,8 @@ class CrmIdentity:
 
     async def _ask(self, cookie: str) -> str | None:
         headers = {hdrs.COOKIE: cookie, hdrs.ACCEPT: "application/json"}
+        if self._host is not None:
+            headers[hdrs.HOST] = self._host
         try:
             async with self._client.get(
                 self._url, headers=headers, allow_redirects=False, timeout=WHOAMI_TIMEOUT
