@@ -15,8 +15,8 @@ from typing import Any
 
 from yarl import URL
 
-from ccc_gateway.config.model import Config, SoftphoneConfig, UpstreamConfig
-from ccc_gateway.config.values import as_str, choice
+from ccc_gateway.config.model import Config, SessionConfig, SoftphoneConfig, UpstreamConfig
+from ccc_gateway.config.values import Section, as_str, choice
 
 
 def crm_warnings(config: Config) -> list[str]:
@@ -43,6 +43,26 @@ def as_cookie_name(value: Any) -> str:
     if not _COOKIE_NAME.fullmatch(text):
         raise ValueError("not a cookie name")
     return text
+
+
+def check_binding(s: Section, session: SessionConfig) -> None:
+    """The binding's keys together: `cookie` needs the cookie's name."""
+    if session.crm_binding == "cookie" and session.crm_session_cookie is None:
+        s.problems.add(
+            s.key_path("crm_session_cookie"),
+            "required with crm_binding: cookie (the name of the CRM's session cookie, "
+            "e.g. sessionid for Django, PHPSESSID for PHP, JSESSIONID for Java)",
+        )
+
+
+def redirect_uri_problem(uri: URL) -> str | None:
+    """Plain http carries the authorization code in clear: only for a loopback host."""
+    if uri.scheme == "http" and not is_loopback(uri):
+        return (
+            "must be https (the gateway's public address; Alibaba sends the code there); "
+            "http only for a loopback host"
+        )
+    return None
 
 
 def is_loopback(url: URL) -> bool:

@@ -22,12 +22,7 @@ from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
 from ccc_gateway.ccc.pop.actions import ActionPolicy
-from ccc_gateway.config.crm_checks import (
-    as_binding_mode,
-    as_cookie_name,
-    crm_warnings,
-    is_loopback,
-)
+from ccc_gateway.config import crm_checks
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
@@ -81,7 +76,7 @@ def config_warnings(config: Config) -> list[str]:
             "softphone.ajax_method is get: the gateway serves only read-only actions over GET, "
             "so the softphone cannot sign in or change state; use post"
         )
-    return warnings + crm_warnings(config)  # config/crm_checks.py
+    return warnings + crm_checks.crm_warnings(config)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -212,12 +207,8 @@ def _aliyun(s: Section) -> AliyunConfig:
     )
     if "redirect_uri" in s.data and redirect_uri.path != "/aliyun/auth/callback":
         s.problems.add(s.key_path("redirect_uri"), "its path must be /aliyun/auth/callback")
-    if "redirect_uri" in s.data and redirect_uri.scheme == "http" and not is_loopback(redirect_uri):
-        s.problems.add(
-            s.key_path("redirect_uri"),
-            "must be https (the gateway's public address; Alibaba sends the code there); "
-            "http only for a loopback host",
-        )
+    if "redirect_uri" in s.data and (problem := crm_checks.redirect_uri_problem(redirect_uri)):
+        s.problems.add(s.key_path("redirect_uri"), problem)
     scope = s.raw("scope")
     result = AliyunConfig(
         client_id=s.get("client_id", as_str, "", required=True),
@@ -304,18 +295,15 @@ def _session(s: Section) -> SessionConfig:
         max_age=s.get("max_age", parse_duration, d.max_age),
         idle_timeout=s.get("idle_timeout", parse_duration, d.idle_timeout),
         refresh_leeway=s.get("refresh_leeway", parse_duration, d.refresh_leeway),
-        crm_binding=s.get("crm_binding", as_binding_mode, d.crm_binding),
+        crm_binding=s.get("crm_binding", crm_checks.as_binding_mode, d.crm_binding),
         whoami_cache_ttl=s.get("whoami_cache_ttl", parse_duration, d.whoami_cache_ttl),
         login_state_ttl=s.get("login_state_ttl", parse_duration, d.login_state_ttl),
         store=s.get("store", as_store_url, d.store),
-        crm_session_cookie=s.get("crm_session_cookie", as_cookie_name, d.crm_session_cookie),
+        crm_session_cookie=s.get(
+            "crm_session_cookie", crm_checks.as_cookie_name, d.crm_session_cookie
+        ),
     )
-    if result.crm_binding == "cookie" and result.crm_session_cookie is None:
-        s.problems.add(
-            s.key_path("crm_session_cookie"),
-            "required with crm_binding: cookie (the name of the CRM's session cookie, "
-            "e.g. sessionid for Django, PHPSESSID for PHP, JSESSIONID for Java)",
-        )
+    crm_checks.check_binding(s, result)
     s.reject_unknown()
     return result
 
