@@ -48,6 +48,8 @@ from ccc_gateway.sessions.errors import (
     CrmIdentityUnavailable,
     CrmUserMismatch,
     NotSignedIn,
+    RefreshFailed,
+    RefreshTimeout,
 )
 from ccc_gateway.sessions.manager import LOGIN_URL, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
@@ -76,6 +78,8 @@ AFTER_CRM_LOGIN = ("via", "crm-login")
 def as_http(error: Exception) -> GatewayError | None:
     """The HTTP answer to a session-layer failure; None for anything else (a 500)."""
     if isinstance(error, NotSignedIn):
+        if error.args:
+            return NotAuthenticated(str(error), login=LOGIN_URL)
         return NotAuthenticated(login=LOGIN_URL)
     if isinstance(error, CrmUserMismatch):
         return Forbidden(
@@ -83,9 +87,9 @@ def as_http(error: Exception) -> GatewayError | None:
             error_code="CrmUserMismatch",
             login=LOGIN_URL,
         )
-    if isinstance(error, CrmIdentityUnavailable):
-        cls = GatewayTimeout if isinstance(error, CrmIdentityTimeout) else BadGateway
-        return cls(str(error))
+    if isinstance(error, CrmIdentityUnavailable | RefreshFailed):
+        timeout = isinstance(error, CrmIdentityTimeout | RefreshTimeout)
+        return (GatewayTimeout if timeout else BadGateway)(str(error))
     if isinstance(error, RefreshLockTimeout):
         return GatewayTimeout(str(error))
     if isinstance(error, StorageError):

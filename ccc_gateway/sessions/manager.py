@@ -62,7 +62,6 @@ class SessionManager:
         self._store.attach(self.session_view, clock)
         self.crm = crm  # None: CRM binding is off
         self.clock = clock
-        self.login_url = LOGIN_URL
         # Every cache that may hold a sign-in's tokens or cookies (app.py lists them all; the
         # CRM binding's whoami cache holds no token and is dropped per browser by crm.forget).
         self.caches = caches if caches is not None else CacheRegistry(*cookies.caches)
