@@ -30,7 +30,9 @@ _CSP = f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; 
 
 def language_of(request: web.Request) -> str:
     """The language of the pages answering `request` (`ui.language`, else Accept-Language)."""
-    return pick_language(request.headers.get("Accept-Language"), request.app[CONFIG].ui.language)
+    config = request.app.get(CONFIG)  # absent in apps made of parts (tests): the browser's
+    configured = config.ui.language if config is not None else "auto"
+    return pick_language(request.headers.get("Accept-Language"), configured)
 
 
 def page(
