@@ -304,3 +304,82 @@ async def test_emulator_sign_in_page_in_both_languages():
         for word in words:
             assert word in body
         assert (HAN.search(body) is not None) == (lang == "zh-CN")
+
+
+# ---- the scripts: the widget and the softphone page ----
+
+SCRIPTS = [ROOT / "ccc_gateway/static/widget.js", ROOT / "ccc_gateway/static/softphone.js"]
+JS_STRING = re.compile(r"'((?:[^'\\\n]|\\.)*)'")
+# Where a script puts text a person reads: these must never take a literal with words.
+JS_SINKS = re.compile(
+    r"(?:\bel\([^()]*?,[^()]*?,\s*|\.textContent\s*=\s*|\bsay\(\s*|\.title\s*=\s*"
+    r"|\bconfirm\(\s*|setAttribute\('aria-label',\s*|Notification\(\s*)'([^']*)'"
+)
+# Looks like English for a person: a capitalised word followed by another word.
+SENTENCE = re.compile(r"\b[A-Z][a-z]+ [a-z]+")
+# Protocol fields between the softphone page and the widget (`message` of ccc:call-result),
+# never shown: the widget words every refusal from the catalog by its `reason`.
+NOT_SHOWN = {"Sign in to call.", "The softphone is not ready.", "Cancelled."}
+
+
+def js_code(source: str) -> str:
+    """`source` without its comments (block comments, and `//` comments after a blank)."""
+    without_blocks = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
+    return re.sub(r"(^|\s)//\s.*$", " ", without_blocks, flags=re.M)
+
+
+def js_bypasses(source: str) -> list[str]:
+    code = js_code(source)
+    found = [f"sink: {m.group(0)!r}" for m in JS_SINKS.finditer(code) if WORD.search(m.group(1))]
+    for match in JS_STRING.finditer(code):
+        text = match.group(1)
+        if SENTENCE.search(text) and text not in NOT_SHOWN:
+            found.append(f"literal: {text!r}")
+    return found
+
+
+def js_keys(source: str) -> set[str]:
+    # Whole literal arguments only: t('ui.state.' + state) builds its key (checked below).
+    return set(re.findall(r"\bt\('([a-z][\w.-]*\w)'\s*[,)]", js_code(source)))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_show_no_text_of_their_own(path: Path):
+    """widget.js and softphone.js put no literal words on screen: all come from t(key)."""
+    assert js_bypasses(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "say('Calling now');",
+        "const b = el('button', 'x', 'Use it here');",
+        "node.textContent = 'Signed out';",
+        "const m = 'The call did not start.';",
+    ],
+)
+def test_the_script_check_catches_a_raw_string(source: str):
+    """The script check is not vacuous: each way of showing a raw string is caught."""
+    assert js_bypasses(source) != []
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_every_key_a_script_uses_is_in_both_catalogs(path: Path):
+    """t('ui.…') in the scripts and data-i18n in the softphone page name existing keys."""
+    source = path.read_text(encoding="utf-8")
+    used = js_keys(source)
+    assert used, "the script looks nothing up: the check would be vacuous"
+    page = (ROOT / "ccc_gateway/softphone/views.py").read_text(encoding="utf-8")
+    used |= set(re.findall(r'data-i18n(?:-label)?="([^"]+)"', page))
+    for language, catalog in CATALOGS.items():
+        assert sorted(used - set(catalog)) == [], language
+
+
+def test_every_agent_state_has_words():
+    """Each state the softphone page can report has its name in both languages."""
+    source = (ROOT / "ccc_gateway/static/softphone.js").read_text(encoding="utf-8")
+    states = set(re.findall(r"'((?:signed|signing|not)-[a-z]+|[a-z]+)'", source))
+    named = {key.removeprefix("ui.state.") for key in CATALOGS["en"] if key.startswith("ui.state.")}
+    reported = {"signed-out", "signing-in", "connecting", "offline", "not-ready", "ready"}
+    reported |= {"break", "acw", "ringing", "dialing", "talking", "hold"}
+    assert reported <= states and reported <= named
