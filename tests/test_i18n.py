@@ -103,6 +103,7 @@ MARKUP_MODULES = [
         if p.name not in {"i18n.py", "seed_data.py", "__main__.py", "db.py"}  # db.py: SQL
     ),
     ROOT / "ccc_gateway/emulator/pages.py",
+    ROOT / "ccc_gateway/emulator/ring_page.py",
     ROOT / "ccc_gateway/http/pages.py",
     ROOT / "ccc_gateway/auth/views.py",
     ROOT / "ccc_gateway/softphone/views.py",
@@ -111,6 +112,8 @@ MARKUP_MODULES = [
 UI_CALLS = {"page", "render", "error_response", "_signin_page", "_retry_page", "say", "text", "t"}
 KEY = re.compile(r"[a-z_]+(\.[A-Za-z0-9_]+)+")
 TAG = re.compile(r"<[^<>]*>")
+MARKUP = re.compile(r"<[A-Za-z/!]")
+TAG_TAIL = re.compile(r"^[\w\s=\"'/-]*>")  # ' required>': the end of a tag
 SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1>", re.S)
 WORD = re.compile(r"[^\W\d_]{2,}")
 # Words that are not language: entity names and the CSS inside the pages' <style>.
@@ -130,8 +133,8 @@ def _literal_text(node: ast.AST) -> str | None:
 
 def visible_words(markup: str) -> list[str]:
     """Words outside the tags of a markup fragment (partial tags at either end count as tags)."""
-    if "<" not in markup and ">" not in markup:
-        return []
+    if not (MARKUP.search(markup) or TAG_TAIL.match(markup)):
+        return []  # not markup (an arrow function's => is no tag)
     text = SCRIPT.sub(" ", markup)  # code, not text
     text = TAG.sub(" ", text)
     text = re.sub(r"^[^<>]*>", " ", text)  # the end of a tag begun in an earlier fragment
