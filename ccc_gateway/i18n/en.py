@@ -130,8 +130,6 @@ MESSAGES: dict[str, str] = {
     "ui.page.sign_out_failed": "Sign-out failed: the gateway did not answer.",
     "ui.page.incoming": "Incoming call",
     "ui.page.answer": "Answer",
-    "ui.page.dial_label": "Number to call",
-    "ui.page.dial_invalid": "Enter a phone number: digits, and + * # only.",
     "ui.page.signed_in_title": "Signed in",
     "ui.page.signed_in": "Signed in to Alibaba Cloud. You can close this window.",
 }

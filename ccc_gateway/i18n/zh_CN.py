@@ -128,8 +128,6 @@ MESSAGES: dict[str, str] = {
     "ui.page.sign_out_failed": "退出失败：网关没有响应。",
     "ui.page.incoming": "来电",
     "ui.page.answer": "接听",
-    "ui.page.dial_label": "拨打号码",
-    "ui.page.dial_invalid": "请输入电话号码：只能包含数字和 + * #。",
     "ui.page.signed_in_title": "已登录",
     "ui.page.signed_in": "已登录阿里云，您可以关闭此窗口。",
 }

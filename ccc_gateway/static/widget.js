@@ -212,7 +212,7 @@
   panel.setAttribute('aria-label', t('ui.widget.frame_title'));
   panel.hidden = true;
   const head = panel.appendChild(el('div', 'ccc-widget-head'));
-  const headText = head.appendChild(el('p', 'ccc-widget-head-text'));
+  const headText = head.appendChild(el('p', 'ccc-widget-head-text', t('ui.widget.button')));
   headText.id = 'ccc-softphone-head';
   const close = head.appendChild(el('button', 'ccc-widget-close', '×'));
   close.type = 'button';
@@ -283,7 +283,6 @@
       label = t('ui.widget.button_state', { state: stateText(view) });
     }
     buttonText.textContent = label;
-    headText.textContent = agentState ? stateText(view) : t('ui.widget.button');
     elsewhere.hidden = state.role !== 'elsewhere';
     warning.hidden = !(holder && state.busy && !FRAMEABLE);
   }
@@ -307,9 +306,12 @@
   /** A new agent state from the softphone (or the holder tab): show, announce, ring. */
   function changeState(agentState, caller) {
     const before = state.agentState;
-    const ended = !['ringing', 'talking', 'dialing', 'hold'].includes(agentState);
-    if (ended) Object.assign(state, { caller: '', customer: '', popUrl: null });
-    else if (caller) state.caller = caller;
+    const inCall = (name) => ['ringing', 'talking', 'dialing', 'hold'].includes(name);
+    // A call's details end with the call; the SDK may report the call before its state.
+    if (inCall(before) && !inCall(agentState)) {
+      Object.assign(state, { caller: '', customer: '', popUrl: null });
+    }
+    if (inCall(agentState) && caller) state.caller = caller;
     state.agentState = agentState;
     if (agentState !== before) {
       live.textContent = stateText(state);
