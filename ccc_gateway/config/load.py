@@ -37,6 +37,7 @@ from ccc_gateway.config.model import (
     TlsConfig,
     UpstreamConfig,
 )
+from ccc_gateway.config.softphone_values import csp_sources, screen_pop_url, sdk_options
 from ccc_gateway.config.values import (
     Problems,
     Secret,
@@ -299,20 +300,11 @@ def _session(s: Section) -> SessionConfig:
     return result
 
 
-def _screen_pop_url(value: Any) -> str:
-    text = as_str(value).strip()
-    if "{caller}" not in text:
-        raise ValueError("must contain {caller}")
-    if not text.startswith("/") or text.startswith("//"):
-        raise ValueError("must be a path on the CRM, starting with a single /")
-    return text
-
-
 def _softphone(s: Section) -> SoftphoneConfig:
     d = SoftphoneConfig()
     result = SoftphoneConfig(
         inject=s.get("inject", as_bool, d.inject),
-        screen_pop_url=s.get("screen_pop_url", _screen_pop_url, d.screen_pop_url),
+        screen_pop_url=s.get("screen_pop_url", screen_pop_url, d.screen_pop_url),
         screen_pop_target=s.get(
             "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
         ),
@@ -320,6 +312,8 @@ def _softphone(s: Section) -> SoftphoneConfig:
         sdk_styles=s.get("sdk_styles", list_of(as_str), d.sdk_styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
         confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
+        sdk_options=sdk_options(s.section("sdk_options")),
+        csp_sources=csp_sources(s.section("csp_sources")),
     )
     s.reject_unknown()
     return result
