@@ -19,6 +19,7 @@ from ccc_gateway.emulator.settings import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_INSTANCE_ID,
+    DEMO_INSTANCE_ID_V2,
     EmulatorSettings,
     demo_settings,
 )
@@ -42,12 +43,33 @@ aliyun:
 ccc:
   instance_id: "${INSTANCE_ID}"
   endpoint: "${EMULATOR}/"
+  version: "${CCC_VERSION}"
 session:
   keys: ["${SESSION_KEY}"]
 softphone:
-  sdk_scripts: ["${EMULATOR}/_emulator/sdk/workbenchSdk.js"]
-  sdk_styles: ["${EMULATOR}/_emulator/sdk/workbenchSdk.css"]
+  sdk_scripts: ["${EMULATOR}/_emulator/sdk/${SDK_SCRIPT}"]
+  sdk_styles: ["${EMULATOR}/_emulator/sdk/${SDK_STYLE}"]
+  # The stand-in SDK's calls travel over the emulator's websocket, not *.aliyuncs.com.
+  csp_sources: {connect-src: ["wss://${HOST}:${EMULATOR_PORT}"]}
 """
+
+CCC_VERSIONS = ("2020-07-01", "2017-07-05")  # CCC 2.0 (the default) | classic
+
+
+@dataclass(frozen=True)
+class DemoGeneration:
+    """What the demo runs for one CCC generation: the emulator's instance and stand-in SDK."""
+
+    instance_id: str
+    sdk_script: str  # file names under the emulator's /_emulator/sdk/
+    sdk_style: str
+
+
+GENERATIONS = {
+    # The 3.x UI build's stand-in (softphone.sdk auto picks v3 for 2.0).
+    "2020-07-01": DemoGeneration(DEMO_INSTANCE_ID_V2, "ui.min.js", "ui.min.css"),
+    "2017-07-05": DemoGeneration(DEMO_INSTANCE_ID, "workbenchSdk.js", "workbenchSdk.css"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +81,15 @@ class DemoSetup:
     emulator_port: int
 
 
-def prepare(host: str, port: int, crm_port: int, emulator_port: int, data_dir: Path) -> DemoSetup:
+def prepare(
+    host: str,
+    port: int,
+    crm_port: int,
+    emulator_port: int,
+    data_dir: Path,
+    ccc_version: str = CCC_VERSIONS[0],
+) -> DemoSetup:
+    generation = GENERATIONS[ccc_version]
     data_dir = data_dir.resolve()
     ensure_self_signed(data_dir)
     emulator_url = f"https://{host}:{emulator_port}"
@@ -75,7 +105,11 @@ def prepare(host: str, port: int, crm_port: int, emulator_port: int, data_dir: P
         "EMULATOR": emulator_url,
         "CLIENT_ID": DEMO_CLIENT_ID,
         "CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "INSTANCE_ID": DEMO_INSTANCE_ID,
+        "EMULATOR_PORT": str(emulator_port),
+        "CCC_VERSION": ccc_version,
+        "INSTANCE_ID": generation.instance_id,
+        "SDK_SCRIPT": generation.sdk_script,
+        "SDK_STYLE": generation.sdk_style,
         "SESSION_KEY": session_key(data_dir),
     }
     config = parse_config(DEMO_CONFIG, env, "the demo configuration")
