@@ -19,7 +19,6 @@ from ccc_gateway.emulator.settings import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_INSTANCE_ID,
-    DEMO_INSTANCE_ID_V2,
     EmulatorSettings,
     demo_settings,
 )
@@ -67,7 +66,7 @@ class DemoGeneration:
 
 GENERATIONS = {
     # The 3.x UI build's stand-in (softphone.sdk auto picks v3 for 2.0).
-    "2020-07-01": DemoGeneration(DEMO_INSTANCE_ID_V2, "ui.min.js", "ui.min.css"),
+    "2020-07-01": DemoGeneration("ccc-demo", "cccWorkbenchSdk.js", "workbenchSdk.css"),
     "2017-07-05": DemoGeneration(DEMO_INSTANCE_ID, "workbenchSdk.js", "workbenchSdk.css"),
 }
 
