@@ -385,12 +385,13 @@ def test_sdk_options_and_csp_sources_are_checked_by_key_path(tmp_path: Path) -> 
     assert good.softphone.csp_sources == {"connect-src": ("wss://x.example:*",)}
     problems = _problems(
         tmp_path,
-        "softphone:\n  sdk_options: {dom: x, 'bad-name': 1}\n"
+        "softphone:\n  sdk_options: {dom: x, 'bad-name': 1, when: 2024-01-01}\n"
         "  csp_sources: {frame-src: ['*'], connect-src: ['a.example; script-src *']}\n",
     )
     for path in (
         "softphone.sdk_options.dom:",
         "softphone.sdk_options.bad-name:",
+        "softphone.sdk_options.when:",
         "softphone.csp_sources.frame-src:",
         "softphone.csp_sources.connect-src:",
     ):

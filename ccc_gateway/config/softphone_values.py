@@ -6,6 +6,7 @@ sources of the softphone page (docs/softphone.md).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -38,7 +39,9 @@ def _csp_source(value: Any) -> str:
 
 
 def csp_sources(s: Section) -> dict[str, tuple[str, ...]]:
-    result = {name: s.get(name, list_of(_csp_source), ()) for name in CSP_DIRECTIVES}
+    """Extra sources by directive; only the directives the softphone page writes."""
+    none: tuple[str, ...] = ()
+    result = {name: s.get(name, list_of(_csp_source), none) for name in CSP_DIRECTIVES}
     s.reject_unknown()
     return {name: sources for name, sources in result.items() if sources}
 
@@ -46,7 +49,11 @@ def csp_sources(s: Section) -> dict[str, tuple[str, ...]]:
 def sdk_options(s: Section) -> dict[str, Any]:
     """Constructor options for the SDK: JSON-like values under option names."""
     options = {str(key): s.raw(str(key)) for key in s.data}
-    for key in options:
+    for key, value in options.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or key == "dom":
             s.problems.add(s.key_path(key), "not an option name softphone.js may set")
+        try:
+            json.dumps(value)  # the page carries them as JSON (a YAML date would not go)
+        except (TypeError, ValueError):
+            s.problems.add(s.key_path(key), "not a JSON value (quote dates and times)")
     return options
