@@ -21,7 +21,7 @@ from ccc_gateway.auth.login_state import LoginStates
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.caches import CacheRegistry
 from ccc_gateway.ccc import views as ccc_api
-from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS
+from ccc_gateway.ccc.pop.actions import default_actions
 from ccc_gateway.config.model import Config
 from ccc_gateway.http.errors import NotFound
 from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
@@ -70,7 +70,8 @@ class Wired:
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
     # POP calls are labelled by action: the allowed ones, or the workbench's with "*".
     allowed = config.ccc.actions.allowed
-    app_metrics = metrics.Metrics(known_actions=WORKBENCH_ACTIONS if allowed is None else allowed)
+    known = default_actions(config.ccc.version) if allowed is None else allowed
+    app_metrics = metrics.Metrics(known_actions=known)
     wired = Wired()
     app = web.Application(
         middlewares=[

@@ -36,6 +36,7 @@ from ccc_gateway.config.load import (
     TlsConfig,
     UpstreamConfig,
 )
+from ccc_gateway.config.model import SDK_ASSETS, SDK_FOR_VERSION
 from ccc_gateway.emulator.app import create_emulator_app
 from ccc_gateway.emulator.settings import EmulatorSettings, OAuthClient
 from ccc_gateway.runtime.serve import server_options
@@ -128,11 +129,23 @@ def gateway_config(
                 issuer=base,
             ),
         ),
-        ccc=CccConfig(instance_id="ccc-demo-instance", endpoint=URL(f"{base}/")),
+        # Classic unless a test says otherwise (ccc={"version": "2020-07-01", ...}).
+        ccc=CccConfig(
+            instance_id="ccc-demo-instance", endpoint=URL(f"{base}/"), version="2017-07-05"
+        ),
         session=SessionConfig(
             keys=tuple(Secret(k) for k in (session_keys or (Fernet.generate_key().decode(),)))
         ),
     )
+    # The softphone's SDK follows the CCC generation, as `sdk: auto` does in load.py.
+    sdk = SDK_FOR_VERSION[sections.get("ccc", {}).get("version", config.ccc.version)]
+    assets = SDK_ASSETS[sdk]
+    sections["softphone"] = {
+        "sdk": sdk,
+        "sdk_scripts": assets.scripts,
+        "sdk_styles": assets.styles,
+        **sections.get("softphone", {}),
+    }
     for name, changes in sections.items():
         config = dataclasses.replace(
             config, **{name: dataclasses.replace(getattr(config, name), **changes)}

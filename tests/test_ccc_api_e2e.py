@@ -297,7 +297,7 @@ async def test_action_outside_the_allow_list_is_403(stack: Stack, agent: Browser
 
 async def test_star_allow_list_forwards_unknown_actions(make_stack: MakeStack, agent_of: AgentOf):
     """With allowed_actions "*" an action the emulator lacks gets its 404 InvalidAction.NotFound."""
-    stack = await make_stack(ccc={"allowed_actions": None})
+    stack = await make_stack(ccc={"allowed_actions": "*"})
     browser = await agent_of(stack)
     status, body = await call(browser, "DeleteInstance", {})
     assert status == 404

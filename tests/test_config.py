@@ -8,7 +8,9 @@ import pytest
 from cryptography.fernet import Fernet
 from yarl import URL
 
+from ccc_gateway.ccc.pop.actions import CCC2_ACTIONS, WORKBENCH_ACTIONS
 from ccc_gateway.config.load import CONTROL_CONNECTIONS, ConfigError, load_config, parse_config
+from ccc_gateway.config.model import SDK_ASSETS
 from ccc_gateway.config.values import Secret, expand_env, parse_duration, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,9 +54,13 @@ def test_minimal_config_gets_documented_defaults(tls_files):
     assert config.aliyun.client_secret.reveal() == "s3cret"
     assert config.ccc.endpoint == URL("https://ccc.cn-shanghai.aliyuncs.com/")
     assert config.session.max_age == 30 * 86400
-    assert (
-        config.ccc.allowed_actions is not None and "RequestLoginInfo" in config.ccc.allowed_actions
-    )
+    # CCC 2.0 is the default generation, with its allow-list, pass-through and SDK.
+    assert config.ccc.version == "2020-07-01" and config.ccc.is_v2
+    assert config.ccc.allowed_actions is None
+    assert config.ccc.actions.allowed == CCC2_ACTIONS
+    assert config.ccc.reshape is None and config.ccc.reshape_answers is False
+    assert config.softphone.sdk == "v3"
+    assert config.softphone.sdk_scripts == SDK_ASSETS["v3"].scripts
 
 
 def test_every_problem_is_reported_at_once_by_key_path(tls_files):
@@ -134,7 +140,7 @@ def test_allowed_actions_star_and_list(tls_files):
         ),
         {"SECRET": "s"},
     )
-    assert star.ccc.allowed_actions is None
+    assert star.ccc.allowed_actions == "*" and star.ccc.actions.allowed is None
     listed = parse_config(
         minimal(tls_files).replace(
             "{instance_id: inst-1}", "{instance_id: i, allowed_actions: [GetUser]}"
@@ -271,3 +277,101 @@ def test_crm_connection_budgets_must_add_up(tls_files):
         "upstream.max_websockets",
         "upstream.min_upload_rate_window",
     ]
+
+
+def with_ccc(tls_files: tuple[Path, Path], ccc: str, softphone: str = "") -> str:
+    """The minimal file with its ccc section replaced, and a softphone section."""
+    text = minimal(tls_files, f"softphone: {{{softphone}}}" if softphone else "")
+    return text.replace("{instance_id: inst-1}", f"{{instance_id: inst-1, {ccc}}}")
+
+
+def test_classic_config_needs_only_its_version(tls_files):
+    """`version: "2017-07-05"` alone brings back every classic default: the 1.x workbench's
+    allow-list, reshaped answers, the v1 SDK and its files; quoted or not (a YAML date)."""
+    for version in ('"2017-07-05"', "2017-07-05"):
+        config = parse_config(with_ccc(tls_files, f"version: {version}"), {"SECRET": "s"})
+        assert config.ccc.version == "2017-07-05" and not config.ccc.is_v2
+        assert config.ccc.actions.allowed == WORKBENCH_ACTIONS
+        assert config.ccc.reshape_answers is True
+        assert config.softphone.sdk == "v1"
+        assert config.softphone.sdk_scripts == SDK_ASSETS["v1"].scripts
+        assert config.softphone.sdk_styles == SDK_ASSETS["v1"].styles
+
+
+def test_ccc_version_accepts_only_the_two_generations(tls_files):
+    """Any other version is a problem at ccc.version naming both accepted values."""
+    found = problems_of(with_ccc(tls_files, 'version: "2020-05-27"'))
+    assert len(found) == 1 and found[0].startswith('ccc.version: expected "2020-07-01"')
+    assert '"2017-07-05"' in found[0]
+
+
+def test_generation_defaults_are_overridable(tls_files):
+    """reshape and allowed_actions set explicitly win over the generation's defaults."""
+    config = parse_config(
+        with_ccc(tls_files, "version: 2020-07-01, reshape: true, allowed_actions: [MakeCall]"),
+        {"SECRET": "s"},
+    )
+    assert config.ccc.reshape_answers is True
+    assert config.ccc.actions.allowed == frozenset({"MakeCall"})
+    classic = parse_config(
+        with_ccc(tls_files, "version: 2017-07-05, reshape: false"), {"SECRET": "s"}
+    )
+    assert classic.ccc.reshape_answers is False
+
+
+@pytest.mark.parametrize(
+    ("version", "sdk", "resolved"),
+    [
+        ("2020-07-01", "auto", "v3"),
+        ("2020-07-01", "v2", "v2"),
+        ("2020-07-01", "v3", "v3"),
+        ("2017-07-05", "auto", "v1"),
+        ("2017-07-05", "v1", "v1"),
+    ],
+)
+def test_softphone_sdk_resolves_with_its_assets(tls_files, version, sdk, resolved):
+    """softphone.sdk is resolved at load time, and its files default to that SDK's."""
+    config = parse_config(
+        with_ccc(tls_files, f"version: {version}", f"sdk: {sdk}"), {"SECRET": "s"}
+    )
+    assert config.softphone.sdk == resolved
+    assert config.softphone.sdk_scripts == SDK_ASSETS[resolved].scripts
+    assert config.softphone.sdk_styles == SDK_ASSETS[resolved].styles
+
+
+def test_softphone_sdk_files_are_overridable(tls_files):
+    """sdk_scripts and sdk_styles set explicitly replace the SDK's default files."""
+    config = parse_config(
+        with_ccc(tls_files, "version: 2020-07-01", "sdk: v2, sdk_scripts: [/a.js], sdk_styles: []"),
+        {"SECRET": "s"},
+    )
+    assert config.softphone.sdk == "v2"
+    assert config.softphone.sdk_scripts == ("/a.js",) and config.softphone.sdk_styles == ()
+
+
+@pytest.mark.parametrize(
+    ("version", "sdk", "fix"),
+    [
+        (
+            "2020-07-01",
+            "v1",
+            'set softphone.sdk to auto or v2 or v3, or ccc.version to "2017-07-05"',
+        ),
+        ("2017-07-05", "v2", 'set softphone.sdk to auto or v1, or ccc.version to "2020-07-01"'),
+        ("2017-07-05", "v3", 'set softphone.sdk to auto or v1, or ccc.version to "2020-07-01"'),
+    ],
+)
+def test_check_config_rejects_an_sdk_of_the_other_generation(tls_files, version, sdk, fix):
+    """An SDK that cannot work with the configured generation is a problem saying what to
+    change."""
+    found = problems_of(with_ccc(tls_files, f"version: {version}", f"sdk: {sdk}"))
+    assert found == [
+        f'softphone.sdk: {sdk} does not work with ccc.version "{version}": {fix} if the '
+        "instance is of that generation"
+    ]
+
+
+def test_softphone_sdk_rejects_unknown_values(tls_files):
+    """softphone.sdk takes auto, v1, v2 or v3 only."""
+    found = problems_of(with_ccc(tls_files, "version: 2020-07-01", "sdk: v4"))
+    assert found == ["softphone.sdk: expected one of auto, v1, v2, v3, not 'v4'"]

@@ -120,7 +120,7 @@ KEYS = (
     "sdk_scripts sdk_styles shutdown_timeout site store timeout trusted_proxies url version "
     "whoami_cache_ttl whoami_path workers redirect_uri token_url jwks_url scope confirm_dial "
     "public_metrics request_head_timeout min_upload_rate min_upload_rate_window upload_timeout "
-    "max_websockets"
+    "max_websockets sdk"
 ).split()
 SCALARS = st.one_of(
     st.none(),

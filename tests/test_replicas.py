@@ -90,7 +90,11 @@ def gateway_yaml(
             "jwks_url": f"{emulator}/v1/keys",
             "issuer": emulator,
         },
-        "ccc": {"instance_id": "ccc-demo-instance", "endpoint": f"{emulator}/"},
+        "ccc": {
+            "instance_id": "ccc-demo-instance",
+            "endpoint": f"{emulator}/",
+            "version": "2017-07-05",
+        },
         "session": {"keys": keys, "store": redis_url},
         "log": {"level": "INFO"},
     }

@@ -81,7 +81,7 @@ async def _pop_client(app: web.Application) -> AsyncIterator[None]:
         region_id=ccc.region,
         timeout=ccc.timeout,
         max_response_bytes=ccc.max_response_size,
-        reshape=ccc.reshape,  # answers are parsed straight into the SDK's shape
+        reshape=ccc.reshape_answers,  # answers are parsed straight into the SDK's shape
         ssl_context=client_context(config.aliyun.ca_file),  # the trust of every Alibaba call
         clock=app[CLOCK],  # POP Timestamps must follow the gateway's (test-settable) clock
     )

@@ -15,17 +15,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
-from ccc_gateway.ccc.pop.actions import ActionPolicy
+from ccc_gateway.ccc.pop.actions import CCC_VERSIONS, ActionPolicy
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
     DEFAULT_SDK_STYLES,
+    SDK_ASSETS,
+    SDK_FOR_VERSION,
+    SDKS_OF_VERSION,
     AliyunConfig,
     CccConfig,
     Config,
@@ -104,14 +107,15 @@ def parse_config(text: str, env: Mapping[str, str], source: str = "configuration
 
 
 def build_config(root: Section) -> Config:
+    ccc = _ccc(root.section("ccc"))  # first: the softphone's defaults follow its version
     config = Config(
         listen=_listen(root.section("listen")),
         tls=_tls(root.section("tls")),
         upstream=_upstream(root.section("upstream")),
         aliyun=_aliyun(root.section("aliyun")),
-        ccc=_ccc(root.section("ccc")),
+        ccc=ccc,
         session=_session(root.section("session")),
-        softphone=_softphone(root.section("softphone")),
+        softphone=_softphone(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
     )
     root.reject_unknown()
@@ -222,13 +226,26 @@ def _aliyun(s: Section) -> AliyunConfig:
     return result
 
 
-def _actions(value: Any) -> frozenset[str] | None:
+def _actions(value: Any) -> frozenset[str] | Literal["*"]:
     if value == "*":
-        return None
+        return "*"
     names = list_of(as_str)(value)
     if "*" in names:
         raise ValueError('write "*" alone (not in a list) to allow every action')
-    return ActionPolicy(frozenset(names)).allowed  # raises ValueError on a bad name
+    allowed = frozenset(names)
+    ActionPolicy(allowed)  # raises ValueError on a bad name
+    return allowed
+
+
+def _ccc_version(value: Any) -> str:
+    """One of the two API versions, quoted or not (unquoted, YAML reads a date)."""
+    text = as_str(value).strip()
+    if text not in CCC_VERSIONS:
+        raise ValueError(
+            f'expected "2020-07-01" (CCC 2.0) or "2017-07-05" (classic CCC), not {text!r}: '
+            "the instance's console page says which (README, which generation)"
+        )
+    return text
 
 
 def _ccc(s: Section) -> CccConfig:
@@ -241,8 +258,9 @@ def _ccc(s: Section) -> CccConfig:
         instance_id=s.get("instance_id", as_str, "", required=True),
         region=region,
         endpoint=endpoint,
-        version=s.get("version", as_str, CccConfig.version),
+        version=s.get("version", _ccc_version, CccConfig.version),
         auth=s.get("auth", choice("auto", "bearer", "sts"), CccConfig.auth),
+        # Both default (when absent) to what the configured generation needs.
         allowed_actions=s.get("allowed_actions", _actions, CccConfig.allowed_actions),
         reshape=s.get("reshape", as_bool, CccConfig.reshape),
         timeout=s.get("timeout", parse_duration, CccConfig.timeout),
@@ -300,16 +318,38 @@ def _session(s: Section) -> SessionConfig:
     return result
 
 
-def _softphone(s: Section) -> SoftphoneConfig:
+def _sdk(s: Section, version: str) -> str:
+    """softphone.sdk resolved: `auto` is the generation's SDK; one that cannot work with
+    `version` is a problem saying what to change."""
+    sdk = s.get("sdk", choice("auto", "v1", "v2", "v3"), "auto")
+    if sdk == "auto":
+        return SDK_FOR_VERSION[version]
+    usable = SDKS_OF_VERSION[version]
+    if sdk not in usable:
+        other = next(v for v, sdks in SDKS_OF_VERSION.items() if sdk in sdks)
+        s.problems.add(
+            s.key_path("sdk"),
+            f'{sdk} does not work with ccc.version "{version}": set softphone.sdk to auto '
+            f'or {" or ".join(usable)}, or ccc.version to "{other}" if the instance is of '
+            "that generation",
+        )
+        return SDK_FOR_VERSION[version]
+    return sdk
+
+
+def _softphone(s: Section, version: str) -> SoftphoneConfig:
     d = SoftphoneConfig()
+    sdk = _sdk(s, version)
+    assets = SDK_ASSETS[sdk]
     result = SoftphoneConfig(
+        sdk=sdk,
         inject=s.get("inject", as_bool, d.inject),
         screen_pop_url=s.get("screen_pop_url", screen_pop_url, d.screen_pop_url),
         screen_pop_target=s.get(
             "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
         ),
-        sdk_scripts=s.get("sdk_scripts", list_of(as_str), d.sdk_scripts),
-        sdk_styles=s.get("sdk_styles", list_of(as_str), d.sdk_styles),
+        sdk_scripts=s.get("sdk_scripts", list_of(as_str), assets.scripts),
+        sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
         confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
         sdk_options=sdk_options(s.section("sdk_options")),

@@ -9,25 +9,67 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import Endpoints
-from ccc_gateway.ccc.pop.actions import WORKBENCH_ACTIONS, ActionPolicy
+from ccc_gateway.ccc.pop.actions import (
+    CCC2_VERSION,
+    CLASSIC_VERSION,
+    ActionPolicy,
+    default_actions,
+)
 from ccc_gateway.config.values import IpNetwork, Secret
 
 DAY = 86400.0
 MiB = 1024 * 1024
 
-# The workbench SDK as Alibaba's documentation loads it (protocol-relative in the seed demo;
-# written with https here because the softphone page is always served over HTTPS).
-DEFAULT_SDK_STYLES = ("https://g.alicdn.com/acca/workbench-sdk/0.2.8/main.min.css",)
-DEFAULT_SDK_SCRIPTS = (
-    "https://g.alicdn.com/crm/acc-phone/1.1.0/SIPml-api.js",
-    "https://g.alicdn.com/crm/acc-phone/1.1.0/index.js",
-    "https://g.alicdn.com/acca/workbench-sdk/0.2.8/workbenchSdk.js",
-)
+
+@dataclass(frozen=True)
+class SdkAssets:
+    """The files of one browser SDK generation, in the order the page loads them."""
+
+    scripts: tuple[str, ...]
+    styles: tuple[str, ...]
+
+
+# The workbench SDKs as Alibaba's documentation loads them from its CDN (protocol-relative
+# there; written with https here because the softphone page is always served over HTTPS).
+# v1: the classic workbench-sdk; v2: web-workbench-sdk 2.x (its last release, with the voice
+# agent bar it needs); v3: the 3.x UI build (docs/softphone.md). Each is overridable with
+# softphone.sdk_scripts / sdk_styles.
+_CDN = "https://g.alicdn.com"
+SDK_ASSETS: dict[str, SdkAssets] = {
+    "v1": SdkAssets(
+        scripts=(
+            f"{_CDN}/crm/acc-phone/1.1.0/SIPml-api.js",
+            f"{_CDN}/crm/acc-phone/1.1.0/index.js",
+            f"{_CDN}/acca/workbench-sdk/0.2.8/workbenchSdk.js",
+        ),
+        styles=(f"{_CDN}/acca/workbench-sdk/0.2.8/main.min.css",),
+    ),
+    "v2": SdkAssets(
+        scripts=(
+            f"{_CDN}/cloudcallcenter-voip/web-agentbar-sdk/2.4.0/index.js",
+            f"{_CDN}/cloudcallcenter/web-workbench-sdk/2.16.0/workbenchSdk.min.js",
+        ),
+        styles=(f"{_CDN}/cloudcallcenter/web-workbench-sdk/2.16.0/main.min.css",),
+    ),
+    "v3": SdkAssets(
+        scripts=(f"{_CDN}/cloudcallcenter/web-workbench-sdk/3.6.1/ui.min.js",),
+        styles=(f"{_CDN}/cloudcallcenter/web-workbench-sdk/3.6.1/ui.min.css",),
+    ),
+}
+# softphone.sdk: auto picks the SDK of the configured CCC generation.
+SDK_FOR_VERSION: dict[str, str] = {CLASSIC_VERSION: "v1", CCC2_VERSION: "v3"}
+# The SDK generations each CCC generation can serve (check-config refuses the others).
+SDKS_OF_VERSION: dict[str, tuple[str, ...]] = {
+    CLASSIC_VERSION: ("v1",),
+    CCC2_VERSION: ("v2", "v3"),
+}
+DEFAULT_SDK_SCRIPTS = SDK_ASSETS["v1"].scripts  # the classic defaults, as before
+DEFAULT_SDK_STYLES = SDK_ASSETS["v1"].styles
 
 
 class ConfigError(Exception):
@@ -120,19 +162,35 @@ class CccConfig:
     instance_id: str
     region: str = "cn-shanghai"
     endpoint: URL = URL("https://ccc.cn-shanghai.aliyuncs.com/")  # noqa: RUF009 - immutable
-    version: str = "2017-07-05"
+    version: str = CCC2_VERSION  # "2020-07-01" CCC 2.0 | "2017-07-05" classic
     auth: str = "auto"  # auto | bearer | sts
-    allowed_actions: frozenset[str] | None = WORKBENCH_ACTIONS  # None: every action ("*")
-    reshape: bool = True
+    # None: the generation's workbench list (pop.actions.default_actions); "*": every action.
+    allowed_actions: frozenset[str] | Literal["*"] | None = None
+    # None: the generation's way: classic answers reshaped for the 1.x SDK, 2.0 answers
+    # passed through as POP sent them (the 2.x/3.x SDK reads POP's own JSON).
+    reshape: bool | None = None
     timeout: float = 10.0
     max_request_size: int = 64 * 1024
     max_response_size: int = 2 * MiB
     # The allow-list as the API and the metrics use it, built once from allowed_actions
     # (load.py has checked every name, reporting bad ones by key path).
     actions: ActionPolicy = field(init=False)
+    # `reshape` resolved for the generation: True when answers are reshaped for the SDK.
+    reshape_answers: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "actions", ActionPolicy(self.allowed_actions))
+        allowed = self.allowed_actions
+        if allowed is None:
+            allowed = default_actions(self.version)
+        policy = ActionPolicy(None if allowed == "*" else allowed)
+        object.__setattr__(self, "actions", policy)
+        reshape = self.reshape if self.reshape is not None else not self.is_v2
+        object.__setattr__(self, "reshape_answers", reshape)
+
+    @property
+    def is_v2(self) -> bool:
+        """True for CCC 2.0 (API 2020-07-01), False for the classic API 2017-07-05."""
+        return self.version == CCC2_VERSION
 
 
 @dataclass(frozen=True)
@@ -154,9 +212,12 @@ class SoftphoneConfig:
     inject: bool = True
     screen_pop_url: str = "/customer/phoneNumber/{caller}"
     screen_pop_target: str = "same-tab"  # same-tab | new-tab
-    sdk: str = "v1"  # placeholder until s16/api's config lands (v1 | v2 | v3)
-    sdk_scripts: tuple[str, ...] = DEFAULT_SDK_SCRIPTS
-    sdk_styles: tuple[str, ...] = DEFAULT_SDK_STYLES
+    # The browser SDK generation, resolved by load.py (`auto` follows ccc.version): v1 the
+    # classic workbench-sdk, v2 web-workbench-sdk 2.x, v3 its 3.x UI build.
+    sdk: str = "v3"
+    # The SDK's files; load.py defaults them to SDK_ASSETS[sdk].
+    sdk_scripts: tuple[str, ...] = SDK_ASSETS["v3"].scripts
+    sdk_styles: tuple[str, ...] = SDK_ASSETS["v3"].styles
     ajax_method: str = "post"
     # Click-to-call from page content waits for the agent's Call in the softphone: CRM content
     # (an invisible element over the page) could otherwise place a paid call with one click.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from ccc_gateway.ccc.pop.actions import CCC_VERSIONS
 from ccc_gateway.config.load import Config, ConfigError, config_warnings, load_config
 from ccc_gateway.ops.log import setup_logging
 from ccc_gateway.runtime.loop import run_async
@@ -68,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--ccc-version",
-        choices=("2020-07-01", "2017-07-05"),
-        default="2020-07-01",
+        choices=CCC_VERSIONS,
+        default=CCC_VERSIONS[0],
         help="the call centre generation to emulate: 2020-07-01 (CCC 2.0, the 3.x softphone "
         "SDK; default) or 2017-07-05 (classic CCC, the 1.x softphone SDK)",
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from ccc_gateway.ccc.pop.actions import CCC2_VERSION, CLASSIC_VERSION
 from ccc_gateway.config.load import Config, parse_config
 from ccc_gateway.emulator.settings import (
     DEMO_CLIENT_ID,
@@ -52,8 +53,6 @@ softphone:
   csp_sources: {connect-src: ["wss://${HOST}:${EMULATOR_PORT}"]}
 """
 
-CCC_VERSIONS = ("2020-07-01", "2017-07-05")  # CCC 2.0 (the default) | classic
-
 
 @dataclass(frozen=True)
 class DemoGeneration:
@@ -66,8 +65,8 @@ class DemoGeneration:
 
 GENERATIONS = {
     # The 3.x UI build's stand-in (softphone.sdk auto picks v3 for 2.0).
-    "2020-07-01": DemoGeneration("ccc-demo", "cccWorkbenchSdk.js", "workbenchSdk.css"),
-    "2017-07-05": DemoGeneration(DEMO_INSTANCE_ID, "workbenchSdk.js", "workbenchSdk.css"),
+    CCC2_VERSION: DemoGeneration("ccc-demo", "cccWorkbenchSdk.js", "workbenchSdk.css"),
+    CLASSIC_VERSION: DemoGeneration(DEMO_INSTANCE_ID, "workbenchSdk.js", "workbenchSdk.css"),
 }
 
 
@@ -86,7 +85,7 @@ def prepare(
     crm_port: int,
     emulator_port: int,
     data_dir: Path,
-    ccc_version: str = CCC_VERSIONS[0],
+    ccc_version: str = CCC2_VERSION,
 ) -> DemoSetup:
     generation = GENERATIONS[ccc_version]
     data_dir = data_dir.resolve()

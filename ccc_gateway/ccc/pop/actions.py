@@ -1,9 +1,11 @@
-"""Which CCC OpenAPI actions the softphone forwarder may call.
+"""Which CCC OpenAPI actions the softphone forwarder may call, per CCC generation.
 
-The default allow-list is the 1.x workbench SDK's own list (docs/ccc-openapi.md): the whole
-2017-07-05 API has about 160 actions, administrative ones among them (CreateUser,
-DeleteInstance, …), and a signed-in agent's browser has no business reaching those through
-the gateway even when the agent's RAM policy would allow them.
+The default allow-list is the workbench SDK's own list for the configured generation
+(docs/ccc-openapi.md): the classic 1.x SDK's for API 2017-07-05, the 2.x/3.x SDK's business
+and call-control actions plus `SignInGroup` for API 2020-07-01 (CCC 2.0). Both APIs have
+administrative actions (CreateUser, DeleteInstance, RegisterDevice, …), and a signed-in
+agent's browser has no business reaching those through the gateway even when the agent's
+RAM policy or CCC role would allow them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "CCC2_ACTIONS",
+    "CCC2_VERSION",
+    "CCC_VERSIONS",
+    "CLASSIC_VERSION",
     "GET_ACTIONS",
     "READ_ONLY_PREFIXES",
+    "SUPERVISOR_TARGETS",
     "WORKBENCH_ACTIONS",
     "ActionPolicy",
+    "default_actions",
     "is_read_only",
     "valid_action_name",
 ]
+
+# The two API versions (generations) of the CCC OpenAPI; an instance belongs to one.
+CLASSIC_VERSION = "2017-07-05"
+CCC2_VERSION = "2020-07-01"
+CCC_VERSIONS = (CCC2_VERSION, CLASSIC_VERSION)
 
 # Exactly as the workbench sends them, including its misspelt "CheckNumberAvaliable".
 WORKBENCH_ACTIONS: frozenset[str] = frozenset(
@@ -59,10 +72,72 @@ WORKBENCH_ACTIONS: frozenset[str] = frozenset(
     }
 )
 
+# CCC 2.0 (API 2020-07-01): the web-workbench-sdk 2.x/3.x table of business and call-control
+# actions, plus SignInGroup (the sign-in step of its register()). The supervisor actions are
+# on it because CCC itself authorises them by the user's role (docs/ccc-openapi.md §6).
+CCC2_ACTIONS: frozenset[str] = frozenset(
+    {
+        "GetLoginDetails",
+        "ListSkillLevelsOfUser",
+        "ListOutboundNumbersOfUser",
+        "ListConfigItems",
+        "GetTurnServerList",
+        "GetTurnCredentials",
+        "ListPrivilegesOfUser",
+        "ListDevices",
+        "PickOutboundNumbers",
+        "GetNumberLocation",
+        "ListRealtimeAgentStates",
+        "ListAgentStates",
+        "ResetAgentState",
+        "ListRecentCallDetailRecords",
+        "ListSkillGroups",
+        "ListBriefSkillGroups",
+        "ListHistoricalAgentReport",
+        "SaveTerminalLog",
+        "SignInGroup",
+        "SignOutGroup",
+        "TakeBreak",
+        "ReadyForService",
+        "MakeCall",
+        "AnswerCall",
+        "ReleaseCall",
+        "HoldCall",
+        "RetrieveCall",
+        "BlindTransfer",
+        "InitiateAttendedTransfer",
+        "CompleteAttendedTransfer",
+        "CancelAttendedTransfer",
+        "SendDtmfSignaling",
+        "MonitorCall",
+        "BargeInCall",
+        "InterceptCall",
+        "CoachCall",
+        "MuteCall",
+        "UnmuteCall",
+        "LaunchSurvey",
+    }
+)
+
+# The supervisor actions and the parameter naming the agent they act on: it may name another
+# agent of the instance (CCC checks the supervisor's role); their own UserId may not.
+SUPERVISOR_TARGETS: dict[str, str] = {
+    "MonitorCall": "MonitoredUserId",
+    "BargeInCall": "BargedUserId",
+    "InterceptCall": "InterceptedUserId",
+    "CoachCall": "CoachedUserId",
+}
+
+
+def default_actions(version: str) -> frozenset[str]:
+    """The workbench SDK's allow-list of the generation `version` names."""
+    return CCC2_ACTIONS if version == CCC2_VERSION else WORKBENCH_ACTIONS
+
+
 # Actions named so only read; replaying one after a lost connection cannot change anything.
 READ_ONLY_PREFIXES = ("List", "Get")
 
-# The workbench's read-only actions: the only ones `/aliyun/ccc/api` serves over GET. Every
+# The workbenches' read-only actions: the only ones `/aliyun/ccc/api` serves over GET. Every
 # other action, and any action allowed beyond the workbench's list (`allowed_actions: "*"`),
 # needs a POST from script, so a same-origin `<img src>` or link in a CRM record cannot make
 # Alibaba change anything. Written out rather than derived from READ_ONLY_PREFIXES: a name
@@ -84,6 +159,19 @@ GET_ACTIONS: frozenset[str] = frozenset(
         "ListAgentDevices",
         "GetTURNServerList",
         "GetUser",
+        # CCC 2.0; not GetLoginDetails nor GetTurnCredentials: they hand out credentials.
+        "ListSkillLevelsOfUser",
+        "ListOutboundNumbersOfUser",
+        "ListConfigItems",
+        "GetTurnServerList",
+        "ListPrivilegesOfUser",
+        "ListDevices",
+        "GetNumberLocation",
+        "ListRealtimeAgentStates",
+        "ListRecentCallDetailRecords",
+        "ListSkillGroups",
+        "ListBriefSkillGroups",
+        "ListHistoricalAgentReport",
     }
 )
 
