@@ -534,8 +534,8 @@ async def test_forged_call_does_not_burn_the_nonce(
 
 
 async def test_wrong_version(client: Client, store: EmulatorStore, clock: Clock) -> None:
-    """A Version other than 2017-07-05 is InvalidVersion."""
-    params = with_bearer(common(clock, "RefreshToken", Version="2020-07-01"), issue_bearer(store))
+    """A Version other than 2017-07-05 (classic) and 2020-07-01 (CCC 2.0) is InvalidVersion."""
+    params = with_bearer(common(clock, "RefreshToken", Version="2020-05-27"), issue_bearer(store))
     status, body = await send(client, params)
     assert_refused(status, body, 400, "InvalidVersion")
 

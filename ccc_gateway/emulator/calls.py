@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,7 +49,7 @@ class CallTimings:
 
 @dataclass
 class Call:
-    id: str  # also the SDK's `connid` and `contactId`
+    id: str  # `job-<digits>` as CCC's JobId; also the classic SDK's `connid` and `contactId`
     direction: Direction
     agent: str  # the agent's upn
     line: int  # the softphone connection that carries it
@@ -88,6 +88,11 @@ class Call:
             "direction": self.direction,
             **extra,
         }
+
+
+def new_job_id() -> str:
+    """A fresh call id in CCC's JobId form (`job-` and a long number)."""
+    return f"job-{10**17 + secrets.randbelow(9 * 10**17)}"
 
 
 # Delivers an event to the call's line if it is still connected; must never raise, since timer
@@ -149,6 +154,14 @@ class CallBook:
         self._end(call)
         return call
 
+    def ringing_inbound(self, agent: str) -> list[Call]:
+        """The agent's inbound calls still ringing, oldest first."""
+        return [
+            c
+            for c in self._calls.values()
+            if c.agent == agent and c.direction == "inbound" and c.state == "ringing"
+        ]
+
     def live_on(self, line: int) -> list[Call]:
         return [c for c in self._calls.values() if c.line == line and c.state != "ended"]
 
@@ -184,7 +197,7 @@ class CallBook:
         skill_group_id: str,
     ) -> Call:
         call = Call(
-            id=uuid.uuid4().hex,
+            id=new_job_id(),
             direction=direction,
             agent=agent,
             line=line,

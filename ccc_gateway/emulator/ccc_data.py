@@ -73,6 +73,11 @@ def skill_group_id(settings: EmulatorSettings, group: SkillGroup) -> str:
     return f"{group.key}@{settings.instance_id}"
 
 
+def skill_group_id_v2(settings: EmulatorSettings, group: SkillGroup) -> str:
+    """The group's CCC 2.0 id, `<name>@<instance>`."""
+    return f"{group.key}@{settings.instance_id_v2}"
+
+
 def outbound_numbers(settings: EmulatorSettings, agent: Agent) -> list[PhoneNumber]:
     seen: dict[str, PhoneNumber] = {}
     for group in skill_groups(settings, agent):
@@ -152,10 +157,15 @@ def websocket_base(settings: EmulatorSettings) -> str:
     return f"{scheme}://{parts.netloc}"
 
 
-def login_token(settings: EmulatorSettings, agent: Agent, now: float) -> dict[str, str]:
-    """`{Signature, SignData}` that lets the softphone register; fresh on every call."""
+def login_token(
+    settings: EmulatorSettings, agent: Agent, now: float, instance_id: str | None = None
+) -> dict[str, str]:
+    """`{Signature, SignData}` that lets the softphone register; fresh on every call.
+
+    `instance_id` defaults to the classic instance; GetLoginDetails passes the 2.0 one.
+    """
     data = json.dumps(
-        {"tenantId": settings.instance_id, "user": user_name(agent), "ts": int(now * 1000)},
+        {"tenantId": instance_id or settings.instance_id, "user": user_name(agent), "ts": int(now * 1000)},
         separators=(",", ":"),
     )
     digest = hmac.new(_LOGIN_SIGNING_KEY, data.encode(), hashlib.sha256).digest()
@@ -181,7 +191,8 @@ def verify_login_token(
         claims = json.loads(sign_data)
     except ValueError:
         return None
-    if not isinstance(claims, dict) or claims.get("tenantId") != settings.instance_id:
+    tenants = (settings.instance_id, settings.instance_id_v2)
+    if not isinstance(claims, dict) or claims.get("tenantId") not in tenants:
         return None
     issued = claims.get("ts")
     if isinstance(issued, bool) or not isinstance(issued, int):

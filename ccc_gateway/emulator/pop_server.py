@@ -6,6 +6,10 @@ gateway: common parameters (Action, Version, Format, RegionId, Timestamp, Signat
 then credentials (`pop_auth`), then replay, then the product (`ccc_actions`). Gateway refusals
 answer HTTP 4xx `{RequestId, HostId, Code, Message, Recommend}`; CCC business refusals answer
 HTTP 200 with `Success: false` (docs/ccc-openapi.md, section 4).
+
+The signed `Version` picks the generation: `2017-07-05` runs the classic actions on the classic
+instance, `2020-07-01` the CCC 2.0 ones (`ccc2_actions`) on the 2.0 instance, whose business
+refusals carry their own HTTP status (docs/emulator.md). Authentication is the same for both.
 """
 
 from __future__ import annotations
@@ -15,14 +19,20 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from .ccc2_actions import ACTIONS2, error_body2, run_action2, success_body2
+from .ccc2_common import Ctx
+from .ccc2_state import CccError
 from .ccc_actions import ACTIONS, ActionContext, run_action
 from .ccc_data import DeviceBook
 from .faults import apply_fault
 from .pop_auth import NonceLedger, authenticate, check_timestamp
 from .pop_params import BusinessError, Params, PopError, invalid
+from .settings import CCC2_VERSION, CLASSIC_VERSION, Agent
+from .softphone_server import SOFTPHONE_KEY, SoftphoneHub
 from .store import EmulatorStore
 
-POP_VERSION = "2017-07-05"
+POP_VERSION = CLASSIC_VERSION
+_ACTIONS_OF = {CLASSIC_VERSION: ACTIONS, CCC2_VERSION: ACTIONS2}
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -40,6 +50,16 @@ class PopEndpoint:
         self._store = store
         self._nonces = NonceLedger()
         self._devices = DeviceBook()
+        self._own_hub: SoftphoneHub | None = None
+
+    def _hub(self, app: web.Application) -> SoftphoneHub:
+        """The app's softphone side (calls, 2.0 agent states); a private one in a POP-only app."""
+        hub = app.get(SOFTPHONE_KEY)
+        if hub is None:
+            if self._own_hub is None:
+                self._own_hub = SoftphoneHub(self._store.settings)
+            hub = self._own_hub
+        return hub
 
     async def handle(self, request: web.Request) -> web.Response:
         fault = await apply_fault(request.app, "pop")
@@ -48,24 +68,43 @@ class PopEndpoint:
         request_id = str(uuid.uuid4()).upper()
         try:
             params = Params(await read_params(request))
-            payload = self._answer(params, request.method)
+            version, action, agent = self._authenticate(params, request.method)
+            if version == CCC2_VERSION:
+                payload = run_action2(action, self._ctx2(self._hub(request.app), agent, params))
+                return web.json_response(success_body2(action, request_id, payload))
+            payload = self._classic(action, agent, params)
         except PopError as error:
             return self._error_response(request_id, error)
         except BusinessError as error:
             return web.json_response(_business_body(request_id, error))
+        except CccError as error:
+            return web.json_response(error_body2(request_id, error), status=error.status)
         return web.json_response(_success_body(request_id, payload))
 
-    def _answer(self, params: Params, method: str) -> dict[str, Any]:
+    def _authenticate(self, params: Params, method: str) -> tuple[str, str, Agent]:
+        """(version, action, the token's agent) once the API gateway's checks pass."""
         settings = self._store.settings
-        action = _check_common(params, settings.region)
+        version, action = _check_common(params, settings.region)
         now = settings.clock()
         check_timestamp(params, now, settings.pop_timestamp_skew)
         nonce = params.required("SignatureNonce")
         token = authenticate(params, method, self._store)
         # Only an authenticated call uses up its nonce: a forged one must not block the real one.
         self._nonces.use(nonce, now, settings.pop_timestamp_skew)
-        context = ActionContext(settings, token.agent, params, self._devices, now)
+        return version, action, token.agent
+
+    def _classic(self, action: str, agent: Agent, params: Params) -> dict[str, Any]:
+        settings = self._store.settings
+        context = ActionContext(settings, agent, params, self._devices, settings.clock())
         return run_action(action, context)
+
+    def _ctx2(self, hub: SoftphoneHub, agent: Agent, params: Params) -> Ctx:
+        def line_of(who: Agent) -> int:
+            line = hub.line_of(who.upn)
+            return 0 if line is None else line.id
+
+        settings = self._store.settings
+        return Ctx(settings, agent, params, hub.desks, line_of, settings.clock())
 
     def _error_response(self, request_id: str, error: PopError) -> web.Response:
         region = self._store.settings.region
@@ -95,13 +134,14 @@ async def read_params(request: web.Request) -> dict[str, str]:
     return params
 
 
-def _check_common(params: Params, region: str) -> str:
-    """The action to run, once the common parameters are acceptable."""
+def _check_common(params: Params, region: str) -> tuple[str, str]:
+    """(version, action) to run, once the common parameters are acceptable."""
     action = params.required("Action")
     version = params.required("Version")
-    if version != POP_VERSION:
+    actions = _ACTIONS_OF.get(version)
+    if actions is None:
         raise invalid("Version")
-    if action not in ACTIONS:
+    if action not in actions:
         raise PopError(
             404,
             "InvalidAction.NotFound",
@@ -116,7 +156,7 @@ def _check_common(params: Params, region: str) -> str:
     region_id = params.get("RegionId")
     if region_id is not None and region_id != region:
         raise invalid("RegionId")
-    return action
+    return version, action
 
 
 def _success_body(request_id: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 
 DEMO_CLIENT_ID = "4071151845732613353"
 DEMO_CLIENT_SECRET = "ccc-demo-secret-not-for-production"  # noqa: S105 - the emulator's own demo app
-DEMO_INSTANCE_ID = "ccc-demo-instance"
+DEMO_INSTANCE_ID = "ccc-demo-instance"  # the classic (2017-07-05) instance
+DEMO_INSTANCE_ID_V2 = "ccc-demo"  # the CCC 2.0 (2020-07-01) instance
+CLASSIC_VERSION = "2017-07-05"
+CCC2_VERSION = "2020-07-01"
+# The stand-in browser SDK per generation, under /_emulator/sdk/ (docs/emulator.md):
+# v1 = workbench-sdk 1.x (classic), v2 = web-workbench-sdk 2.x, v3 = web-workbench-sdk 3.x.
+SDK_FILES = {
+    "v1": ("workbenchSdk.js", "workbenchSdk.css"),
+    "v2": ("workbenchSdk2.js", "workbenchSdk.css"),
+    "v3": ("cccWorkbenchSdk.js", "workbenchSdk.css"),
+}
 DEMO_ACCOUNT_ID = "1075807536267325"
 
 
@@ -74,7 +84,8 @@ class EmulatorSettings:
     agents: tuple[Agent, ...] = DEMO_AGENTS
     issuer: str | None = None  # id_token `iss`; None means public_url
     account_id: str = DEMO_ACCOUNT_ID
-    instance_id: str = DEMO_INSTANCE_ID
+    instance_id: str = DEMO_INSTANCE_ID  # classic; a call names it with Version=2017-07-05
+    instance_id_v2: str = DEMO_INSTANCE_ID_V2  # CCC 2.0; Version=2020-07-01
     region: str = "cn-shanghai"
     # "bearer" (opaque, token_type Bearer) | "sts" (token_type AliyunSTS); not a secret.
     token_format: str = "bearer"  # noqa: S105
@@ -89,6 +100,14 @@ class EmulatorSettings:
     @property
     def iss(self) -> str:
         return self.issuer or self.public_url.rstrip("/")
+
+    def instance_for(self, version: str) -> str:
+        """The instance of a generation: the demo picks the gateway's `ccc.instance_id` so."""
+        return self.instance_id_v2 if version == CCC2_VERSION else self.instance_id
+
+    def ccc2_user_id(self, agent: Agent) -> str:
+        """The agent's CCC 2.0 user id, `<RAM user name>@<instance>` (e.g. agent1@ccc-demo)."""
+        return f"{agent.upn.split('@', 1)[0]}@{self.instance_id_v2}"
 
     def agent_by_upn(self, upn: str) -> Agent | None:
         return next((a for a in self.agents if a.upn == upn), None)

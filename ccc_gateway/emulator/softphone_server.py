@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import ccc_data as data
 from .calls import Call, CallBook, CallTimings, valid_dtmf, valid_number
+from .ccc2_state import AgentDesks
 
 __all__ = ["SOFTPHONE_KEY", "CallTimings", "SoftphoneHub", "add_softphone_routes"]
 from .settings import Agent, EmulatorSettings
@@ -43,6 +44,8 @@ _STATIC = Path(__file__).parent / "static"
 _SDK_FILES = {
     "workbenchSdk.js": "text/javascript",
     "workbenchSdk.css": "text/css",
+    "workbenchSdk2.js": "text/javascript",
+    "cccWorkbenchSdk.js": "text/javascript",
 }
 
 
@@ -61,6 +64,7 @@ class SoftphoneHub:
     def __init__(self, settings: EmulatorSettings, timings: CallTimings | None = None) -> None:
         self.settings = settings
         self.calls = CallBook(settings.clock, self._notify, timings)
+        self.desks = AgentDesks(settings, self.calls)  # CCC 2.0 agent states (ccc2_state)
         self._lines: dict[str, Line] = {}
         self._ids = itertools.count(1)
 
