@@ -16,10 +16,13 @@ from cryptography.fernet import Fernet
 
 from ccc_gateway.ccc.pop.actions import CCC2_VERSION, CLASSIC_VERSION
 from ccc_gateway.config.load import Config, parse_config
+from ccc_gateway.config.model import SDK_FOR_VERSION
 from ccc_gateway.emulator.settings import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_INSTANCE_ID,
+    DEMO_INSTANCE_ID_V2,
+    SDK_FILES,
     EmulatorSettings,
     demo_settings,
 )
@@ -54,20 +57,9 @@ softphone:
 """
 
 
-@dataclass(frozen=True)
-class DemoGeneration:
-    """What the demo runs for one CCC generation: the emulator's instance and stand-in SDK."""
-
-    instance_id: str
-    sdk_script: str  # file names under the emulator's /_emulator/sdk/
-    sdk_style: str
-
-
-GENERATIONS = {
-    # The 3.x UI build's stand-in (softphone.sdk auto picks v3 for 2.0).
-    CCC2_VERSION: DemoGeneration("ccc-demo", "cccWorkbenchSdk.js", "workbenchSdk.css"),
-    CLASSIC_VERSION: DemoGeneration(DEMO_INSTANCE_ID, "workbenchSdk.js", "workbenchSdk.css"),
-}
+# The emulator's instance of each generation; the softphone is its stand-in of the SDK that
+# softphone.sdk auto picks (the 3.x UI build for 2.0, 1.x for classic).
+INSTANCES = {CCC2_VERSION: DEMO_INSTANCE_ID_V2, CLASSIC_VERSION: DEMO_INSTANCE_ID}
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ def prepare(
     data_dir: Path,
     ccc_version: str = CCC2_VERSION,
 ) -> DemoSetup:
-    generation = GENERATIONS[ccc_version]
+    script, style = SDK_FILES[SDK_FOR_VERSION[ccc_version]]
     data_dir = data_dir.resolve()
     ensure_self_signed(data_dir)
     emulator_url = f"https://{host}:{emulator_port}"
@@ -105,9 +97,9 @@ def prepare(
         "CLIENT_SECRET": DEMO_CLIENT_SECRET,
         "EMULATOR_PORT": str(emulator_port),
         "CCC_VERSION": ccc_version,
-        "INSTANCE_ID": generation.instance_id,
-        "SDK_SCRIPT": generation.sdk_script,
-        "SDK_STYLE": generation.sdk_style,
+        "INSTANCE_ID": INSTANCES[ccc_version],
+        "SDK_SCRIPT": script,
+        "SDK_STYLE": style,
         "SESSION_KEY": session_key(data_dir),
     }
     config = parse_config(DEMO_CONFIG, env, "the demo configuration")
