@@ -15,8 +15,15 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 from oracles.ccc2_models import request_parameter_names, round_trip, type_problems
-from test_emulator_pop import Clock, common, issue_bearer, issue_sts, send, with_bearer
-from test_emulator_pop import with_signature
+from test_emulator_pop import (
+    Clock,
+    common,
+    issue_bearer,
+    issue_sts,
+    send,
+    with_bearer,
+    with_signature,
+)
 from test_emulator_softphone import SteppedSleep
 
 from ccc_gateway.emulator.app import create_emulator_app
@@ -187,21 +194,38 @@ def _scenarios(job: str, channel: str) -> dict[str, tuple[str, Agent, dict[str, 
         "ListPrivilegesOfUser": ("offline", AGENT1, {}),
         "ListDevices": ("ready", AGENT1, {}),
         "PickOutboundNumbers": (
-            "offline", AGENT1, {"CalledNumber": CUSTOMER, "SkillGroupIdList": groups, "Count": "2"}
+            "offline",
+            AGENT1,
+            {"CalledNumber": CUSTOMER, "SkillGroupIdList": groups, "Count": "2"},
         ),
         "GetNumberLocation": ("offline", AGENT1, {"Number": CUSTOMER}),
-        "ListRealtimeAgentStates": ("talking", AGENT1, {**page, "AgentIdList": json.dumps([USER1])}),
+        "ListRealtimeAgentStates": (
+            "talking",
+            AGENT1,
+            {**page, "AgentIdList": json.dumps([USER1])},
+        ),
         "ListAgentStates": ("ready", AGENT1, page),
         "ResetAgentState": ("talking", AGENT1, {"DeviceId": "dev-1"}),
         "ListRecentCallDetailRecords": ("offline", AGENT1, page),
         "ListSkillGroups": ("offline", AGENT1, page),
         "ListBriefSkillGroups": ("offline", AGENT1, page),
-        "ListHistoricalAgentReport": ("ready", AGENT1, {**page, "AgentIdList": json.dumps([USER1])}),
+        "ListHistoricalAgentReport": (
+            "ready",
+            AGENT1,
+            {**page, "AgentIdList": json.dumps([USER1])},
+        ),
         "SaveTerminalLog": (
             "offline",
             AGENT1,
-            {"AppName": "workbench", "CallId": "c1", "JobId": "job-1", "Content": "log",
-             "DataType": "1", "Status": "ok", "UniqueRequestId": "u1"},
+            {
+                "AppName": "workbench",
+                "CallId": "c1",
+                "JobId": "job-1",
+                "Content": "log",
+                "DataType": "1",
+                "Status": "ok",
+                "UniqueRequestId": "u1",
+            },
         ),
         "SignInGroup": ("offline", AGENT1, {"DeviceId": "dev-1", "SignedSkillGroupIdList": groups}),
         "SignOutGroup": ("ready", AGENT1, {}),
@@ -212,7 +236,11 @@ def _scenarios(job: str, channel: str) -> dict[str, tuple[str, Agent, dict[str, 
         "ReleaseCall": ("talking", AGENT1, {**in_call, "ChannelId": channel}),
         "HoldCall": ("talking", AGENT1, {**in_call, "ChannelId": channel}),
         "RetrieveCall": ("held", AGENT1, {**in_call, "ChannelId": channel}),
-        "BlindTransfer": ("talking", AGENT1, {**in_call, "Transferee": USER2, "TransfereeType": "AGENT"}),
+        "BlindTransfer": (
+            "talking",
+            AGENT1,
+            {**in_call, "Transferee": USER2, "TransfereeType": "AGENT"},
+        ),
         "InitiateAttendedTransfer": ("talking", AGENT1, {**in_call, "Transferee": "13900000000"}),
         "CompleteAttendedTransfer": ("talking", AGENT1, in_call),
         "CancelAttendedTransfer": ("talking", AGENT1, in_call),
@@ -227,7 +255,9 @@ def _scenarios(job: str, channel: str) -> dict[str, tuple[str, Agent, dict[str, 
     }
 
 
-async def _set_up(client: Client, clock: Clock, sleeper: SteppedSleep, state: str) -> tuple[str, str]:
+async def _set_up(
+    client: Client, clock: Clock, sleeper: SteppedSleep, state: str
+) -> tuple[str, str]:
     if state == "offline":
         return "job-0", "ch-0"
     if state == "ready":
@@ -254,3 +284,351 @@ async def test_answer_is_the_official_shape(
     body = await ok2(client, clock, action, agent, **params)
     assert round_trip(action, body) == body
     assert type_problems(action, body) == []
+
+
+# --- the agent state machine ------------------------------------------------------------------
+
+
+async def test_sign_in_ready_call_release(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """OFFLINE → SignInGroup (BREAK Warm-up) → READY → MakeCall DIALING → TALKING → READY."""
+    assert await state_of(client, clock) == "OFFLINE"
+    groups = json.dumps(["sales@ccc-demo"])
+    body = await ok2(client, clock, "SignInGroup", DeviceId="dev-1", SignedSkillGroupIdList=groups)
+    assert (body["Data"]["UserState"], body["Data"]["BreakCode"]) == ("BREAK", "Warm-up")
+    assert body["Data"]["SignedSkillGroupIdList"] == ["sales@ccc-demo"]
+    assert (await ok2(client, clock, "ReadyForService"))["Data"]["UserState"] == "READY"
+    made = (await ok2(client, clock, "MakeCall", Callee=CUSTOMER))["Data"]
+    job = made["CallContext"]["JobId"]
+    assert job.startswith("job-") and made["UserContext"]["JobId"] == job
+    assert made["UserContext"]["UserState"] == "DIALING"
+    [call] = await emulator_calls(client)
+    assert (call["id"], call["direction"], call["agent"]) == (job, "outbound", AGENT1.upn)
+    assert (call["number"], call["state"]) == (CUSTOMER, "ringing")
+    await wake(sleeper)  # the callee answers by itself
+    await _settled(client)
+    assert await state_of(client, clock) == "TALKING"
+    released = await ok2(client, clock, "ReleaseCall", JobId=job)
+    assert released["Data"]["UserContext"]["UserState"] == "READY"
+    assert released["Data"]["CallContext"]["ChannelContexts"][0]["ChannelState"] == "RELEASED"
+    assert [c["state"] for c in await emulator_calls(client)] == ["ended"]
+
+
+async def test_callee_hangs_up_by_itself(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """An outbound call ends by itself after a while; the agent is back where it was."""
+    await talking(client, clock, sleeper)
+    await wake(sleeper)  # the callee hangs up
+    for _ in range(100):
+        if (await emulator_calls(client))[0]["state"] == "ended":
+            break
+    assert await state_of(client, clock) == "READY"
+
+
+async def test_break_and_ready(client: Client, clock: Clock) -> None:
+    """TakeBreak puts a signed-in agent on break with its code; ReadyForService ends it."""
+    await sign_in_ready(client, clock)
+    body = await ok2(client, clock, "TakeBreak", Code="lunch")
+    assert (body["Data"]["UserState"], body["Data"]["BreakCode"]) == ("BREAK", "lunch")
+    assert (await ok2(client, clock, "ReadyForService"))["Data"]["BreakCode"] == ""
+    assert (await ok2(client, clock, "SignOutGroup"))["Data"]["UserState"] == "OFFLINE"
+
+
+async def test_incoming_call_answered(client: Client, clock: Clock) -> None:
+    """POST /_emulator/calls rings a 2.0 agent; AnswerCall: TALKING, told to its softphone."""
+    ws, job = await ringing(client, clock)
+    assert await state_of(client, clock) == "RINGING"
+    [call] = await emulator_calls(client)
+    assert (call["id"], call["direction"], call["state"]) == (job, "inbound", "ringing")
+    body = await ok2(client, clock, "AnswerCall", JobId=job)
+    assert body["Data"]["UserContext"]["UserState"] == "TALKING"
+    assert body["Data"]["CallContext"]["CallType"] == "INBOUND"
+    assert [c["state"] for c in await emulator_calls(client)] == ["talking"]
+    established = await receive(ws)
+    assert (established["type"], established["connid"]) == ("established", job)
+    await ok2(client, clock, "ReleaseCall", JobId=job)
+    released = await receive(ws)
+    assert (released["type"], released["connid"]) == ("released", job)
+    await ws.close()
+
+
+async def test_hold_and_retrieve(client: Client, clock: Clock, sleeper: SteppedSleep) -> None:
+    """HoldCall holds the agent's channel, RetrieveCall takes it back; twice is a state error."""
+    job, channel = await talking(client, clock, sleeper)
+    held = await ok2(client, clock, "HoldCall", JobId=job, ChannelId=channel)
+    assert held["Data"]["CallContext"]["ChannelContexts"][0]["ChannelState"] == "HELD"
+    status, body = await call2(client, clock, "HoldCall", JobId=job, ChannelId=channel)
+    assert_refused2(status, body, 400, "InvalidOperation.ChannelState")
+    back = await ok2(client, clock, "RetrieveCall", JobId=job, ChannelId=channel)
+    assert back["Data"]["CallContext"]["ChannelContexts"][0]["ChannelState"] == "ANSWERED"
+    status, body = await call2(client, clock, "RetrieveCall", JobId=job, ChannelId=channel)
+    assert_refused2(status, body, 400, "InvalidOperation.ChannelState")
+
+
+async def test_blind_transfer_ends_the_agents_call(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """BlindTransfer hands the call on: the agent is free, its call record ended."""
+    job, _ = await talking(client, clock, sleeper)
+    body = await ok2(client, clock, "BlindTransfer", JobId=job, Transferee="13900000000")
+    assert body["Data"]["UserContext"]["UserState"] == "READY"
+    assert [c["state"] for c in await emulator_calls(client)] == ["ended"]
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "status", "code"),
+    [
+        ("MakeCall", {"Callee": CUSTOMER}, 400, "InvalidOperation.UserState"),
+        ("TakeBreak", {"Code": "lunch"}, 400, "InvalidOperation.UserState"),
+        ("ReadyForService", {}, 400, "InvalidOperation.UserState"),
+        ("AnswerCall", {"JobId": "job-1"}, 404, "NotExists.JobId"),
+        ("ReleaseCall", {"JobId": "job-1"}, 404, "NotExists.JobId"),
+        ("HoldCall", {"JobId": "job-1", "ChannelId": "ch"}, 404, "NotExists.JobId"),
+        ("TakeBreak", {}, 400, "Parameter.Blank"),
+        ("MakeCall", {}, 400, "Parameter.Blank"),
+    ],
+)
+async def test_wrong_state_while_offline(
+    client: Client, clock: Clock, action: str, params: dict[str, str], status: int, code: str
+) -> None:
+    """A signed-out agent's call-control requests get CCC's documented code and status."""
+    assert_refused2(*await call2(client, clock, action, **params), status, code)
+
+
+async def test_wrong_state_in_call(client: Client, clock: Clock, sleeper: SteppedSleep) -> None:
+    """In a call: no second call (UserBusy), no break or sign-out, no foreign channel."""
+    groups = json.dumps(["sales@ccc-demo"])
+    await sign_in_ready(client, clock)
+    job = (await ok2(client, clock, "MakeCall", Callee=CUSTOMER))["Data"]["CallContext"]["JobId"]
+    status, body = await call2(client, clock, "HoldCall", JobId=job, ChannelId="x")
+    assert_refused2(status, body, 404, "NotExists.ChannelId")
+    await wake(sleeper)
+    await _settled(client)
+    assert_refused2(*await call2(client, clock, "MakeCall", Callee=CUSTOMER), 400, "UserBusy")
+    for action, params in [
+        ("TakeBreak", {"Code": "x"}),
+        ("SignOutGroup", {}),
+        ("ReadyForService", {}),
+        ("SignInGroup", {"DeviceId": "d", "SignedSkillGroupIdList": groups}),
+    ]:
+        status, body = await call2(client, clock, action, **params)
+        assert_refused2(status, body, 400, "InvalidOperation.UserState")
+        assert "TALKING" in body["Message"]
+    status, body = await call2(client, clock, "AnswerCall", JobId=job)
+    assert_refused2(status, body, 400, "InvalidOperation.ChannelState")
+
+
+async def test_hold_needs_an_answered_call(client: Client, clock: Clock) -> None:
+    """HoldCall while the callee's phone still rings is a channel-state error."""
+    await sign_in_ready(client, clock)
+    made = (await ok2(client, clock, "MakeCall", Callee=CUSTOMER))["Data"]["CallContext"]
+    channel = made["ChannelContexts"][0]["ChannelId"]
+    status, body = await call2(client, clock, "HoldCall", JobId=made["JobId"], ChannelId=channel)
+    assert_refused2(status, body, 400, "InvalidOperation.ChannelState")
+
+
+async def test_unknown_skill_group_refused(client: Client, clock: Clock) -> None:
+    """SignInGroup with a group the agent is not in (or of another instance) is 404."""
+    for group in ["support@ccc-demo", "sales@ccc-demo-instance"]:
+        status, body = await call2(
+            client,
+            clock,
+            "SignInGroup",
+            AGENT2,
+            DeviceId="d",
+            SignedSkillGroupIdList=json.dumps([group]),
+        )
+        assert_refused2(status, body, 404, "NotExists.SkillGroupId")
+
+
+# --- identity and instance --------------------------------------------------------------------
+
+
+async def test_user_id_must_be_the_callers(client: Client, clock: Clock) -> None:
+    """Another agent's UserId is Permission.User (403); an unknown one NotExists.UserId (404)."""
+    await ok2(client, clock, "GetLoginDetails", AGENT1, UserId=USER1)
+    assert_refused2(
+        *await call2(client, clock, "GetLoginDetails", UserId=USER2), 403, "Permission.User"
+    )
+    assert_refused2(
+        *await call2(client, clock, "TakeBreak", Code="x", UserId=USER2), 403, "Permission.User"
+    )
+    status, body = await call2(client, clock, "GetLoginDetails", UserId="nobody@ccc-demo")
+    assert_refused2(status, body, 404, "NotExists.UserId")
+
+
+async def test_login_details_are_the_token_users(client: Client, clock: Clock) -> None:
+    """The RAM user agent2@ccc-demo.onaliyun.com is the CCC user agent2@ccc-demo."""
+    data = (await ok2(client, clock, "GetLoginDetails", AGENT2))["Data"]
+    assert (data["UserId"], data["DisplayName"]) == (USER2, AGENT2.display_name)
+    assert data["Signature"] and data["UserKey"] and data["ChatLoginToken"] and data["SipServerUrl"]
+
+
+async def test_supervisor_names_another_agent(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """MonitorCall's MonitoredUserId may name another agent; the target must be in a call."""
+    assert_refused2(
+        *await call2(client, clock, "MonitorCall", AGENT2, MonitoredUserId=USER1),
+        400,
+        "InvalidOperation.UserState",
+    )
+    job, _ = await talking(client, clock, sleeper)
+    body = await ok2(client, clock, "MonitorCall", AGENT2, MonitoredUserId=USER1, UserId=USER2)
+    assert body["Data"]["CallContext"]["JobId"] == job
+    assert body["Data"]["UserContext"]["UserId"] == USER2
+    status, body = await call2(
+        client, clock, "MonitorCall", AGENT2, MonitoredUserId=USER1, UserId=USER1
+    )
+    assert_refused2(status, body, 403, "Permission.User")
+
+
+async def test_generation_and_instance_must_match(client: Client, clock: Clock) -> None:
+    """2.0 on the classic instance is NotExists.InstanceId; the reverse is NotExist.Instance."""
+    status, body = await call2(client, clock, "GetLoginDetails", InstanceId="ccc-demo-instance")
+    assert_refused2(status, body, 404, "NotExists.InstanceId")
+    store = store_of(client)
+    params = common(clock, "RequestLoginInfo", InstanceId=INSTANCE2)
+    status, body = await send(client, with_bearer(params, issue_bearer(store)))
+    assert (status, body["Success"], body["Code"]) == (200, False, "NotExist.Instance")
+
+
+@pytest.mark.parametrize(
+    ("version", "action"), [("2020-07-01", "RequestLoginInfo"), ("2017-07-05", "GetLoginDetails")]
+)
+async def test_action_of_the_other_generation_is_unknown(
+    client: Client, clock: Clock, version: str, action: str
+) -> None:
+    """An action exists only in its own API version: InvalidAction.NotFound (404) otherwise."""
+    params = common(clock, action, Version=version, InstanceId=INSTANCE2)
+    status, body = await send(client, with_bearer(params, issue_bearer(store_of(client))))
+    assert (status, body["Code"]) == (404, "InvalidAction.NotFound")
+
+
+# --- authentication is the classic one --------------------------------------------------------
+
+
+async def test_sts_signature_accepted_and_checked(client: Client, clock: Clock) -> None:
+    """A 2.0 call signed with STS credentials works; a bad signature is refused."""
+    token = issue_sts(store_of(client))
+    params = common(clock, "GetLoginDetails", Version="2020-07-01", InstanceId=INSTANCE2)
+    status, body = await send(client, with_signature(params, token))
+    assert (status, body["Code"], body["Data"]["UserId"]) == (200, "OK", USER1)
+    forged = common(clock, "GetLoginDetails", Version="2020-07-01", InstanceId=INSTANCE2)
+    status, body = await send(client, with_signature(forged, token, secret="wrong"))
+    assert (status, body["Code"]) == (400, "SignatureDoesNotMatch")
+
+
+async def test_expired_bearer_refused(client: Client, clock: Clock) -> None:
+    """A 2.0 call with an expired bearer token is refused before any action runs."""
+    value = issue_bearer(store_of(client), AGENT1, ttl=10)
+    clock.now += 60
+    params = common(clock, "SignInGroup", Version="2020-07-01", InstanceId=INSTANCE2)
+    status, body = await send(client, with_bearer(params, value))
+    assert (status, body["Code"]) == (401, "InvalidBearerToken.Expired")
+    assert await state_of(client, clock) == "OFFLINE"
+
+
+# --- list parameters --------------------------------------------------------------------------
+
+
+async def test_list_parameter_as_json_text(client: Client, clock: Clock) -> None:
+    """A list parameter is one JSON-text value; it filters as asked."""
+    body = await ok2(
+        client,
+        clock,
+        "ListOutboundNumbersOfUser",
+        PageNumber="1",
+        PageSize="10",
+        SkillGroupIdList=json.dumps(["support@ccc-demo"]),
+    )
+    assert [n["Number"] for n in body["Data"]["List"]] == ["057160001003"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"SignedSkillGroupIdList.1": "sales@ccc-demo"},
+        {"SignedSkillGroupIdList": "sales@ccc-demo"},
+        {"SignedSkillGroupIdList": json.dumps({"a": 1})},
+        {"SignedSkillGroupIdList": json.dumps(["sales@ccc-demo"]), "SignedSkillGroupIdList.1": "x"},
+    ],
+)
+async def test_list_parameter_flattened_or_not_json_refused(
+    client: Client, clock: Clock, params: dict[str, str]
+) -> None:
+    """`Name.N` flattening, or a value that is not JSON text of a list, is Parameter.Format."""
+    status, body = await call2(client, clock, "SignInGroup", DeviceId="d", **params)
+    assert_refused2(status, body, 400, "Parameter.Format")
+    assert await state_of(client, clock) == "OFFLINE"
+
+
+# --- /_emulator/calls ---------------------------------------------------------------------------
+
+
+async def test_push_needs_a_connected_softphone(client: Client, clock: Clock) -> None:
+    """A signed-in 2.0 agent without a connected softphone cannot be rung: 409."""
+    await sign_in_ready(client, clock)
+    resp = await client.post("/_emulator/calls", json={"agent": AGENT1.upn, "caller": CUSTOMER})
+    assert resp.status == 409
+    assert await state_of(client, clock) == "READY"
+
+
+async def test_outbound_call_events_reach_the_softphone(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """MakeCall's call is pushed to the agent's softphone: established, then released."""
+    await sign_in_ready(client, clock)
+    ws = await softphone(client, clock)
+    job = (await ok2(client, clock, "MakeCall", Callee=CUSTOMER))["Data"]["CallContext"]["JobId"]
+    await wake(sleeper)
+    established = await receive(ws)
+    assert (established["type"], established["connid"]) == ("established", job)
+    await wake(sleeper)
+    released = await receive(ws)
+    assert (released["type"], released["connid"], released["reason"]) == ("released", job, "remote")
+    await ws.close()
+
+
+async def test_waiting_call_rings_after_the_current_one(client: Client, clock: Clock) -> None:
+    """A second inbound call waits (UserBusy to answer it) and rings once the first ends."""
+    ws, first = await ringing(client, clock)
+    await ok2(client, clock, "AnswerCall", JobId=first)
+    assert (await receive(ws))["type"] == "established"
+    resp = await client.post(
+        "/_emulator/calls", json={"agent": AGENT1.upn, "caller": "13900000009"}
+    )
+    assert resp.status == 201
+    second = (await resp.json())["id"]
+    assert (await receive(ws))["connid"] == second
+    assert_refused2(*await call2(client, clock, "AnswerCall", JobId=second), 400, "UserBusy")
+    released = await ok2(client, clock, "ReleaseCall", JobId=first)
+    assert released["Data"]["UserContext"]["UserState"] == "RINGING"
+    assert released["Data"]["UserContext"]["JobId"] == second
+    await ok2(client, clock, "AnswerCall", JobId=second)
+    await ws.close()
+
+
+# --- the stand-in SDK files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "generation", "global_name"),
+    [("workbenchSdk2.js", "2.x", "window.WorkbenchSdk = Sdk"), ("cccWorkbenchSdk.js", "3.x", "")],
+)
+async def test_stand_in_sdk_files(
+    client: Client, name: str, generation: str, global_name: str
+) -> None:
+    """The 2.x and 3.x stand-ins are served like the classic one, each naming its generation."""
+    resp = await client.get(f"/_emulator/sdk/{name}")
+    assert resp.status == 200 and resp.content_type == "text/javascript"
+    text = await resp.text()
+    assert f"const GENERATION = '{generation}';" in text
+    assert "__GENERATION__" not in text and "getUserMedia(" not in text
+    assert "window.CCCWorkbenchSDK = Sdk" in text and global_name in text
+    again = await client.get(
+        f"/_emulator/sdk/{name}", headers={"If-None-Match": resp.headers["ETag"]}
+    )
+    assert again.status == 304

@@ -18,7 +18,6 @@ from .ccc2_common import (
     agent_by_user_id,
     bad_format,
     boolean,
-    device_id,
     integer,
     json_list,
     own_desk,
@@ -128,7 +127,9 @@ def sign_in_group(ctx: Ctx) -> dict[str, Any]:
         raise CccError(
             400, "Parameter.Blank", "The parameter SignedSkillGroupIdList may not be empty."
         )
-    mine = {data.skill_group_id_v2(ctx.settings, g) for g in data.skill_groups(ctx.settings, desk.agent)}
+    mine = {
+        data.skill_group_id_v2(ctx.settings, g) for g in data.skill_groups(ctx.settings, desk.agent)
+    }
     for group in groups:
         if group not in mine:
             raise CccError(

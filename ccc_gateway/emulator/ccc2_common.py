@@ -139,7 +139,3 @@ def own_desk(ctx: Ctx, name: str = "UserId") -> AgentState:
             f"The user {ctx.user_id} has no permission to operate user {user_id}.",
         )
     return ctx.desks.of(ctx.agent)
-
-
-def device_id(ctx: Ctx, desk: AgentState) -> str:
-    return ctx.params.get("DeviceId") or desk.device_id

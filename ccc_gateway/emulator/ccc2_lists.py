@@ -132,7 +132,9 @@ def get_turn_credentials(ctx: Ctx) -> dict[str, Any]:
 
 def list_privileges_of_user(ctx: Ctx) -> dict[str, Any]:
     instance = ctx.settings.instance_id_v2
-    return {"Data": [{"InstanceId": instance, "Name": n, "Scope": "SELF_ONLY"} for n in _PRIVILEGES]}
+    return {
+        "Data": [{"InstanceId": instance, "Name": n, "Scope": "SELF_ONLY"} for n in _PRIVILEGES]
+    }
 
 
 def list_devices(ctx: Ctx) -> dict[str, Any]:

@@ -11,6 +11,11 @@ party's timers (the callee answers and hangs up by itself) drive them. The agent
 back from the book on every request (`_sync`), so a call that ended by itself, or whose
 softphone went away, never leaves the agent stuck in a call.
 
+What an API request changes on a call is also told to the agent's softphone (the same
+websocket events as the classic softphone: `established`, `released {reason}`, `held`,
+`retrieved`): the requests queue them in `outbox`, and the POP endpoint delivers them before it
+answers, so the stand-in SDK has one source of call events whoever changed the call.
+
 Wrong-state requests are refused as CCC documents them (docs/emulator.md):
 `InvalidOperation.UserState` / `InvalidOperation.ChannelState` (400), `NotExists.JobId` /
 `NotExists.ChannelId` (404), `UserBusy` (400).
@@ -19,6 +24,7 @@ Wrong-state requests are refused as CCC documents them (docs/emulator.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .calls import Call, CallBook
 from .settings import Agent, EmulatorSettings
@@ -81,6 +87,7 @@ class AgentDesks:
         self.settings = settings
         self.calls = calls
         self._desks: dict[str, AgentState] = {}
+        self.outbox: list[tuple[Call, dict[str, Any]]] = []  # events for the softphones
 
     def of(self, agent: Agent) -> AgentState:
         desk = self._desks.get(agent.upn)
@@ -135,7 +142,7 @@ class AgentDesks:
         """ResetAgentState: drop the agent's call and put it back on break."""
         call = self.call_of(desk)
         if call is not None:
-            self.calls.hang_up(call.line, call.id)
+            self._end(call, "reset")
         self._sync(desk)
         if desk.base != "OFFLINE":
             desk.base, desk.break_code = "BREAK", WARM_UP
@@ -171,6 +178,7 @@ class AgentDesks:
         if desk.job_id != job_id:  # a waiting call while the agent is busy with another
             raise CccError(400, "UserBusy", f"The user {desk.user_id} is busy.")
         self.calls.answer(call.line, call.id)
+        self.outbox.append((call, call.event("established")))
         return call
 
     def live_job(self, desk: AgentState, job_id: str) -> Call:
@@ -188,7 +196,7 @@ class AgentDesks:
 
     def release(self, desk: AgentState, job_id: str) -> Call:
         call = self.live_job(desk, job_id)
-        self.calls.hang_up(call.line, call.id)
+        self._end(call, "agent")
         self._sync(desk)
         return call
 
@@ -198,11 +206,16 @@ class AgentDesks:
             actual, expected = ("HELD", "ANSWERED") if hold else ("ANSWERED", "HELD")
             raise channel_state_error(actual, expected)
         desk.held = hold
+        self.outbox.append((call, call.event("held" if hold else "retrieved")))
         return call
 
     def transfer_away(self, desk: AgentState, job_id: str) -> Call:
         """BlindTransfer: the call leaves this agent (its record ends here)."""
         call = self.talking_job(desk, job_id)
-        self.calls.hang_up(call.line, call.id)
+        self._end(call, "transferred")
         self._sync(desk)
         return call
+
+    def _end(self, call: Call, reason: str) -> None:
+        self.calls.hang_up(call.line, call.id)
+        self.outbox.append((call, call.event("released", reason=reason)))

@@ -165,7 +165,11 @@ def login_token(
     `instance_id` defaults to the classic instance; GetLoginDetails passes the 2.0 one.
     """
     data = json.dumps(
-        {"tenantId": instance_id or settings.instance_id, "user": user_name(agent), "ts": int(now * 1000)},
+        {
+            "tenantId": instance_id or settings.instance_id,
+            "user": user_name(agent),
+            "ts": int(now * 1000),
+        },
         separators=(",", ":"),
     )
     digest = hmac.new(_LOGIN_SIGNING_KEY, data.encode(), hashlib.sha256).digest()

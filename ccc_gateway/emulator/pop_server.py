@@ -15,6 +15,7 @@ refusals carry their own HTTP status (docs/emulator.md). Authentication is the s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -32,7 +33,10 @@ from .softphone_server import SOFTPHONE_KEY, SoftphoneHub
 from .store import EmulatorStore
 
 POP_VERSION = CLASSIC_VERSION
-_ACTIONS_OF = {CLASSIC_VERSION: ACTIONS, CCC2_VERSION: ACTIONS2}
+_ACTIONS_OF: dict[str, Collection[str]] = {
+    CLASSIC_VERSION: ACTIONS.keys(),
+    CCC2_VERSION: ACTIONS2.keys(),
+}
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -70,7 +74,11 @@ class PopEndpoint:
             params = Params(await read_params(request))
             version, action, agent = self._authenticate(params, request.method)
             if version == CCC2_VERSION:
-                payload = run_action2(action, self._ctx2(self._hub(request.app), agent, params))
+                hub = self._hub(request.app)
+                try:
+                    payload = run_action2(action, self._ctx2(hub, agent, params))
+                finally:
+                    await hub.deliver_desk_events()
                 return web.json_response(success_body2(action, request_id, payload))
             payload = self._classic(action, agent, params)
         except PopError as error:

@@ -2,7 +2,9 @@
 
 Routes:
 - `GET /_emulator/sdk/workbenchSdk.js`, `GET /_emulator/sdk/workbenchSdk.css`: the stand-in
-  for Alibaba's `workbenchSdk.js` (docs/softphone.md), served like a CDN would.
+  for Alibaba's `workbenchSdk.js` (docs/softphone.md), served like a CDN would;
+  `workbenchSdk2.js` (web-workbench-sdk 2.x, `window.WorkbenchSdk`) and `cccWorkbenchSdk.js`
+  (3.x, `window.CCCWorkbenchSDK`): the CCC 2.0 stand-ins, one source (docs/emulator.md).
 - `GET /webrtc` (websocket): what `RequestLoginInfo`'s `WebRtcUrl` points at; plays the SIP
   registrar and the media path. Protocol (JSON text frames):
   client → `{"type": "register", "signData", "signature"}` first (within AUTH_TIMEOUT; kept
@@ -47,6 +49,9 @@ _SDK_FILES = {
     "workbenchSdk2.js": "text/javascript",
     "cccWorkbenchSdk.js": "text/javascript",
 }
+# The 2.x and 3.x stand-ins share one source; the served file names its generation.
+_CCC2_SOURCE = "ccc2WorkbenchSdk.js"
+_CCC2_BUILDS = {"workbenchSdk2.js": "2.x", "cccWorkbenchSdk.js": "3.x"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,12 @@ class SoftphoneHub:
 
     async def send(self, line: Line, event: dict[str, Any]) -> None:
         await _send(line.ws, event)
+
+    async def deliver_desk_events(self) -> None:
+        """Tell the softphones what 2.0 API requests changed on their calls (ccc2_state)."""
+        events, self.desks.outbox = self.desks.outbox, []
+        for call, event in events:
+            await self._notify(call, event)
 
     async def shutdown(self) -> None:
         """Close every softphone and stop every call timer before the loop goes away."""
@@ -141,7 +152,11 @@ def add_softphone_routes(app: web.Application, store: EmulatorStore) -> None:
 
 
 def _load(name: str) -> tuple[bytes, str]:
-    body = (_STATIC / name).read_bytes()
+    if name in _CCC2_BUILDS:
+        source = (_STATIC / _CCC2_SOURCE).read_bytes()
+        body = source.replace(b"'__GENERATION__'", f"'{_CCC2_BUILDS[name]}'".encode(), 1)
+    else:
+        body = (_STATIC / name).read_bytes()
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
