@@ -180,7 +180,9 @@
       };
       const context = first.callContext !== undefined ? first.callContext : first.CallContext;
       return {
-        caller: pick('caller'), callee: pick('callee'), callType: pick('callType') || callType,
+        caller: pick('caller'),
+        callee: pick('callee'),
+        callType: direction(pick('callType'), callType),
         jobId: pick('jobId'), callContext: context === undefined ? null : context,
       };
     }
@@ -191,11 +193,21 @@
     };
   }
 
+  /** `Inbound` / `Outbound` whatever the SDK's spelling (INBOUND, inbound); others as given. */
+  function direction(value, fallback) {
+    const known = { inbound: 'Inbound', outbound: 'Outbound' }[value.toLowerCase()];
+    return known || value || fallback;
+  }
+
   /** A status hook's code: classic passes (code, lastCode, context), 2.x {code, lastCode, context}. */
   function statusCode(value) {
     const code = value !== null && typeof value === 'object' ? value.code : value;
     const number = Number(code);
     return Number.isFinite(number) ? number : status;
+  }
+
+  function register(instance) {
+    if (!CLASSIC && typeof instance.register === 'function') instance.register();
   }
 
   function startSdk() {
@@ -212,10 +224,19 @@
     }
     say('');
     owner = { crmUser: session.crmUser, upn: session.agent.upn };
+    let created = null;
+    let early = false;
     // The hooks come last: configured options (config.options) cannot replace them.
-    sdk = new Sdk(Object.assign({}, config.options, {
+    created = new Sdk(Object.assign({}, config.options, {
       dom: ui.workbench,
-      onInit() { announce(); },
+      // 2.x: "call register() after onInit" (SIP registration, sign-in, ready); the classic
+      // SDK registers by itself. Whether the 3.x UI build does is not documented: if it
+      // does, this second register() is refused (an error the page ignores).
+      onInit() {
+        if (created) register(created);
+        else early = true; // called from inside the constructor: register once it returns
+        announce();
+      },
       onLogIn() { say(''); announce(); },
       onLogOut() { announce(); },
       onCallComing(...args) { screenPop(callDetail(args, 'Inbound')); },
@@ -226,6 +247,8 @@
       onStatusChange(value) { status = statusCode(value); announce(); },
       onErrorNotify(error) { sdkError(error || {}); },
     }));
+    sdk = created;
+    if (early) register(created);
   }
 
   /**
@@ -360,27 +383,31 @@
 
   /**
    * Dial through the generation's call method (call(callee) in all three). The SDK refuses
-   * either synchronously (an onErrorNotify while call() runs, classic) or through the
-   * promise call() may return (UNVERIFIED for 2.x/3.x: both are handled).
+   * synchronously (an onErrorNotify while call() runs, classic) or, in 2.x/3.x, may answer
+   * later: call() may return a promise (MakeCall goes through the API), and an onErrorNotify
+   * before it settles is this call's error (UNVERIFIED for the real SDK: both are handled).
    */
   function dial(number) {
     if (refused(number)) return;
-    dialing = { error: null };
-    let answer;
+    const attempt = { error: null };
+    dialing = attempt;
+    let answer = null;
     try {
       answer = sdk.call(number);
     } catch (err) {
-      dialing.error = { errorCode: 'CallFailed', errorMsg: String(err && err.message || err) };
+      attempt.error = { errorCode: 'CallFailed', errorMsg: String((err && err.message) || err) };
     }
-    const error = dialing.error;
-    dialing = null;
-    if (error || !answer || typeof answer.then !== 'function') {
-      dialed(number, error);
+    const done = (error) => {
+      if (dialing === attempt) dialing = null;
+      dialed(number, attempt.error || error);
+    };
+    if (attempt.error || !answer || typeof answer.then !== 'function') {
+      done(null);
       return;
     }
-    answer.then(() => dialed(number, null), (err) => dialed(number, {
-      errorCode: String(err && (err.errorCode || err.code) || 'CallFailed'),
-      errorMsg: String(err && (err.errorMsg || err.message) || ''),
+    answer.then(() => done(null), (err) => done({
+      errorCode: String((err && (err.errorCode || err.code)) || 'CallFailed'),
+      errorMsg: String((err && (err.errorMsg || err.message)) || ''),
     }));
   }
 
