@@ -15,6 +15,7 @@ from multidict import MultiDict
 from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet
 from ccc_gateway.ccc.audit import audit_call
 from ccc_gateway.ccc.client import BearerCredentials, PopResult
+from ccc_gateway.ccc.pop.actions import CLASSIC_VERSION as CLASSIC
 from ccc_gateway.ccc.pop.actions import ActionPolicy
 from ccc_gateway.ccc.request import (
     check_action,
@@ -169,7 +170,9 @@ def test_json_body_fields_refuses(raw: bytes, charset: str | None, fragment: str
 )
 def test_call_fields(query: dict[str, str], body: dict[str, Any], expected: dict[str, str]):
     """The action and parameters come from the query, the form, or a JSON body."""
-    action, params = prepare_call(MultiDict(query), MultiDict(body), ActionPolicy(), INSTANCE)
+    action, params = prepare_call(
+        MultiDict(query), MultiDict(body), ActionPolicy(), INSTANCE, version=CLASSIC
+    )
     assert action == "GetUser" and dict(params) == {**expected, "InstanceId": INSTANCE}
 
 
@@ -436,7 +439,7 @@ def test_answer_json_reads_back_as_the_answer(answer: dict[str, Any]) -> None:
 
 def _prepare(action: str, request: Any, policy: ActionPolicy | None = None) -> Any:
     body = MultiDict({"action": action, "request": request})
-    return prepare_call(MultiDict(), body, policy or ActionPolicy(), INSTANCE)
+    return prepare_call(MultiDict(), body, policy or ActionPolicy(), INSTANCE, version=CLASSIC)
 
 
 def test_prepare_call_gives_the_pinned_parameters():
@@ -465,8 +468,14 @@ def test_prepare_call_pins_per_instance_and_takes_json_bodies():
     """The configured instance is the one pinned; a JSON body's object is taken as it is."""
     text = '{"userId": "u-pin"}'
     body = MultiDict({"action": "GetUser", "request": text})
-    assert prepare_call(MultiDict(), body, ActionPolicy(), "i-a")[1]["InstanceId"] == "i-a"
-    assert prepare_call(MultiDict(), body, ActionPolicy(), "i-b")[1]["InstanceId"] == "i-b"
+    assert (
+        prepare_call(MultiDict(), body, ActionPolicy(), "i-a", version=CLASSIC)[1]["InstanceId"]
+        == "i-a"
+    )
+    assert (
+        prepare_call(MultiDict(), body, ActionPolicy(), "i-b", version=CLASSIC)[1]["InstanceId"]
+        == "i-b"
+    )
     assert _prepare("GetUser", {"userId": "u-obj"})[1] == {
         "UserId": "u-obj",
         "InstanceId": INSTANCE,

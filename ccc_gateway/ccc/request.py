@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from multidict import MultiDict, MultiDictProxy, MultiMapping
@@ -20,6 +20,7 @@ from ccc_gateway.auth.oauth.errors import OAuthProtocolError
 from ccc_gateway.auth.oauth.tokens import StsCredentials, TokenSet, sts_credentials
 from ccc_gateway.ccc.client import BearerCredentials, PopResult
 from ccc_gateway.ccc.pop.actions import GET_ACTIONS, ActionPolicy, valid_action_name
+from ccc_gateway.ccc.pop.ccc2 import ids_of_other_instances, json_text_params
 from ccc_gateway.ccc.pop.params import RequestShapeError, flatten_request
 from ccc_gateway.http.errors import (
     BadGateway,
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 ACTION_FIELD: Final = "action"  # the SDK's default `ajaxApiParamName`
 REQUEST_FIELD: Final = "request"
+# The 2.x/3.x SDK adds `product`, `version` and `region` to the query: read (version) or
+# ignored, never forwarded (POP's Version and RegionId are the configuration's).
+VERSION_FIELD: Final = "version"
 INSTANCE_PARAM: Final = "InstanceId"
 _INSTANCE_LOWER: Final = INSTANCE_PARAM.lower()
 # POP codes that mean "this token no longer works": only a new sign-in helps.
@@ -129,13 +133,19 @@ def prepare_call(
     body: MultiMapping[object],
     policy: ActionPolicy,
     instance_id: str,
+    *,
+    version: str,
+    json_lists: bool = False,
 ) -> tuple[str, dict[str, str]]:
     """The action and its POP parameters, or the error saying why not.
 
-    Checked in this order: the action's name, the `request` JSON, the allow-list, the
-    parameters' shape, the instance (`check_action`, `request_object`, `flatten`,
-    `pin_instance`).
+    Checked in this order: the SDK's API version, the action's name, the `request` JSON,
+    the allow-list, the parameters' shape, the instance (`check_version`, `check_action`,
+    `request_object`, `flatten`, `pin_instance`, `pin_ids`). `json_lists` (CCC 2.0) sends a
+    list or object as one JSON-text parameter instead of classic `Key.N` flattening, and
+    pins every `name@instance` id to the instance.
     """
+    check_version(single_field(VERSION_FIELD, query, body), version)
     action = check_action(single_field(ACTION_FIELD, query, body))
     request = request_object(single_field(REQUEST_FIELD, query, body))
     if not policy.allows(action):
@@ -144,12 +154,41 @@ def prepare_call(
             f"The action {action} is not allowed through this gateway.",
             error_code="ActionNotAllowed",
         )
-    return action, pin_instance(flatten(request), instance_id)
+    if not json_lists:
+        return action, pin_instance(flatten(request), instance_id)
+    params = pin_instance(flatten(request, json_text_params), instance_id)
+    pin_ids(params, instance_id)
+    return action, params
 
 
-def flatten(params: dict[str, Any]) -> dict[str, str]:
+def check_version(value: object | None, version: str) -> None:
+    """400 VersionMismatch when the SDK says it speaks another API version than ours."""
+    if value is None or value == "" or value == version:
+        return
+    shown = value[:20] if isinstance(value, str) else "?"
+    raise BadRequest(
+        f"This gateway serves CCC API version {version}; the softphone SDK sent {shown!r}, "
+        "an SDK of the other CCC generation (see softphone.sdk and ccc.version).",
+        error_code="VersionMismatch",
+    )
+
+
+def pin_ids(params: Mapping[str, str], instance_id: str) -> None:
+    """403 InstanceNotAllowed when a `name@instance` id names another instance."""
+    names = ids_of_other_instances(params, instance_id)
+    if names:
+        log.warning("parameter %s names another CCC instance: refused", names[0][:40])
+        raise Forbidden(
+            f"This gateway serves one CCC instance; the parameter {names[0][:40]} names another.",
+            error_code="InstanceNotAllowed",
+        )
+
+
+def flatten(
+    params: dict[str, Any], convert: Callable[[dict[str, Any]], dict[str, str]] = flatten_request
+) -> dict[str, str]:
     try:
-        return flatten_request(params)
+        return convert(params)
     except RequestShapeError as error:
         raise BadRequest(f"Bad request parameters: {error}.") from None
 
@@ -215,12 +254,23 @@ def pop_error(result: PopResult, secrets: Iterable[str] = ()) -> PopError:
 def safe_message(message: str, secrets: Iterable[str] = ()) -> str:
     """A POP message fit for the browser: no string-to-sign (it quotes the SecurityToken)."""
     cut = message.lower().find("string to sign")
+    note = ""
     if cut >= 0:
-        message = message[:cut].rstrip(" ,:;") + " (string to sign withheld)"
+        message, note = message[:cut].rstrip(" ,:;"), " (string to sign withheld)"
     for secret in secrets:
         if secret:
             message = message.replace(secret, "***")
-    return message[:MAX_MESSAGE]
+    return (message + note)[:MAX_MESSAGE]
+
+
+def withheld(body: dict[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """POP's error body as it came, but for a `Message` quoting the string-to-sign (with the
+    SecurityToken in it) or a credential, which is cut (`safe_message`)."""
+    message = body.get("Message")
+    if not isinstance(message, str):
+        return body
+    safe = safe_message(message, secrets)
+    return body if safe == message else {**body, "Message": safe}
 
 
 def secrets_of(credentials: Credentials) -> list[str]:

@@ -6,10 +6,12 @@ field (the SDK's `ajaxOtherParams`) is ignored. `GET ?action=Name&request=…` i
 read-only actions only (`pop.actions.GET_ACTIONS`). The handler checks, in this order: same
 origin, a request made by script (`http.origin.check_script_request`: no image, link or form
 can call the API), GET only for a read-only action, body size, the agent's sign-in (refreshed
-when due), the action name and the allow-list, the pinned instance (`ccc/request.py`); then
-it authenticates as the agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and
-relays the answer (`ccc/client.py`), reshaped for the SDK unless `ccc.reshape` is off. Every
-forwarded call leaves one audit line (`ccc/audit.py`).
+when due), the SDK's API `version`, the action name and the allow-list, the pinned instance
+(`ccc/request.py`) and with CCC 2.0 the pinned ids and `UserId` (`ccc/agent_id.py`); then it
+authenticates as the agent (Bearer, or STS signature v1.0 for `AliyunSTS` tokens) and relays
+the answer (`ccc/client.py`). Classic answers are reshaped for the SDK unless `ccc.reshape` is
+off, and POP errors become the contract's error body; CCC 2.0 answers pass through with POP's
+status (docs/ccc-openapi.md §6). Every forwarded call leaves one audit line (`ccc/audit.py`).
 
 This module alone turns the POP layer's errors into HTTP answers.
 """
@@ -26,6 +28,7 @@ import orjson
 from aiohttp import hdrs, web
 from multidict import MultiDict, MultiMapping
 
+from ccc_gateway.ccc.agent_id import LOGIN_DETAILS, learn_own_id, pin_user
 from ccc_gateway.ccc.audit import audit_call
 from ccc_gateway.ccc.client import PopClient, PopResult
 from ccc_gateway.ccc.pop.errors import PopTimeout, PopUnavailable, RequestShapeError
@@ -40,15 +43,19 @@ from ccc_gateway.ccc.request import (
     prepare_call,
     secrets_of,
     too_large,
+    withheld,
 )
 from ccc_gateway.http.errors import (
     BadGateway,
     BadRequest,
+    GatewayError,
     GatewayTimeout,
+    MethodNotAllowed,
     UnsupportedMediaType,
 )
+from ccc_gateway.http.middleware import wants_html
 from ccc_gateway.http.origin import check_same_origin, check_script_request
-from ccc_gateway.keys import CLOCK, CONFIG, POP_CLIENT, SESSIONS
+from ccc_gateway.keys import CLOCK, CONFIG, POP_CLIENT, REQUEST_ID, SESSIONS
 from ccc_gateway.ops.metrics import count_pop
 from ccc_gateway.proxy.body import Pace, read_request_body
 from ccc_gateway.runtime.tls import client_context
@@ -91,7 +98,22 @@ async def _pop_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def handle_api(request: web.Request) -> web.Response:
-    """Forward one softphone API call to the CCC OpenAPI as the signed-in agent."""
+    """Forward one softphone API call to the CCC OpenAPI as the signed-in agent.
+
+    With CCC 2.0 the gateway's own refusals are POP-shaped, so the SDK shows them like any
+    API error; classic keeps the contract's `{requestId, errorCode, message}`.
+    """
+    if not request.app[CONFIG].ccc.is_v2:
+        return await _call_api(request)
+    try:
+        return await _call_api(request)
+    except GatewayError as error:
+        if wants_html(request):  # a person's navigation gets the readable page
+            raise
+        return pop_shaped(request, error)
+
+
+async def _call_api(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
     ccc = config.ccc
@@ -102,17 +124,54 @@ async def handle_api(request: web.Request) -> web.Response:
     check_content_length(request.content_length, ccc.max_request_size)
     signin = await app[SESSIONS].require(request)
     body = await _body_fields(request, ccc.max_request_size)
-    action, params = prepare_call(request.query, body, ccc.actions, ccc.instance_id)
-    credentials = credentials_for(ccc.auth, signin.tokens)
-    result = await _forward(app, signin, action, params, credentials)
-    if result.status >= 400:
-        raise pop_error(result, secrets_of(credentials))
-    # The body is already in the SDK's shape when ccc.reshape is on (PopClient reshapes).
-    return web.Response(
-        body=_json_bytes(result.body),
-        status=result.status,
-        headers=_JSON_HEADERS,
+    action, params = prepare_call(
+        request.query,
+        body,
+        ccc.actions,
+        ccc.instance_id,
+        version=ccc.version,
+        json_lists=ccc.is_v2,
     )
+    credentials = credentials_for(ccc.auth, signin.tokens)
+    secrets = secrets_of(credentials)
+    if ccc.is_v2:
+
+        async def forward(name: str, own_params: Mapping[str, str]) -> PopResult:
+            return await _forward(app, signin, name, own_params, credentials)
+
+        await pin_user(request, signin, params, forward, secrets)
+    result = await _forward(app, signin, action, params, credentials)
+    if ccc.is_v2:
+        if action == LOGIN_DETAILS:
+            await learn_own_id(request, signin, result)
+        # POP's status and body as they came (reshaped only with ccc.reshape: true), the
+        # Message of an error cut where it would quote the string-to-sign.
+        answer = withheld(result.body, secrets) if result.status >= 400 else result.body
+        return _json_response(answer, result.status)
+    if result.status >= 400:
+        raise pop_error(result, secrets)
+    # The body is already in the SDK's shape when ccc.reshape is on (PopClient reshapes).
+    return _json_response(result.body, result.status)
+
+
+def _json_response(body: Any, status: int) -> web.Response:
+    return web.Response(body=_json_bytes(body), status=status, headers=_JSON_HEADERS)
+
+
+def pop_shaped(request: web.Request, error: GatewayError) -> web.Response:
+    """A gateway error in POP's own shape: `{RequestId, Code, Message, HttpStatusCode}` (plus
+    `login` on 401 NotAuthenticated, and any other field the error carries)."""
+    body = {
+        "RequestId": getattr(error, "pop_request_id", None) or request.get(REQUEST_ID),
+        "Code": error.error_code,
+        "Message": error.message,
+        "HttpStatusCode": error.status,
+        **error.extra,
+    }
+    response = _json_response(body, error.status)
+    if isinstance(error, MethodNotAllowed):
+        response.headers[hdrs.ALLOW] = error.allow
+    return response
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -46,6 +46,9 @@ class SignIn:
     crm_user: str | None  # None when CRM binding is off
     created_at: float
     last_used: float
+    # The agent's CCC 2.0 user id (`name@instance`), learned from GetLoginDetails in this
+    # sign-in (ccc/agent_id.py); None until then, and always with classic CCC.
+    ccc_user: str | None = None
 
     def __repr__(self) -> str:
         return f"SignIn(sid={self.sid[:8]}…, agent={self.agent.upn!r}, crm_user={self.crm_user!r})"
@@ -60,9 +63,12 @@ class SignIn:
     def touched(self, now: float) -> SignIn:
         return replace(self, last_used=now)
 
+    def with_ccc_user(self, ccc_user: str) -> SignIn:
+        return replace(self, ccc_user=ccc_user)
+
     def to_payload(self) -> dict[str, Any]:
         t = self.tokens
-        return {
+        payload = {
             "v": PAYLOAD_VERSION,
             "sid": self.sid,
             "at": t.access_token,
@@ -77,6 +83,9 @@ class SignIn:
             "ct": self.created_at,
             "lu": self.last_used,
         }
+        if self.ccc_user is not None:  # only once learned: the cookie budget is tight
+            payload["cu"] = self.ccc_user
+        return payload
 
     @classmethod
     def from_payload(cls, data: Mapping[str, Any]) -> SignIn | None:
@@ -99,6 +108,7 @@ class SignIn:
                 crm_user=_optional_text(data.get("crm")),
                 created_at=float(data["ct"]),
                 last_used=float(data["lu"]),
+                ccc_user=_optional_text(data.get("cu")),
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -20,7 +20,6 @@ __all__ = [
     "CLASSIC_VERSION",
     "GET_ACTIONS",
     "READ_ONLY_PREFIXES",
-    "SUPERVISOR_TARGETS",
     "WORKBENCH_ACTIONS",
     "ActionPolicy",
     "default_actions",
@@ -118,16 +117,6 @@ CCC2_ACTIONS: frozenset[str] = frozenset(
         "LaunchSurvey",
     }
 )
-
-# The supervisor actions and the parameter naming the agent they act on: it may name another
-# agent of the instance (CCC checks the supervisor's role); their own UserId may not.
-SUPERVISOR_TARGETS: dict[str, str] = {
-    "MonitorCall": "MonitoredUserId",
-    "BargeInCall": "BargedUserId",
-    "InterceptCall": "InterceptedUserId",
-    "CoachCall": "CoachedUserId",
-}
-
 
 def default_actions(version: str) -> frozenset[str]:
     """The workbench SDK's allow-list of the generation `version` names."""

@@ -39,6 +39,7 @@ __all__ = [
     "common_params",
     "flatten_request",
     "merge_params",
+    "scalar_text",
     "timestamp",
 ]
 
@@ -117,7 +118,7 @@ def _flatten_value(key: str, value: Any, depth: int, out: dict[str, str], limits
         raise RequestShapeError(f"two parameters both become {key!r}")
     if len(out) >= limits.max_items:
         raise RequestShapeError(f"more than {limits.max_items} parameters")
-    out[key] = _scalar_text(key, value)
+    out[key] = scalar_text(key, value)
 
 
 def _pop_key(raw: Any) -> str:
@@ -135,7 +136,8 @@ def _pop_key(raw: Any) -> str:
     return ".".join([part[0].upper() + part[1:] for part in key.split(".")])
 
 
-def _scalar_text(key: str, value: Any) -> str:
+def scalar_text(key: str, value: Any) -> str:
+    """A JSON scalar as POP text: booleans lower-case, numbers in plain decimal."""
     if isinstance(value, bool):  # before int: bool is an int subclass
         return "true" if value else "false"
     if isinstance(value, int):
