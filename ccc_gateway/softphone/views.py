@@ -1,9 +1,11 @@
 """The softphone page (the CCC workbench SDK, docs/softphone.md) and the widget's files.
 
 Routes:
-- `GET /aliyun/softphone`: the page hosting the SDK; its configuration travels in a
-  non-executable `<script type="application/json">` element, so the page has no inline code
-  and runs under a CSP that admits only this origin and the SDK's origins.
+- `GET /aliyun/softphone`: the page hosting the SDK of `softphone.sdk` (classic 1.x, 2.x or
+  the 3.x UI build: one page, the generation's constructor and options); its configuration
+  travels in a non-executable `<script type="application/json">` element, so the page has no
+  inline code and runs under a CSP that admits only this origin, the SDK's origins and the
+  hosts that generation connects to (docs/softphone.md, section 8).
 - `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
 - `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css}`.
 """
