@@ -14,7 +14,7 @@ from yarl import URL
 
 from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
 from ccc_gateway.config.load import ConfigError, parse_config
-from ccc_gateway.softphone.views import json_for_html, page_config, source_origin
+from ccc_gateway.softphone.views import json_for_html, page_config, page_policy, source_origin
 
 MakeStack = Callable[..., Awaitable[Stack]]
 SDK = {
@@ -369,6 +369,33 @@ def test_screen_pop_url_knows_the_four_call_variables(tmp_path: Path) -> None:
     assert any(p.startswith("softphone.screen_pop_url:") and "{contactId}" in p for p in problems)
     problems = _problems(tmp_path, "softphone: {screen_pop_url: /customers}")
     assert any(p.startswith("softphone.screen_pop_url: must contain") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("extra", "sdk", "connect"),
+    [
+        ("", "v3", ["'self'", "wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"]),
+        (
+            "softphone: {sdk: v2}\n",
+            "v2",
+            ["'self'", "wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"],
+        ),
+        ("ccc: {instance_id: i, version: '2017-07-05'}\n", "v1", ["'self'", "wss:", "https:"]),
+    ],
+)
+def test_default_sdk_files_give_the_generations_csp(
+    tmp_path: Path, extra: str, sdk: str, connect: list[str]
+) -> None:
+    """With the default files on Alibaba's CDN each generation's CSP names g.alicdn.com only."""
+    text = _config_text(tmp_path, extra)
+    if extra.startswith("ccc:"):
+        text = text.replace("ccc: {instance_id: inst-1}\n", "")
+    config = parse_config(text, {})
+    assert config.softphone.sdk == sdk
+    csp = directives(page_policy(config))
+    assert csp["script-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["style-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["connect-src"] == connect
 
 
 def test_sdk_options_and_csp_sources_are_checked_by_key_path(tmp_path: Path) -> None:
