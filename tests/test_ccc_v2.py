@@ -9,6 +9,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import MultiDict
 from oracles.ccc2_models import request_parameter_names
 
@@ -248,3 +250,27 @@ def test_signin_keeps_the_learned_ccc_user_id():
     again = SignIn.from_payload(learned.to_payload())
     assert again is not None and again.ccc_user == "agent1@ccc-demo"
     assert again.with_tokens(tokens, 2.0).ccc_user == "agent1@ccc-demo"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=6))
+def test_any_request_object_gives_text_parameters_or_a_4xx(request_: dict[str, Any]):
+    """Whatever JSON object the browser sends, 2.0 parsing yields string parameters with the
+    instance pinned, or a 4xx refusal; never another exception."""
+    try:
+        _, params = v2_call(request_)
+    except GatewayError as error:
+        assert 400 <= error.status < 500
+        return
+    assert params["InstanceId"] == INSTANCE
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    assert ids_of_other_instances(params, INSTANCE) == []

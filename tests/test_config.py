@@ -375,3 +375,16 @@ def test_softphone_sdk_rejects_unknown_values(tls_files):
     """softphone.sdk takes auto, v1, v2 or v3 only."""
     found = problems_of(with_ccc(tls_files, "version: 2020-07-01", "sdk: v4"))
     assert found == ["softphone.sdk: expected one of auto, v1, v2, v3, not 'v4'"]
+
+
+def test_a_classic_instance_id_with_2_0_says_to_set_the_version(tls_files):
+    """A UUID instance id (classic) under the 2.0 default is a problem naming the fix."""
+    uuid = "9cfad875-6260-4a53-ab6e-b13e3fb31f7d"
+    text = minimal(tls_files).replace("{instance_id: inst-1}", f"{{instance_id: {uuid}}}")
+    (found,) = problems_of(text)
+    assert found.startswith(f"ccc.version: the instance id {uuid} is a classic instance's")
+    assert 'set ccc.version: "2017-07-05"' in found
+    classic = text.replace(
+        f"{{instance_id: {uuid}}}", f"{{instance_id: {uuid}, version: 2017-07-05}}"
+    )
+    assert parse_config(classic, {"SECRET": "s"}).ccc.version == "2017-07-05"

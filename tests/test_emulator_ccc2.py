@@ -272,6 +272,17 @@ async def _set_up(
     return job, channel
 
 
+def test_oracle_notices_unknown_fields_and_wrong_types() -> None:
+    """The model oracle is not vacuous: it drops unknown fields and reports wrong types."""
+    body = {"Code": "OK", "Data": {"UserId": "a@b", "Extra": 1}, "HttpStatusCode": "200"}
+    assert round_trip("SignOutGroup", body) != body
+    assert type_problems("SignOutGroup", body) == [
+        "SignOutGroup.http_status_code: want int, got str"
+    ]
+    assert "Callee" in request_parameter_names("MakeCall")
+    assert "callee" not in request_parameter_names("MakeCall")
+
+
 @pytest.mark.parametrize("action", ALLOW_LIST)
 async def test_answer_is_the_official_shape(
     client: Client, clock: Clock, sleeper: SteppedSleep, action: str
@@ -632,3 +643,16 @@ async def test_stand_in_sdk_files(
         f"/_emulator/sdk/{name}", headers={"If-None-Match": resp.headers["ETag"]}
     )
     assert again.status == 304
+
+
+async def test_object_parameter_as_json_text(client: Client, clock: Clock) -> None:
+    """Criteria is JSON text of an object: it filters the call history; other forms are refused."""
+    page = {"PageNumber": "1", "PageSize": "10"}
+    all_rows = (await ok2(client, clock, "ListRecentCallDetailRecords", **page))["Data"]["List"]
+    assert len(all_rows) == 2
+    criteria = json.dumps({"phoneNumber": "135012345679"})
+    body = await ok2(client, clock, "ListRecentCallDetailRecords", Criteria=criteria, **page)
+    assert [r["CallingNumber"] for r in body["Data"]["List"]] == ["135012345679"]
+    for bad in ({"Criteria": "[1]"}, {"Criteria": "{"}, {"Criteria.phoneNumber": "1"}):
+        status, body = await call2(client, clock, "ListRecentCallDetailRecords", **page, **bad)
+        assert_refused2(status, body, 400, "Parameter.Format")

@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -267,8 +268,20 @@ def _ccc(s: Section) -> CccConfig:
         max_request_size=s.get("max_request_size", parse_size, CccConfig.max_request_size),
         max_response_size=s.get("max_response_size", parse_size, CccConfig.max_response_size),
     )
+    if result.is_v2 and _UUID.fullmatch(result.instance_id):
+        # The likeliest cause: a classic configuration from before 2.0 became the default.
+        s.problems.add(
+            s.key_path("version"),
+            f"the instance id {result.instance_id} is a classic instance's (a UUID; CCC 2.0 "
+            'ids are the instance\'s name): set ccc.version: "2017-07-05" for a classic '
+            "instance, or ccc.instance_id to the 2.0 instance's name",
+        )
     s.reject_unknown()
     return result
+
+
+# Classic instance ids are UUIDs (8-4-4-4-12 hex digits).
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def as_session_key(value: Any) -> Secret:

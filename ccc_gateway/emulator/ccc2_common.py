@@ -83,21 +83,36 @@ def boolean(ctx: Ctx, name: str) -> bool | None:
     return parsed
 
 
-def json_list(ctx: Ctx, name: str) -> list[str] | None:
-    """A list parameter: JSON text of an array of strings; `Name.N` keys are refused."""
+def _json(ctx: Ctx, name: str) -> Any:
+    """The parsed JSON text of `name` (None when absent); flattened `Name.N` keys refused."""
     prefix = name + "."
     if any(key.startswith(prefix) for key in ctx.params.raw()):
-        raise bad_format(name, f"send the list as JSON text in {name}, not as {name}.N.")
+        raise bad_format(name, f"send it as JSON text in {name}, not as {name}.N.")
     value = ctx.params.get(name)
     if value is None:
         return None
     try:
-        items = json.loads(value)
+        return json.loads(value)
     except ValueError:
-        raise bad_format(name, "it must be JSON text of a list.") from None
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise bad_format(name, "it must be JSON text.") from None
+
+
+def json_list(ctx: Ctx, name: str) -> list[str] | None:
+    """A list parameter: JSON text of an array of strings."""
+    items = _json(ctx, name)
+    if items is not None and (
+        not isinstance(items, list) or not all(isinstance(i, str) for i in items)
+    ):
         raise bad_format(name, "it must be JSON text of a list of strings.")
     return items
+
+
+def json_object(ctx: Ctx, name: str) -> dict[str, Any] | None:
+    """An object parameter (e.g. `Criteria`): JSON text of an object."""
+    value = _json(ctx, name)
+    if value is not None and not isinstance(value, dict):
+        raise bad_format(name, "it must be JSON text of an object.")
+    return value
 
 
 def page(ctx: Ctx) -> tuple[int, int]:

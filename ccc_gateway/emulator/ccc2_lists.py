@@ -16,11 +16,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import ccc_data as data
-from .ccc2_common import Ctx, boolean, integer, json_list, own_desk, page, paged, required, text
+from .ccc2_common import (
+    Ctx,
+    boolean,
+    integer,
+    json_list,
+    json_object,
+    own_desk,
+    page,
+    paged,
+    required,
+    text,
+)
 from .ccc2_state import CccError
 
 _CHAT_SECRET = b"ccc-emulator-chat-secret"
 _PRIVILEGES = ("Workbench:Call", "Workbench:Chat", "Workbench:CallHistory", "Report:MyWork")
+_CRITERIA = ("phoneNumber", "callingNumber", "calledNumber")  # ListRecentCallDetailRecords
 _LOCATIONS = {"135": ("Shanghai", "Shanghai"), "138": ("Beijing", "Beijing")}
 
 
@@ -192,10 +204,15 @@ def _agents_in_view(ctx: Ctx, ids: list[str] | None) -> list[Any]:
 
 def list_realtime_agent_states(ctx: Ctx) -> dict[str, Any]:
     number, size = page(ctx)
+    states = json_list(ctx, "StateList")
+    json_list(ctx, "CallTypeList")  # validated; every demo call is a plain audio call
+    json_list(ctx, "WorkModeList")
     rows = []
     for desk in _agents_in_view(ctx, json_list(ctx, "AgentIdList")):
         call = ctx.desks.call_of(desk)
         state = ctx.desks.user_state(desk)
+        if states is not None and state.capitalize() not in states and state not in states:
+            continue
         groups = list(desk.groups)
         rows.append(
             {
@@ -247,6 +264,8 @@ def list_recent_call_detail_records(ctx: Ctx) -> dict[str, Any]:
     number, size = page(ctx)
     integer(ctx, "StartTime", 0, 10**13)
     integer(ctx, "EndTime", 0, 10**13)
+    criteria = json_object(ctx, "Criteria") or {}
+    wanted = {k: str(v) for k, v in criteria.items() if k in _CRITERIA and v}
     rows = [
         {
             "AgentIds": desk.user_id,
@@ -262,8 +281,19 @@ def list_recent_call_detail_records(ctx: Ctx) -> dict[str, Any]:
             "StartTime": r["StartTime"],
         }
         for r in data.recent_call_records(ctx.settings, desk.agent, ctx.now)
+        if _matches(r, wanted)
     ]
     return {"Data": paged(rows, number, size)}
+
+
+def _matches(record: dict[str, Any], wanted: dict[str, str]) -> bool:
+    numbers = {"callingNumber": record["CallingNumber"], "calledNumber": record["CalledNumber"]}
+    for key, value in wanted.items():
+        if key == "phoneNumber" and value not in numbers.values():
+            return False
+        if key in numbers and numbers[key] != value:
+            return False
+    return True
 
 
 def list_skill_groups(ctx: Ctx) -> dict[str, Any]:

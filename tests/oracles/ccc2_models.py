@@ -97,5 +97,7 @@ def _check_value(value: Any, annotation: str, path: str, problems: list[str]) ->
         wanted = _SCALARS[annotation]
         if not isinstance(value, wanted) or (bool not in wanted and isinstance(value, bool)):
             problems.append(f"{path}: want {annotation}, got {type(value).__name__}")
-    elif annotation.startswith("main_models."):
+    elif hasattr(value, "to_map"):  # a nested model, whatever its annotation's spelling
         _check(value, path, problems)
+    else:
+        problems.append(f"{path}: {annotation} is not a type this oracle knows")

@@ -118,6 +118,7 @@ CCC2_ACTIONS: frozenset[str] = frozenset(
     }
 )
 
+
 def default_actions(version: str) -> frozenset[str]:
     """The workbench SDK's allow-list of the generation `version` names."""
     return CCC2_ACTIONS if version == CCC2_VERSION else WORKBENCH_ACTIONS
