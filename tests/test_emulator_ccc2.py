@@ -8,6 +8,7 @@ signature made with `aliyunsdkcore`'s composer).
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import aiohttp
@@ -656,3 +657,82 @@ async def test_object_parameter_as_json_text(client: Client, clock: Clock) -> No
     for bad in ({"Criteria": "[1]"}, {"Criteria": "{"}, {"Criteria.phoneNumber": "1"}):
         status, body = await call2(client, clock, "ListRecentCallDetailRecords", **page, **bad)
         assert_refused2(status, body, 400, "Parameter.Format")
+
+
+async def test_ringing_out_puts_the_agent_on_break(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """An inbound call nobody answers ends by itself; the agent is on break, RingingTimeout."""
+    ws, job = await ringing(client, clock)
+    await wake(sleeper)  # the caller gives up
+    released = await receive(ws)
+    assert (released["type"], released["connid"], released["reason"]) == (
+        "released",
+        job,
+        "noanswer",
+    )
+    body = await ok2(client, clock, "ListAgentStates", PageNumber="1", PageSize="10")
+    row = next(r for r in body["Data"]["List"] if r["AgentId"] == USER1)
+    assert (row["State"], row["BreakCode"]) == ("BREAK", "RingingTimeout")
+    await ws.close()
+
+
+async def test_random_call_control_sequences_stay_well_formed(
+    client: Client, clock: Clock, sleeper: SteppedSleep
+) -> None:
+    """Any order of call-control requests gets a model-shaped answer or a documented refusal."""
+    rng = random.Random(16)
+    ws = await softphone(client, clock)
+    jobs, channels, succeeded = ["job-1"], ["ch-1"], set()
+    for _ in range(3000):  # until every action has succeeded at least once
+        if succeeded == set(RANDOM_ACTIONS):
+            break
+        action = rng.choice(RANDOM_ACTIONS)
+        params = {
+            "DeviceId": "d",
+            "SignedSkillGroupIdList": json.dumps(["sales@ccc-demo"]),
+            "Code": "lunch",
+            "Callee": rng.choice([CUSTOMER, CUSTOMER, "x"]),
+            # Mostly the latest call and the agent's leg of it, now and then a stale one.
+            "JobId": jobs[-1] if rng.random() < 0.8 else rng.choice(jobs),
+            "ChannelId": channels[-1] if rng.random() < 0.8 else rng.choice(channels),
+            "Transferee": "13900000000",
+            "Dtmf": "1",
+        }
+        if rng.random() < 0.08:
+            pushed = {"agent": AGENT1.upn, "caller": CUSTOMER}
+            jobs.append((await (await client.post("/_emulator/calls", json=pushed)).json())["id"])
+        if rng.random() < 0.2 and not sleeper.pending.empty():
+            _, timer = sleeper.pending.get_nowait()
+            if not timer.done():  # a call released meanwhile cancelled its timer
+                timer.set_result(None)  # the far party acts
+        status, body = await call2(client, clock, action, **params)
+        assert status in {200, 400, 403, 404}, body
+        if status != 200:
+            assert_refused2(status, body, status, body["Code"])
+            continue
+        succeeded.add(action)
+        assert round_trip(action, body) == body
+        context = body["Data"].get("CallContext")
+        if context:
+            jobs.append(context["JobId"])
+            channels.append(context["ChannelContexts"][0]["ChannelId"])
+    assert succeeded == set(RANDOM_ACTIONS)  # every path was reached
+    await ws.close()
+
+
+RANDOM_ACTIONS = [
+    "SignInGroup",
+    "SignOutGroup",
+    "TakeBreak",
+    "ReadyForService",
+    "MakeCall",
+    "AnswerCall",
+    "ReleaseCall",
+    "HoldCall",
+    "RetrieveCall",
+    "BlindTransfer",
+    "ResetAgentState",
+    "MuteCall",
+    "SendDtmfSignaling",
+]

@@ -56,6 +56,7 @@ class Backend:
         self.sdk_file = sdk_file
         self.ctor = ctor
         self.seen: list[dict[str, Any]] = []
+        self.signed_in = False  # until then /api refuses like the gateway does when signed out
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -93,6 +94,10 @@ class Backend:
         self.seen.append(
             {"query": dict(request.query), "params": params, "xTest": request.headers.get("X-Test")}
         )
+        if not self.signed_in:
+            refusal = {"RequestId": "gw-1", "Code": "NotAuthenticated", "Message": "sign in"}
+            body = {**refusal, "HttpStatusCode": 401, "login": "/aliyun/auth"}
+            return web.json_response(body, status=401)
         pop = {
             k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
             for k, v in params.items()
@@ -122,7 +127,7 @@ class Backend:
 async def test_stand_in_sdk_drives_calls_through_the_api(
     aiohttp_server: Any, sdk_file: str, ctor: str
 ) -> None:
-    """Sign-in, break/ready, outbound and inbound calls, hold: each through the 2.0 API."""
+    """Sign-in (after a 401), break/ready, outbound and inbound calls, hold: via the 2.0 API."""
     from playwright.async_api import async_playwright
 
     oauth = OAuthClient("client-1", "secret-1", ("https://crm.test/cb",))
@@ -145,17 +150,36 @@ async def test_stand_in_sdk_drives_calls_through_the_api(
             page.on("pageerror", lambda exc: problems.append(str(exc)))
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             await page.goto(str(page_server.make_url("/")))
+            await _recover_from_sign_out(page, backend)
             await _drive(page, http, emulator_url)
-            assert problems == []
+            assert [p for p in problems if "401" not in p] == []  # the 401 was on purpose
         finally:
             await chromium.close()
     _check_requests(backend.seen)
 
 
+async def _recover_from_sign_out(page: Any, backend: Backend) -> None:
+    """A 401 from the backend is reported and stops the SDK; Reconnect starts it again."""
+    await page.get_by_role("button", name="Reconnect").wait_for()
+    assert (await page.evaluate("window.sdkEvents"))[0][0] == "init"
+    assert "sign in again" in await page.inner_text(".wbsdk-note")
+    [error] = [e[1] for e in await page.evaluate("window.sdkEvents") if e[0] == "error"]
+    assert (error["errorCode"], error["requestId"]) == ("NotAuthenticated", "gw-1")
+    assert await page.get_attribute("#phone", "data-status") == "-1"
+    await page.evaluate("window.sdkEvents.length = 0")
+    backend.signed_in = True
+    await page.get_by_role("button", name="Reconnect").click()
+
+
 async def _drive(page: Any, http: aiohttp.ClientSession, emulator: str) -> None:
     await page.wait_for_selector('#phone[data-status="3"]')
     names = [e[0] for e in await page.evaluate("window.sdkEvents")]
-    assert names[0] == "init" and {"register", "logIn", "ready"} <= set(names)
+    assert {"register", "logIn", "ready"} <= set(names)
+    await page.evaluate("window.sdk.answer()")  # nothing rings: refused, state unchanged
+    [error] = [e[1] for e in await page.evaluate("window.sdkEvents") if e[0] == "error"]
+    assert error["errorCode"] == 9001
+    await page.evaluate("window.sdkEvents.length = 0")
+    assert await page.evaluate("window.sdk.getStatusCode().code") == 3
 
     await page.get_by_role("button", name="Break").click()
     await page.wait_for_selector('#phone[data-status="2"]')
@@ -214,5 +238,7 @@ def _check_requests(seen: list[dict[str, Any]]) -> None:
         assert s["xTest"] == "1"
         assert s["params"]["InstanceId"] == "ccc-demo"
         assert set(s["params"]) <= request_parameter_names(query["action"]), s
+        if query["action"] in ("SignInGroup", "MakeCall", "ReleaseCall", "AnswerCall"):
+            assert s["params"]["UserId"] == "agent1@ccc-demo"
     [sign_in] = [s["params"] for s in seen if s["query"]["action"] == "SignInGroup"]
     assert sign_in["SignedSkillGroupIdList"] == ["sales@ccc-demo", "support@ccc-demo"]

@@ -58,6 +58,7 @@ class Call:
     skill_group_id: str
     started_at: float
     state: State = "ringing"
+    ended_by_far_party: str = ""  # "remote" or "noanswer" when the simulated party ended it
 
     @property
     def number(self) -> str:
@@ -237,5 +238,6 @@ class CallBook:
         await self._far_end_hangs_up(call, "noanswer")
 
     async def _far_end_hangs_up(self, call: Call, reason: str) -> None:
+        call.ended_by_far_party = reason
         self._end(call)
         await self._notify(call, call.event("released", reason=reason))

@@ -4,7 +4,8 @@ An agent is OFFLINE until `SignInGroup`, which leaves it on BREAK with the syste
 `Warm-up`; `ReadyForService` makes it READY, `TakeBreak` puts it on BREAK with the caller's
 code, `SignOutGroup` makes it OFFLINE again. While it has a live call (its "job") the state
 follows that call: DIALING (outbound, callee not answered yet), RINGING (inbound, not answered)
-or TALKING; when the call ends the agent is back where it was before the call.
+or TALKING; when the call ends the agent is back where it was before the call, except after
+an inbound call it let ring out: then it is on BREAK with the system code `RingingTimeout`.
 
 The calls themselves live in `calls.CallBook`, so `/_emulator/calls` lists them and the far
 party's timers (the callee answers and hangs up by itself) drive them. The agent's job is read
@@ -30,6 +31,7 @@ from .calls import Call, CallBook
 from .settings import Agent, EmulatorSettings
 
 WARM_UP = "Warm-up"  # CCC's system break code right after sign-in
+RINGING_TIMEOUT = "RingingTimeout"  # system break code: an inbound call rang unanswered
 
 
 class CccError(Exception):
@@ -112,6 +114,9 @@ class AgentDesks:
         call = self.call_of(desk)
         if call is not None and call.state != "ended":
             return
+        if call is not None and call.ended_by_far_party == "noanswer" and desk.base != "OFFLINE":
+            # CCC puts an agent who let a call ring out on break, so it is not offered the next.
+            desk.base, desk.break_code = "BREAK", RINGING_TIMEOUT
         desk.job_id, desk.held, desk.muted = "", False, False
         waiting = self.calls.ringing_inbound(desk.agent.upn)
         if waiting:  # the next caller in line rings the agent

@@ -48,7 +48,8 @@ def add_pop_routes(app: web.Application, store: EmulatorStore) -> None:
 
 
 class PopEndpoint:
-    """One emulated CCC instance: its replay ledger and its agents' devices live here."""
+    """The POP endpoint: its replay ledger and the classic agents' devices live here; the 2.0
+    agent states live with the calls in the softphone hub."""
 
     def __init__(self, store: EmulatorStore) -> None:
         self._store = store
@@ -74,11 +75,7 @@ class PopEndpoint:
             params = Params(await read_params(request))
             version, action, agent = self._authenticate(params, request.method)
             if version == CCC2_VERSION:
-                hub = self._hub(request.app)
-                try:
-                    payload = run_action2(action, self._ctx2(hub, agent, params))
-                finally:
-                    await hub.deliver_desk_events()
+                payload = await self._ccc2(request.app, action, agent, params)
                 return web.json_response(success_body2(action, request_id, payload))
             payload = self._classic(action, agent, params)
         except PopError as error:
@@ -106,13 +103,23 @@ class PopEndpoint:
         context = ActionContext(settings, agent, params, self._devices, settings.clock())
         return run_action(action, context)
 
-    def _ctx2(self, hub: SoftphoneHub, agent: Agent, params: Params) -> Ctx:
+    async def _ccc2(
+        self, app: web.Application, action: str, agent: Agent, params: Params
+    ) -> dict[str, Any]:
+        """Run a 2.0 action; what it changed on calls reaches the softphones before the answer."""
+        hub = self._hub(app)
+
         def line_of(who: Agent) -> int:
             line = hub.line_of(who.upn)
             return 0 if line is None else line.id
 
         settings = self._store.settings
-        return Ctx(settings, agent, params, hub.desks, line_of, settings.clock())
+        try:
+            return run_action2(
+                action, Ctx(settings, agent, params, hub.desks, line_of, settings.clock())
+            )
+        finally:
+            await hub.deliver_desk_events()
 
     def _error_response(self, request_id: str, error: PopError) -> web.Response:
         region = self._store.settings.region

@@ -342,6 +342,7 @@ async def push_call(request: web.Request) -> web.Response:
         group.numbers[0].number,  # the hotline the caller dialled
         data.skill_group_id(hub.settings, group),
     )
+    hub.desks.of(agent)  # a 2.0 agent's state follows the ringing call from now (ccc2_state)
     await hub.send(line, call.event("incoming"))
     return web.json_response(call.wire(), status=201)
 

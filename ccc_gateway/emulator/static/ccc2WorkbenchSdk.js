@@ -35,6 +35,13 @@
   const CLOSE_REPLACED = 4409;
   const NUMBER = /^\+?[0-9*#]{1,32}$/;
   const NOT_NOW = 9001; // the SDK's "API not allowed in the current state"
+  // Agent-scoped actions carry the agent's own UserId (from GetLoginDetails), as the workbench
+  // knows it; the gateway pins it to the signed-in agent.
+  const WITH_USER_ID = new Set([
+    'ListSkillLevelsOfUser', 'SignInGroup', 'SignOutGroup', 'TakeBreak', 'ReadyForService',
+    'MakeCall', 'AnswerCall', 'ReleaseCall', 'HoldCall', 'RetrieveCall', 'MuteCall', 'UnmuteCall',
+    'SendDtmfSignaling', 'BlindTransfer',
+  ]);
   const DEFAULTS = {
     dom: null, instanceId: '', regionId: 'cn-shanghai', ajaxOrigin: '', ajaxPath: '/data/api.json',
     ajaxApiParamName: 'action', ajaxMethod: 'post', ajaxOtherParams: {}, ajaxHeaders: {},
@@ -318,6 +325,7 @@
     async _api(api, params) {
       const o = this.options;
       const request = Object.assign({ InstanceId: o.instanceId }, params);
+      if (WITH_USER_ID.has(api) && this._login.UserId) request.UserId = this._login.UserId;
       const fields = new URLSearchParams({ request: JSON.stringify(request) });
       for (const [key, value] of Object.entries(o.ajaxOtherParams || {})) fields.set(key, value);
       const method = String(o.ajaxMethod).toLowerCase() === 'get' ? 'GET' : 'POST';
