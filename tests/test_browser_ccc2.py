@@ -8,10 +8,14 @@ keys, lower-case call types, classic positional arguments) is checked too."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from playwright.async_api import Frame, Page, Route, expect
 from test_browser_e2e import (
     CCC2,
+    WAIT_S,
     MakeStack,
     crm_login,
     screenshot_on_failure,
@@ -76,6 +80,16 @@ async def serve_fake_sdk(route: Route) -> None:
     await route.fulfill(body=FAKE_SDK, content_type="text/javascript")
 
 
+async def until(frame: Frame, expression: str) -> None:
+    """Poll a JavaScript expression in the softphone frame until it is true (bounded).
+
+    Not `wait_for_function`: its polling evaluates strings, which the page's CSP forbids."""
+    deadline = time.monotonic() + WAIT_S
+    while not await frame.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        await asyncio.sleep(0.1)
+
+
 async def started(page: Page, base: str) -> Frame:
     """CRM login, the softphone signed in; the fake SDK constructed. Its frame."""
     await page.context.route(FAKE_SDK_URL, serve_fake_sdk)
@@ -84,7 +98,7 @@ async def started(page: Page, base: str) -> Frame:
     await sign_in_through_popup(page)
     frame = page.frame(url=lambda url: url.endswith("/aliyun/softphone"))
     assert frame is not None
-    await frame.wait_for_function("window.fake && window.fake.options")
+    await until(frame, "Boolean(window.fake && window.fake.options)")
     return frame
 
 
@@ -115,7 +129,7 @@ async def test_ccc2_constructor_options_and_register(
             "ajaxHeaders": {"X-CCC-Softphone": "1"},
             "hook": "function",
         }
-        await frame.wait_for_function("window.fake.registered === 1")
+        await until(frame, "window.fake.registered === 1")
 
 
 @pytest.mark.parametrize(
@@ -173,7 +187,7 @@ async def test_failed_call_is_reported_to_the_widget(
         await page.goto(base + "/customers")  # a new page: a new softphone document
         frame = page.frame(url=lambda url: url.endswith("/aliyun/softphone"))
         assert frame is not None
-        await frame.wait_for_function("window.fake && window.fake.registered === 1")  # may dial
+        await until(frame, "window.fake && window.fake.registered === 1")  # may dial
         await frame.evaluate(f"window.fakeCall = '{mode}'")
         await page.locator("a[href^='tel:']", has_text="135012345678").click()
         await expect(page.locator("#ccc-softphone-toast")).to_contain_text(
