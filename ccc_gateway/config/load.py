@@ -27,9 +27,6 @@ from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
     DEFAULT_SDK_STYLES,
-    SDK_ASSETS,
-    SDK_FOR_VERSION,
-    SDKS_OF_VERSION,
     AliyunConfig,
     CccConfig,
     Config,
@@ -41,7 +38,7 @@ from ccc_gateway.config.model import (
     TlsConfig,
     UpstreamConfig,
 )
-from ccc_gateway.config.softphone_values import csp_sources, screen_pop_url, sdk_options
+from ccc_gateway.config.softphone_values import softphone_section
 from ccc_gateway.config.values import (
     Problems,
     Secret,
@@ -116,7 +113,7 @@ def build_config(root: Section) -> Config:
         aliyun=_aliyun(root.section("aliyun")),
         ccc=ccc,
         session=_session(root.section("session")),
-        softphone=_softphone(root.section("softphone"), ccc.version),
+        softphone=softphone_section(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
     )
     root.reject_unknown()
@@ -326,47 +323,6 @@ def _session(s: Section) -> SessionConfig:
         whoami_cache_ttl=s.get("whoami_cache_ttl", parse_duration, d.whoami_cache_ttl),
         login_state_ttl=s.get("login_state_ttl", parse_duration, d.login_state_ttl),
         store=s.get("store", as_store_url, d.store),
-    )
-    s.reject_unknown()
-    return result
-
-
-def _sdk(s: Section, version: str) -> str:
-    """softphone.sdk resolved: `auto` is the generation's SDK; one that cannot work with
-    `version` is a problem saying what to change."""
-    sdk = s.get("sdk", choice("auto", "v1", "v2", "v3"), "auto")
-    if sdk == "auto":
-        return SDK_FOR_VERSION[version]
-    usable = SDKS_OF_VERSION[version]
-    if sdk not in usable:
-        other = next(v for v, sdks in SDKS_OF_VERSION.items() if sdk in sdks)
-        s.problems.add(
-            s.key_path("sdk"),
-            f'{sdk} does not work with ccc.version "{version}": set softphone.sdk to auto '
-            f'or {" or ".join(usable)}, or ccc.version to "{other}" if the instance is of '
-            "that generation",
-        )
-        return SDK_FOR_VERSION[version]
-    return sdk
-
-
-def _softphone(s: Section, version: str) -> SoftphoneConfig:
-    d = SoftphoneConfig()
-    sdk = _sdk(s, version)
-    assets = SDK_ASSETS[sdk]
-    result = SoftphoneConfig(
-        sdk=sdk,
-        inject=s.get("inject", as_bool, d.inject),
-        screen_pop_url=s.get("screen_pop_url", screen_pop_url, d.screen_pop_url),
-        screen_pop_target=s.get(
-            "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
-        ),
-        sdk_scripts=s.get("sdk_scripts", list_of(as_str), assets.scripts),
-        sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
-        ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
-        confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
-        sdk_options=sdk_options(s.section("sdk_options")),
-        csp_sources=csp_sources(s.section("csp_sources")),
     )
     s.reject_unknown()
     return result

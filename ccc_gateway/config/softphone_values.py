@@ -1,7 +1,8 @@
-"""Validation of the softphone section's values that need more than a type check.
+"""The configuration's `softphone` section (docs/softphone.md).
 
-The screen-pop template's variables, the SDK's extra constructor options and the extra CSP
-sources of the softphone page (docs/softphone.md).
+The browser SDK generation (`sdk`, following `ccc.version`) and its files, the screen-pop
+template's variables, the SDK's extra constructor options and the extra CSP sources of the
+softphone page.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import json
 import re
 from typing import Any
 
-from ccc_gateway.config.values import Section, as_str, list_of
+from ccc_gateway.config.model import SDK_ASSETS, SDK_FOR_VERSION, SDKS_OF_VERSION, SoftphoneConfig
+from ccc_gateway.config.values import Section, as_bool, as_str, choice, list_of
 
 # What softphone.js puts into softphone.screen_pop_url, from the incoming call's details.
 SCREEN_POP_VARIABLES = ("{caller}", "{callee}", "{callType}", "{jobId}")
@@ -57,3 +59,45 @@ def sdk_options(s: Section) -> dict[str, Any]:
         except (TypeError, ValueError):
             s.problems.add(s.key_path(key), "not a JSON value (quote dates and times)")
     return options
+
+
+def _sdk(s: Section, version: str) -> str:
+    """softphone.sdk resolved: `auto` is the generation's SDK; one that cannot work with
+    `version` is a problem saying what to change."""
+    sdk = s.get("sdk", choice("auto", "v1", "v2", "v3"), "auto")
+    if sdk == "auto":
+        return SDK_FOR_VERSION[version]
+    usable = SDKS_OF_VERSION[version]
+    if sdk not in usable:
+        other = next(v for v, sdks in SDKS_OF_VERSION.items() if sdk in sdks)
+        s.problems.add(
+            s.key_path("sdk"),
+            f'{sdk} does not work with ccc.version "{version}": set softphone.sdk to auto '
+            f'or {" or ".join(usable)}, or ccc.version to "{other}" if the instance is of '
+            "that generation",
+        )
+        return SDK_FOR_VERSION[version]
+    return sdk
+
+
+def softphone_section(s: Section, version: str) -> SoftphoneConfig:
+    """The `softphone` section; its SDK and the SDK's files follow `ccc.version`."""
+    d = SoftphoneConfig()
+    sdk = _sdk(s, version)
+    assets = SDK_ASSETS[sdk]
+    result = SoftphoneConfig(
+        sdk=sdk,
+        inject=s.get("inject", as_bool, d.inject),
+        screen_pop_url=s.get("screen_pop_url", screen_pop_url, d.screen_pop_url),
+        screen_pop_target=s.get(
+            "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
+        ),
+        sdk_scripts=s.get("sdk_scripts", list_of(as_str), assets.scripts),
+        sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
+        ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
+        confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
+        sdk_options=sdk_options(s.section("sdk_options")),
+        csp_sources=csp_sources(s.section("csp_sources")),
+    )
+    s.reject_unknown()
+    return result
