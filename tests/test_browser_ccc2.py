@@ -148,6 +148,13 @@ async def test_ccc2_constructor_options_and_register(
             "?to=0215%200001&type=Inbound&job=job-8",
         ),
         ("v1", CLASSIC, "'conn-1', '135012345679', '02150001', 'contact-9'", None),
+        # A dot segment would move the pop up the path (to /customer/): it is left out.
+        (
+            "v3",
+            CCC2,
+            "{caller: '135012345679', callee: '..', jobId: '.'}",
+            "?to=&type=Inbound&job=",
+        ),
     ],
 )
 async def test_every_generations_incoming_call_pops_one_url(

@@ -298,8 +298,12 @@
   /** The CRM page for an incoming call: the template's {caller}, {callee}, {callType}, {jobId}. */
   function screenPop(detail) {
     if (!detail.caller) return;
+    // Encoded, and never `.` or `..`: the URL parser would take those (even as %2E) for a
+    // path step and the pop would land on another CRM page than the template's.
+    const value = (name) => (
+      /^\.{1,2}$/.test(detail[name]) ? '' : encodeURIComponent(detail[name]));
     const url = config.screenPop.url.replace(
-      /\{(caller|callee|callType|jobId)\}/g, (_, name) => encodeURIComponent(detail[name]));
+      /\{(caller|callee|callType|jobId)\}/g, (_, name) => value(name));
     tell({
       type: 'ccc:screen-pop', caller: detail.caller, callee: detail.callee,
       callType: detail.callType, jobId: detail.jobId, url, target: config.screenPop.target,
