@@ -12,17 +12,20 @@ import base64
 import binascii
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
-from ccc_gateway.ccc.pop.actions import CCC_VERSIONS, ActionPolicy
+from ccc_gateway.config.generation import (
+    allowed_actions,
+    ccc_version,
+    check_instance_generation,
+)
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
@@ -224,28 +227,6 @@ def _aliyun(s: Section) -> AliyunConfig:
     return result
 
 
-def _actions(value: Any) -> frozenset[str] | Literal["*"]:
-    if value == "*":
-        return "*"
-    names = list_of(as_str)(value)
-    if "*" in names:
-        raise ValueError('write "*" alone (not in a list) to allow every action')
-    allowed = frozenset(names)
-    ActionPolicy(allowed)  # raises ValueError on a bad name
-    return allowed
-
-
-def _ccc_version(value: Any) -> str:
-    """One of the two API versions, quoted or not (unquoted, YAML reads a date)."""
-    text = as_str(value).strip()
-    if text not in CCC_VERSIONS:
-        raise ValueError(
-            f'expected "2020-07-01" (CCC 2.0) or "2017-07-05" (classic CCC), not {text!r}: '
-            "the instance's console page says which (README, which generation)"
-        )
-    return text
-
-
 def _ccc(s: Section) -> CccConfig:
     region = s.get("region", as_str, CccConfig.region)
     default_endpoint = URL(f"https://ccc.{region}.aliyuncs.com/")
@@ -256,29 +237,18 @@ def _ccc(s: Section) -> CccConfig:
         instance_id=s.get("instance_id", as_str, "", required=True),
         region=region,
         endpoint=endpoint,
-        version=s.get("version", _ccc_version, CccConfig.version),
+        version=s.get("version", ccc_version, CccConfig.version),
         auth=s.get("auth", choice("auto", "bearer", "sts"), CccConfig.auth),
         # Both default (when absent) to what the configured generation needs.
-        allowed_actions=s.get("allowed_actions", _actions, CccConfig.allowed_actions),
+        allowed_actions=s.get("allowed_actions", allowed_actions, CccConfig.allowed_actions),
         reshape=s.get("reshape", as_bool, CccConfig.reshape),
         timeout=s.get("timeout", parse_duration, CccConfig.timeout),
         max_request_size=s.get("max_request_size", parse_size, CccConfig.max_request_size),
         max_response_size=s.get("max_response_size", parse_size, CccConfig.max_response_size),
     )
-    if result.is_v2 and _UUID.fullmatch(result.instance_id):
-        # The likeliest cause: a classic configuration from before 2.0 became the default.
-        s.problems.add(
-            s.key_path("version"),
-            f"the instance id {result.instance_id} is a classic instance's (a UUID; CCC 2.0 "
-            'ids are the instance\'s name): set ccc.version: "2017-07-05" for a classic '
-            "instance, or ccc.instance_id to the 2.0 instance's name",
-        )
+    check_instance_generation(s, result)
     s.reject_unknown()
     return result
-
-
-# Classic instance ids are UUIDs (8-4-4-4-12 hex digits).
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def as_session_key(value: Any) -> Secret:

@@ -11,7 +11,8 @@ import json
 import re
 from typing import Any
 
-from ccc_gateway.config.model import SDK_ASSETS, SDK_FOR_VERSION, SDKS_OF_VERSION, SoftphoneConfig
+from ccc_gateway.config.generation import resolve_sdk
+from ccc_gateway.config.model import SDK_ASSETS, SoftphoneConfig
 from ccc_gateway.config.values import Section, as_bool, as_str, choice, list_of
 
 # What softphone.js puts into softphone.screen_pop_url, from the incoming call's details.
@@ -61,29 +62,10 @@ def sdk_options(s: Section) -> dict[str, Any]:
     return options
 
 
-def _sdk(s: Section, version: str) -> str:
-    """softphone.sdk resolved: `auto` is the generation's SDK; one that cannot work with
-    `version` is a problem saying what to change."""
-    sdk = s.get("sdk", choice("auto", "v1", "v2", "v3"), "auto")
-    if sdk == "auto":
-        return SDK_FOR_VERSION[version]
-    usable = SDKS_OF_VERSION[version]
-    if sdk not in usable:
-        other = next(v for v, sdks in SDKS_OF_VERSION.items() if sdk in sdks)
-        s.problems.add(
-            s.key_path("sdk"),
-            f'{sdk} does not work with ccc.version "{version}": set softphone.sdk to auto '
-            f'or {" or ".join(usable)}, or ccc.version to "{other}" if the instance is of '
-            "that generation",
-        )
-        return SDK_FOR_VERSION[version]
-    return sdk
-
-
 def softphone_section(s: Section, version: str) -> SoftphoneConfig:
     """The `softphone` section; its SDK and the SDK's files follow `ccc.version`."""
     d = SoftphoneConfig()
-    sdk = _sdk(s, version)
+    sdk = resolve_sdk(s, version)
     assets = SDK_ASSETS[sdk]
     result = SoftphoneConfig(
         sdk=sdk,
