@@ -257,7 +257,8 @@ async def test_ccc2_with_the_2x_sdk_places_a_call(make_stack: MakeStack, page: P
     base = str(stack.url)
     async with screenshot_on_failure(page, "ccc2_sdk2_call"):
         await sign_in_softphone(page, base)
-        await page.goto(base + "/customers")
+        await page.goto(base + "/customers")  # a new document: its SDK registers again
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
         await page.locator("a[href^='tel:']", has_text="135012345678").click()
         await confirm_call(page)
         outbound = await wait_for_call(stack, "outbound", "135012345678")
