@@ -6,6 +6,9 @@ ifndef PYTHON
 PYTHON := $(shell sh scripts/find-python.sh)
 endif
 VENV := .venv
+# Two steps: `make demo` needs only the runtime (RUNTIME_STAMP: the package); `make test` and
+# `make lint` add the test and lint tools (STAMP: the `test` extra).
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
 # A throwaway virtualenv with every runtime dependency at the floor pyproject.toml allows
@@ -27,10 +30,14 @@ SMOKE := tests/test_config.py tests/test_session_codec.py tests/test_pop.py \
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "No Python 3.11, 3.12 or 3.13 found; run make PYTHON=..." >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -47,7 +54,7 @@ $(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
 system:
 	@sh scripts/install-system-packages.sh
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/ccc-gateway demo
 
 test: $(STAMP) system smoke-lowest

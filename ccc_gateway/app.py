@@ -41,12 +41,14 @@ from ccc_gateway.keys import (
 )
 from ccc_gateway.ops import health as health
 from ccc_gateway.ops import metrics as metrics
+from ccc_gateway.proxy.body import ResponseFilter
+from ccc_gateway.proxy.body_urls import BodyUrlRewriter
 from ccc_gateway.proxy.handler import CrmProxy
 from ccc_gateway.proxy.pool import create_upstream_client, crm_reachable
 from ccc_gateway.runtime.tls import client_context
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession, is_gateway_cookie
-from ccc_gateway.sessions.crm_binding import CrmIdentity
+from ccc_gateway.sessions.crm_binding import CrmBinding, CrmIdentity, CrmSessionCookie
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
 from ccc_gateway.sessions.view import expose_storage
 from ccc_gateway.softphone import views as softphone
@@ -135,7 +137,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
             app[SESSIONS].identity_headers if config.upstream.identity_headers else None
         ),
         identity_watch=(app[SESSIONS].identity_watch if config.upstream.identity_headers else None),
-        response_filter=WidgetInjector() if config.softphone.inject else None,
+        response_filter=_response_filter(config),
         public_host=config.aliyun.public_host,
     )
     wired = app[WIRED]
@@ -150,6 +152,14 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
         store = app[SESSIONS].store
         if isinstance(store, RedisStore):
             await store.close()
+
+
+def _response_filter(config: Config) -> ResponseFilter | None:
+    """The widget injector, behind the private-origin link rewrite when that is on."""
+    injector = WidgetInjector() if config.softphone.inject else None
+    if not config.upstream.rewrite_body_urls:
+        return injector
+    return BodyUrlRewriter(config.upstream.url.origin(), config.aliyun.public_origin, injector)
 
 
 def _sign_in_machinery(
@@ -170,17 +180,21 @@ def _sign_in_machinery(
         clock=clock,
         timeout=config.aliyun.timeout,
     )
-    crm = None
-    if config.session.crm_binding and config.upstream.whoami_path is not None:
+    crm: CrmBinding | None = None
+    if config.crm_binding == "whoami":
         crm = CrmIdentity(
             upstream,
             config.upstream,
             is_gateway_cookie=is_gateway_cookie,
             ttl=config.session.whoami_cache_ttl,
+            host=config.aliyun.public_host if config.upstream.preserve_host else None,
         )
+    elif config.crm_binding == "cookie" and config.session.crm_session_cookie is not None:
+        crm = CrmSessionCookie(config.session.crm_session_cookie, config.session.keys[0].reveal())
     cookies = CookieSession(codec, name=SESSION_COOKIE, max_age=config.session.max_age)
     store, consumed = _session_store(config, cookies, codec)
-    caches = app[CACHES] = CacheRegistry(*cookies.caches, *([crm.cache] if crm else []))
+    whoami_cache = [crm.cache] if isinstance(crm, CrmIdentity) else []
+    caches = app[CACHES] = CacheRegistry(*cookies.caches, *whoami_cache)
     app[SESSION_CODEC] = codec
     app[OAUTH] = oauth
     app[SESSIONS] = SessionManager(

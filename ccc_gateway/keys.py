@@ -35,6 +35,8 @@ WIRED: web.AppKey[Wired] = web.AppKey("wired")
 
 # Per-request state.
 REQUEST_ID = web.RequestKey("request_id", str)
+# proxy/body_urls.py: whether the filter it wraps (the widget) wanted this response.
+INNER_FILTER_WANTS = web.RequestKey("inner_filter_wants", bool)
 
 # The softphone API forwarder (ccc/views.py): its POP client, one connection pool for the
 # app's lifetime. (Its action allow-list is the configuration's: config.ccc.actions.)

@@ -388,3 +388,116 @@ def test_a_classic_instance_id_with_2_0_says_to_set_the_version(tls_files):
         f"{{instance_id: {uuid}}}", f"{{instance_id: {uuid}, version: 2017-07-05}}"
     )
     assert parse_config(classic, {"SECRET": "s"}).ccc.version == "2017-07-05"
+
+
+# ---------------------------------------------------------------- real CRMs (issue 17)
+
+
+def _cfg(tls_files: tuple[Path, Path], extra: str):
+    return parse_config(minimal(tls_files, extra), {"SECRET": "s"})
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [("true", "whoami"), ("false", "off"), ("whoami", "whoami"), ("off", "off")],
+)
+def test_crm_binding_modes_and_old_booleans(tls_files, value: str, mode: str):
+    """crm_binding takes whoami | cookie | off; the booleans of older files still work."""
+    assert _cfg(tls_files, "upstream: {}\n").session.crm_binding == "whoami"
+    text = minimal(tls_files).replace("session: {", f"session: {{crm_binding: {value}, ")
+    assert parse_config(text, {"SECRET": "s"}).crm_binding == mode
+
+
+def test_cookie_binding_needs_the_cookie_name(tls_files):
+    """crm_binding: cookie without crm_session_cookie, or with a bad name, is reported."""
+    text = minimal(tls_files).replace("session: {", "session: {crm_binding: cookie, ")
+    assert any("session.crm_session_cookie" in p for p in problems_of(text))
+    bad = text.replace("crm_binding: cookie, ", 'crm_binding: cookie, crm_session_cookie: "a b", ')
+    assert any("session.crm_session_cookie: not a cookie name" in p for p in problems_of(bad))
+    good = text.replace("crm_binding: cookie, ", "crm_binding: cookie, crm_session_cookie: sid, ")
+    config = parse_config(good, {"SECRET": "s"})
+    assert config.crm_binding == "cookie" and config.session.crm_session_cookie == "sid"
+
+
+def test_whoami_binding_without_whoami_path_is_off(tls_files):
+    """whoami with `upstream.whoami_path: null` has nobody to ask: the binding in force is off."""
+    assert _cfg(tls_files, "upstream: {whoami_path: null}").crm_binding == "off"
+
+
+def test_new_upstream_options_default_off(tls_files):
+    """preserve_host and rewrite_body_urls are opt-in, and read as booleans."""
+    config = _cfg(tls_files, "")
+    assert not config.upstream.preserve_host and not config.upstream.rewrite_body_urls
+    on = _cfg(tls_files, "upstream: {preserve_host: true, rewrite_body_urls: true}")
+    assert on.upstream.preserve_host and on.upstream.rewrite_body_urls
+
+
+@pytest.mark.parametrize(
+    ("uri", "refused"),
+    [
+        ("http://crm.corp.net/aliyun/auth/callback", True),
+        ("http://127.0.0.1:8443/aliyun/auth/callback", False),
+        ("http://localhost:8443/aliyun/auth/callback", False),
+        ("http://[::1]:8443/aliyun/auth/callback", False),
+    ],
+)
+def test_plain_http_redirect_uri_is_refused_off_loopback(tls_files, uri: str, refused: bool):
+    """An http redirect_uri would carry the authorization code in clear: loopback only."""
+    text = minimal(tls_files).replace("https://crm.example.com/aliyun/auth/callback", uri)
+    if refused:
+        assert any(p.startswith("aliyun.redirect_uri: must be https") for p in problems_of(text))
+    else:
+        assert parse_config(text, {"SECRET": "s"}).aliyun.redirect_uri == URL(uri)
+
+
+def _warnings(tls_files: tuple[Path, Path], extra: str = "", uri: str | None = None) -> list[str]:
+    from ccc_gateway.config.load import config_warnings
+
+    text = minimal(tls_files, extra)
+    if uri is not None:
+        text = text.replace("https://crm.example.com/aliyun/auth/callback", uri)
+    return config_warnings(parse_config(text, {"SECRET": "s"}))
+
+
+GOOD_URI = "https://127.0.0.1:8443/aliyun/auth/callback"
+
+
+def test_a_sample_crm_setup_has_no_crm_warning(tls_files):
+    """The sample CRM on its default address with whoami binding: nothing to warn about."""
+    assert _warnings(tls_files, uri=GOOD_URI) == []
+
+
+def test_binding_off_warns_what_it_costs(tls_files):
+    """Binding off (by crm_binding or by no whoami_path) warns of the shared-PC consequence."""
+    from ccc_gateway.config.load import config_warnings
+
+    no_whoami = _warnings(tls_files, "upstream: {whoami_path: null}", GOOD_URI)
+    assert any("inherits the agent's phone line" in w for w in no_whoami)
+    off = minimal(tls_files).replace("session: {", "session: {crm_binding: false, ")
+    off = off.replace("https://crm.example.com/aliyun/auth/callback", GOOD_URI)
+    found = config_warnings(parse_config(off, {"SECRET": "s"}))
+    assert any("crm_binding" in w and "inherits the agent's phone line" in w for w in found)
+
+
+def test_sample_screen_pop_with_another_crm_warns(tls_files):
+    """screen_pop_url left at the sample CRM's path in front of another CRM (another login
+    path or binding, or a CRM on another host) warns; the sample CRM on any port does not."""
+    other = "upstream: {url: 'http://localhost:9000', login_path: /admin/login/}"
+    found = _warnings(tls_files, other, GOOD_URI)
+    assert any(w.startswith("softphone.screen_pop_url is still the sample CRM's") for w in found)
+    remote = _warnings(tls_files, "upstream: {url: 'http://10.1.2.3:8000'}", GOOD_URI)
+    assert any("screen_pop_url" in w for w in remote)
+    sample = _warnings(tls_files, "upstream: {url: 'http://127.0.0.1:18080'}", GOOD_URI)
+    assert not any("screen_pop_url" in w for w in sample)
+    adapted = other + "\nsoftphone: {screen_pop_url: '/s?q={caller}'}"
+    assert not any("screen_pop_url" in w for w in _warnings(tls_files, adapted, GOOD_URI))
+
+
+def test_placeholder_and_unresolvable_hosts_warn(tls_files):
+    """example.com in redirect_uri, and a CRM host that does not resolve, are warned about."""
+    found = _warnings(tls_files, "upstream: {url: 'http://crm-host.invalid:8080'}")
+    assert any(w.startswith("aliyun.redirect_uri names a placeholder host") for w in found)
+    assert any(w.startswith("upstream.url names a placeholder host") for w in found)
+    unresolved = _warnings(tls_files, "upstream: {url: 'http://no-such-crm-host:8080'}", GOOD_URI)
+    assert any("no-such-crm-host does not resolve" in w for w in unresolved)
+    assert not any("placeholder" in w for w in _warnings(tls_files, uri=GOOD_URI))

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer, make_mocked_request
 from yarl import URL
 
 from ccc_gateway.config.load import UpstreamConfig
-from ccc_gateway.http.errors import BadGateway
 from ccc_gateway.sessions.crm_binding import CrmIdentity
+from ccc_gateway.sessions.errors import CrmIdentityUnavailable
 
 
 class FakeCrm:
@@ -128,11 +128,11 @@ async def test_forget_drops_the_cached_answer(crm, client):
 
 
 async def test_crm_failure_is_a_bad_gateway(crm, client):
-    """A 500 from whoami is a 502 for the caller, not a logged-out user."""
+    """A 500 from whoami raises CrmIdentityUnavailable (a 502 in the views), not None."""
     fake, server = crm
     fake.status = 500
     identity = _identity(server, client, Clock())
-    with pytest.raises(BadGateway):
+    with pytest.raises(CrmIdentityUnavailable):
         await identity.current_user(_request(crm="s-edward"))
 
 

@@ -70,8 +70,18 @@ def test_config_passes_check_config(path: Path, secrets_env: dict[str, str], tmp
     copy.write_text(with_certificate(path.read_text(), secrets_env))
     result = check_config(copy, secrets_env)
     assert result.returncode == 0, result.stderr
-    assert "warning" not in result.stderr  # no example weakens the gateway (config_warnings)
+    # No example weakens the gateway (config_warnings); what an operator must still adapt in
+    # a template (its placeholder host, an internal CRM name, the screen-pop page) is said.
+    weakening = [
+        line
+        for line in result.stderr.splitlines()
+        if "warning" in line and not any(word in line for word in _TEMPLATE_WARNINGS)
+    ]
+    assert weakening == []
     assert "configuration OK" in result.stdout
+
+
+_TEMPLATE_WARNINGS = ("placeholder host", "does not resolve", "screen_pop_url")
 
 
 def test_configs_need_their_secrets(tmp_path: Path):

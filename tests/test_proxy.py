@@ -604,7 +604,11 @@ async def test_forwarded_headers_from_untrusted_client_replaced(
     assert headers["X-Forwarded-For"] == "127.0.0.1"
     assert headers["X-Forwarded-Proto"] == "http"
     assert headers["X-Forwarded-Host"] == f"127.0.0.1:{client.port}"
-    assert "Forwarded" not in headers and "X-Real-IP" not in headers
+    # Forwarded is the gateway's own (issue 17), saying the same; the client's is gone.
+    assert headers.getall("Forwarded") == [
+        f'for=127.0.0.1;proto=http;host="127.0.0.1:{client.port}"'
+    ]
+    assert "X-Real-IP" not in headers
 
 
 async def test_forwarded_headers_from_trusted_proxy_extended(
@@ -617,7 +621,10 @@ async def test_forwarded_headers_from_trusted_proxy_extended(
     assert headers["X-Forwarded-For"] == "198.51.100.1, 127.0.0.1"
     assert headers["X-Forwarded-Proto"] == "https"
     assert headers["X-Forwarded-Host"] == "crm.example.com"
-    assert "Forwarded" not in headers
+    # Its Forwarded chain too (issue 17): its element first, then the gateway's for it.
+    assert headers.getall("Forwarded") == [
+        "for=198.51.100.1, for=127.0.0.1;proto=https;host=crm.example.com"
+    ]
 
 
 async def test_identity_headers_cannot_be_spoofed(gateway: Gateway, crm: TestServer) -> None:

@@ -97,9 +97,11 @@ def test_hop_by_hop_request_headers_dropped() -> None:
     )
     assert set(out) == {
         "Accept",
+        "Forwarded",
         "X-Forwarded-For",
         "X-Forwarded-Proto",
         "X-Forwarded-Host",
+        "X-Forwarded-Port",
         "X-Request-Id",
     }
     assert out["Accept"] == "text/html"
@@ -140,7 +142,8 @@ def test_forwarding_headers(
         ("X-Forwarded-Proto", "http"),
         ("X-Forwarded-Host", "crm.example.com"),
     )
-    assert forwarding_headers(incoming, peer) == {
+    out = forwarding_headers(incoming, peer)
+    assert {k: v for k, v in out.items() if k not in ("Forwarded", "X-Forwarded-Port")} == {
         "X-Forwarded-For": expected_for,
         "X-Forwarded-Proto": expected_proto,
         "X-Forwarded-Host": expected_host,
@@ -154,15 +157,19 @@ def test_trusted_peer_without_chain_starts_one() -> None:
         "X-Forwarded-For": "10.0.0.2",
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "g.example",
+        "X-Forwarded-Port": "443",
+        "Forwarded": "for=10.0.0.2;proto=https;host=g.example",
     }
 
 
 def test_forwarded_and_real_ip_from_untrusted_client_dropped() -> None:
-    """Forwarded and X-Real-IP are spoofable: gone unless a trusted proxy sent X-Real-IP."""
+    """Forwarded and X-Real-IP are spoofable: replaced, or extended only from a trusted proxy."""
     pairs = (("Forwarded", "for=1.2.3.4"), ("X-Real-IP", "1.2.3.4"))
-    assert "Forwarded" not in forward(*pairs) and "X-Real-IP" not in forward(*pairs)
+    untrusted = forward(*pairs)
+    assert "1.2.3.4" not in untrusted["Forwarded"] and "X-Real-IP" not in untrusted
     trusted = forward(*pairs, peer=TRUSTED)
-    assert "Forwarded" not in trusted and trusted["X-Real-IP"] == "1.2.3.4"
+    assert trusted["Forwarded"].startswith("for=1.2.3.4, for=10.0.0.2;")
+    assert trusted["X-Real-IP"] == "1.2.3.4"
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,10 @@ from session_jar import cookies_of, request_with, saved
 from ccc_gateway.app import reload_keys
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import Secret, SessionConfig
-from ccc_gateway.http.errors import Forbidden
 from ccc_gateway.keys import CACHES, SESSION_CODEC
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
+from ccc_gateway.sessions.errors import CrmUserMismatch
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
 
@@ -321,10 +321,10 @@ async def test_crm_binding_is_checked_on_every_cached_request() -> None:
     jar = await saved(manager, _signin(clock, crm_user="alice"))
     assert (await manager.require(request_with(jar))).crm_user == "alice"
     crm.user = "bob"
-    with pytest.raises(Forbidden):
+    with pytest.raises(CrmUserMismatch):
         await manager.require(request_with(jar))
     crm.user = None
-    with pytest.raises(Forbidden):
+    with pytest.raises(CrmUserMismatch):
         await manager.require(request_with(jar))
 
 

@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import Secret, SessionConfig
-from ccc_gateway.http.errors import NotAuthenticated
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import MAX_COOKIE_BYTES, CookieSession
+from ccc_gateway.sessions.errors import NotSignedIn
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
 
@@ -147,7 +147,7 @@ async def test_broken_cookies_are_signed_out(mangle):
     jar = await _saved(manager, _signin(clock))
     request = _request({SESSION_COOKIE: mangle(jar[SESSION_COOKIE])})
     assert await manager.load(request) is None
-    with pytest.raises(NotAuthenticated):
+    with pytest.raises(NotSignedIn):
         await manager.require(request)
 
 
@@ -248,10 +248,11 @@ class _FailingOAuth:
 
 
 async def test_waiters_share_a_failed_refresh_instead_of_retrying_in_turn():
-    """Five requests waiting on one failing refresh: one call to Alibaba, five 502s."""
+    """Five requests waiting on one failing refresh: one call to Alibaba, five RefreshFailed
+    (502 in the views)."""
     import asyncio
 
-    from ccc_gateway.http.errors import BadGateway
+    from ccc_gateway.sessions.errors import RefreshFailed
 
     clock = Clock()
     oauth = _FailingOAuth()
@@ -264,8 +265,8 @@ async def test_waiters_share_a_failed_refresh_instead_of_retrying_in_turn():
     oauth.release.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert oauth.calls == 1
-    assert all(isinstance(r, BadGateway) for r in results)
+    assert all(isinstance(r, RefreshFailed) for r in results)
     # Once nobody waits, the next request tries again.
-    with pytest.raises(BadGateway):
+    with pytest.raises(RefreshFailed):
         await manager.refresh(_request(), signin)
     assert oauth.calls == 2

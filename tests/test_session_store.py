@@ -21,10 +21,10 @@ from session_jar import cookies_of, request_with, saved
 from ccc_gateway.auth.login_state import LoginState, LoginStates
 from ccc_gateway.auth.oauth.tokens import TokenSet
 from ccc_gateway.config.load import ConfigError, Secret, SessionConfig, parse_config
-from ccc_gateway.http.errors import NotAuthenticated
 from ccc_gateway.runtime.tls import ensure_self_signed
 from ccc_gateway.sessions.codec import SessionCodec
 from ccc_gateway.sessions.cookie_storage import CookieSession
+from ccc_gateway.sessions.errors import NotSignedIn
 from ccc_gateway.sessions.manager import SESSION_COOKIE, SessionManager
 from ccc_gateway.sessions.redis_storage import (
     LOCK_PREFIX,
@@ -360,7 +360,8 @@ async def test_forced_refresh_is_not_mistaken_for_one_done_elsewhere(redis: Redi
 
 
 async def test_refresh_after_sign_out_elsewhere_is_401(redis: Redis):
-    """A refresh that finds the record gone (signed out on another replica) is 401, no call."""
+    """A refresh that finds the record gone (signed out on another replica) is NotSignedIn
+    (401 in the views), with no call to Alibaba."""
     clock = Clock()
     oauth = FakeOAuth(clock)
     manager = make_manager(clock, redis, oauth=oauth)
@@ -369,7 +370,7 @@ async def test_refresh_after_sign_out_elsewhere_is_401(redis: Redis):
     held = await manager.load(request)
     assert held is not None
     await redis.flushdb()
-    with pytest.raises(NotAuthenticated):
+    with pytest.raises(NotSignedIn):
         await manager.refresh(request, held)
     assert oauth.calls == 0
 

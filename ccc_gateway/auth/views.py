@@ -2,7 +2,8 @@
 
 Handlers translate HTTP to the sign-in machinery and back; the protocol lives in `oauth/`,
 the cookie handling in `sessions/` and `login_state.py`. `as_http` is the one place the
-session layer's own exceptions (storage, codec) become HTTP answers: the middleware asks it.
+session layer's own exceptions (storage, codec, sign-in and CRM binding) become HTTP answers:
+the middleware asks it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ccc_gateway.http.errors import (
     Forbidden,
     GatewayError,
     GatewayTimeout,
+    NotAuthenticated,
     ServiceUnavailable,
 )
 from ccc_gateway.http.origin import check_same_origin
@@ -41,6 +43,14 @@ from ccc_gateway.keys import CLOCK, CONFIG, LOGIN_STATES, OAUTH, SESSIONS
 from ccc_gateway.ops.metrics import record
 from ccc_gateway.sessions.codec import CodecError
 from ccc_gateway.sessions.cookie_storage import is_gateway_cookie
+from ccc_gateway.sessions.errors import (
+    CrmIdentityTimeout,
+    CrmIdentityUnavailable,
+    CrmUserMismatch,
+    NotSignedIn,
+    RefreshFailed,
+    RefreshTimeout,
+)
 from ccc_gateway.sessions.manager import LOGIN_URL, SessionManager
 from ccc_gateway.sessions.signin import Agent, SignIn
 from ccc_gateway.sessions.storage import RefreshLockTimeout, StorageError, StoreUnavailable
@@ -67,6 +77,19 @@ AFTER_CRM_LOGIN = ("via", "crm-login")
 
 def as_http(error: Exception) -> GatewayError | None:
     """The HTTP answer to a session-layer failure; None for anything else (a 500)."""
+    if isinstance(error, NotSignedIn):
+        if error.args:
+            return NotAuthenticated(str(error), login=LOGIN_URL)
+        return NotAuthenticated(login=LOGIN_URL)
+    if isinstance(error, CrmUserMismatch):
+        return Forbidden(
+            "This Alibaba sign-in belongs to another CRM user; sign in to Alibaba again.",
+            error_code="CrmUserMismatch",
+            login=LOGIN_URL,
+        )
+    if isinstance(error, CrmIdentityUnavailable | RefreshFailed):
+        timeout = isinstance(error, CrmIdentityTimeout | RefreshTimeout)
+        return (GatewayTimeout if timeout else BadGateway)(str(error))
     if isinstance(error, RefreshLockTimeout):
         return GatewayTimeout(str(error))
     if isinstance(error, StorageError):
@@ -169,7 +192,11 @@ async def _check_crm_user(
         return
     if request.method == "POST" and not _crm_cookies_sent(request):
         return
-    if await sessions.crm.current_user(request) != entry.crm_user:
+    try:
+        crm_user = await sessions.crm.current_user(request)
+    except CrmIdentityUnavailable as error:
+        raise as_http(error) or BadGateway(str(error)) from None
+    if crm_user != entry.crm_user:
         raise Forbidden("The CRM user changed during the sign-in.", error_code="CrmUserMismatch")
 
 
@@ -244,9 +271,8 @@ async def refresh(request: web.Request) -> web.Response:
     signin = await sessions.refresh(
         request, signin.with_tokens(_expired(signin.tokens), signin.last_used)
     )
-    return web.json_response(
-        _session_body(signin, signin.crm_user), headers={"Cache-Control": "no-store"}
-    )
+    shown = signin.crm_user if sessions.crm is None or sessions.crm.names_users else None
+    return web.json_response(_session_body(signin, shown), headers={"Cache-Control": "no-store"})
 
 
 def _expired(tokens: TokenSet) -> TokenSet:
@@ -292,12 +318,15 @@ async def session_info(request: web.Request) -> web.Response:
     """What the softphone shows: who is signed in, until when, for which CRM user."""
     sessions = request.app[SESSIONS]
     signin = await sessions.load(request)
-    crm_user = await sessions.current_crm_user(request) if sessions.crm is not None else None
-    if signin is not None and sessions.crm is not None and crm_user != signin.crm_user:
+    crm = sessions.crm
+    crm_user = await sessions.current_crm_user(request) if crm is not None else None
+    if signin is not None and crm is not None and crm_user != signin.crm_user:
         signin = None  # belongs to another CRM user: not usable here
-    body = _session_body(
-        signin, crm_user if sessions.crm is not None else (signin.crm_user if signin else None)
-    )
+    if crm is None:
+        crm_user = signin.crm_user if signin else None
+    elif not crm.names_users:
+        crm_user = None  # a hash of the CRM's session cookie: nothing to show
+    body = _session_body(signin, crm_user)
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 

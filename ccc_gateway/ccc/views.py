@@ -28,6 +28,7 @@ import orjson
 from aiohttp import hdrs, web
 from multidict import MultiDict, MultiMapping
 
+from ccc_gateway.auth.views import as_http
 from ccc_gateway.ccc.agent_id import LOGIN_DETAILS, learn_own_id, pin_user
 from ccc_gateway.ccc.audit import audit_call
 from ccc_gateway.ccc.client import PopClient, PopResult
@@ -107,10 +108,13 @@ async def handle_api(request: web.Request) -> web.Response:
         return await _call_api(request)
     try:
         return await _call_api(request)
-    except GatewayError as error:
-        if wants_html(request):  # a person's navigation gets the readable page
+    except Exception as error:
+        # The session layer's own failures (not signed in, CRM user mismatch, store down)
+        # get the answer the middleware would give them, POP-shaped.
+        answer = error if isinstance(error, GatewayError) else as_http(error)
+        if answer is None or wants_html(request):  # a person's navigation: the readable page
             raise
-        return pop_shaped(request, error)
+        return pop_shaped(request, answer)
 
 
 async def _call_api(request: web.Request) -> web.Response:

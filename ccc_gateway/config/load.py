@@ -26,6 +26,8 @@ from ccc_gateway.config.generation import (
     ccc_version,
     check_instance_generation,
 )
+from ccc_gateway.ccc.pop.actions import ActionPolicy
+from ccc_gateway.config import crm_checks
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
@@ -80,7 +82,7 @@ def config_warnings(config: Config) -> list[str]:
             "softphone.ajax_method is get: the gateway serves only read-only actions over GET, "
             "so the softphone cannot sign in or change state; use post"
         )
-    return warnings
+    return warnings + crm_checks.crm_warnings(config)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -174,6 +176,8 @@ def _upstream(s: Section) -> UpstreamConfig:
         max_connections=s.get("max_connections", as_positive_int, d.max_connections),
         max_websockets=s.get("max_websockets", as_int, d.max_websockets),
         identity_headers=s.get("identity_headers", as_bool, d.identity_headers),
+        preserve_host=s.get("preserve_host", as_bool, d.preserve_host),
+        rewrite_body_urls=s.get("rewrite_body_urls", as_bool, d.rewrite_body_urls),
     )
     if result.min_upload_rate_window <= 0:
         s.problems.add(s.key_path("min_upload_rate_window"), "must be more than 0")
@@ -210,6 +214,8 @@ def _aliyun(s: Section) -> AliyunConfig:
     )
     if "redirect_uri" in s.data and redirect_uri.path != "/aliyun/auth/callback":
         s.problems.add(s.key_path("redirect_uri"), "its path must be /aliyun/auth/callback")
+    if "redirect_uri" in s.data and (problem := crm_checks.redirect_uri_problem(redirect_uri)):
+        s.problems.add(s.key_path("redirect_uri"), problem)
     scope = s.raw("scope")
     result = AliyunConfig(
         client_id=s.get("client_id", as_str, "", required=True),
@@ -289,11 +295,15 @@ def _session(s: Section) -> SessionConfig:
         max_age=s.get("max_age", parse_duration, d.max_age),
         idle_timeout=s.get("idle_timeout", parse_duration, d.idle_timeout),
         refresh_leeway=s.get("refresh_leeway", parse_duration, d.refresh_leeway),
-        crm_binding=s.get("crm_binding", as_bool, d.crm_binding),
+        crm_binding=s.get("crm_binding", crm_checks.as_binding_mode, d.crm_binding),
         whoami_cache_ttl=s.get("whoami_cache_ttl", parse_duration, d.whoami_cache_ttl),
         login_state_ttl=s.get("login_state_ttl", parse_duration, d.login_state_ttl),
         store=s.get("store", as_store_url, d.store),
+        crm_session_cookie=s.get(
+            "crm_session_cookie", crm_checks.as_cookie_name, d.crm_session_cookie
+        ),
     )
+    crm_checks.check_binding(s, result)
     s.reject_unknown()
     return result
 

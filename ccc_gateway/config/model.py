@@ -125,6 +125,12 @@ class UpstreamConfig:
     max_connections: int = 100
     max_websockets: int = 20
     identity_headers: bool = False  # send X-Ccc-Agent-Upn / -Name to the CRM
+    # Send the client's Host (the gateway's public host) to the CRM instead of the CRM's own
+    # host:port: CRMs that check Origin/Referer against Host for CSRF (Django, Rails, ...)
+    # then see one origin (docs/crm/README.md).
+    preserve_host: bool = False
+    # Rewrite absolute links to `url`'s origin in HTML pages to the gateway's public origin.
+    rewrite_body_urls: bool = False
 
     @property
     def page_connections(self) -> int:
@@ -199,12 +205,16 @@ class SessionConfig:
     max_age: float = 30 * DAY  # absolute lifetime of an Alibaba sign-in in the gateway
     idle_timeout: float = 7 * DAY  # sign-in forgotten after this long unused
     refresh_leeway: float = 60.0  # refresh this long before the access token expires
-    crm_binding: bool = True  # the sign-in belongs to the CRM user who made it
+    # How the sign-in is bound to the CRM user who made it: "whoami" asks the CRM
+    # (upstream.whoami_path), "cookie" compares a keyed hash of the CRM's session cookie
+    # (crm_session_cookie), "off" binds nothing. YAML true/false mean whoami/off.
+    crm_binding: str = "whoami"
     whoami_cache_ttl: float = 5.0
     login_state_ttl: float = 600.0  # how long a started sign-in may take
     # redis[s]://[:password@]host:port/db keeps sign-ins in Redis, shared by replicas; None
     # keeps them in the cookie. A Secret: the URL may carry the password.
     store: Secret | None = None
+    crm_session_cookie: str | None = None  # the CRM's session cookie, for crm_binding: cookie
 
 
 @dataclass(frozen=True)
@@ -246,3 +256,12 @@ class Config:
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     softphone: SoftphoneConfig = field(default_factory=SoftphoneConfig)
     log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def crm_binding(self) -> str:
+        """The binding in force: "whoami", "cookie" or "off" (whoami without a whoami_path
+        is off: there is nobody to ask)."""
+        mode = self.session.crm_binding
+        if mode == "whoami" and self.upstream.whoami_path is None:
+            return "off"
+        return mode

@@ -22,6 +22,7 @@ from .keys import FAULTS_KEY, REQUEST_LOG_KEY, SIGNING_KEYS_KEY, STORE_KEY
 from .knobs import add_knob_routes
 from .oauth_server import add_oauth_routes
 from .request_log import RequestLog, request_log_middleware
+from .ring_page import add_ring_page
 from .settings import EmulatorSettings
 from .softphone_server import add_softphone_routes
 from .store import EmulatorStore
@@ -49,6 +50,7 @@ def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     add_knob_routes(app)
     _add_pop_routes(app, store)
     add_softphone_routes(app, store)
+    add_ring_page(app)  # GET / for a person: the "ring an agent" form
     return app
 
 

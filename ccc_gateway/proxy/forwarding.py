@@ -1,8 +1,10 @@
 """Forwarding headers for the CRM: who the client is, as far as the gateway can tell.
 
-Pure functions, no aiohttp.web. X-Forwarded-For/-Host/-Proto and X-Real-IP are believed only
-from a trusted proxy (`listen.trusted_proxies`: the load balancer, the ingress); anyone
-else's are replaced with what the gateway saw itself (docs/proxy.md).
+Pure functions, no aiohttp.web. X-Forwarded-For/-Host/-Proto/-Port, Forwarded (RFC 7239) and
+X-Real-IP are believed only from a trusted proxy (`listen.trusted_proxies`: the load
+balancer, the ingress); anyone else's are replaced with what the gateway saw itself
+(docs/proxy.md). Both header families are sent, saying the same thing, because frameworks
+read one or the other (Django and Rails X-Forwarded-*, Spring and Laravel either).
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from ccc_gateway.config.values import IpNetwork
 X_FORWARDED_FOR = "X-Forwarded-For"
 X_FORWARDED_HOST = "X-Forwarded-Host"
 X_FORWARDED_PROTO = "X-Forwarded-Proto"
+X_FORWARDED_PORT = "X-Forwarded-Port"
 X_REAL_IP = "X-Real-IP"
-# The client's own: never copied, `forwarding_headers` states them anew (and Forwarded,
-# which the gateway does not write, is dropped rather than left to contradict them).
+# The client's own: never copied, `forwarding_headers` states them anew.
 FORWARDING_HEADERS = (
     hdrs.FORWARDED,
     X_FORWARDED_FOR,
     X_FORWARDED_HOST,
     X_FORWARDED_PROTO,
+    X_FORWARDED_PORT,
     X_REAL_IP,
 )
 
@@ -55,12 +58,13 @@ class Peer(NamedTuple):
 def forwarding_headers(
     incoming: MultiMapping[str], peer: Peer, *, public_host: str | None = None
 ) -> dict[str, str]:
-    """X-Forwarded-For/-Host/-Proto for the CRM.
+    """X-Forwarded-For/-Host/-Proto/-Port and Forwarded for the CRM.
 
-    Only a trusted proxy may speak for the client: its chain is extended with its own address
-    and its -Host/-Proto are kept. Anyone else's values are lies until proven otherwise, so
-    they are replaced with what the gateway saw itself; `public_host` (the gateway's own
-    host[:port]), when given, stands in for the Host such a client sent.
+    Only a trusted proxy may speak for the client: its chains (X-Forwarded-For, Forwarded)
+    are extended with its own address and its -Host/-Proto/-Port are kept. Anyone else's
+    values are lies until proven otherwise, so they are replaced with what the gateway saw
+    itself; `public_host` (the gateway's own host[:port]), when given, stands in for the Host
+    such a client sent.
     """
     address = peer.address or "unknown"
     proto = "https" if peer.secure else "http"
@@ -80,4 +84,36 @@ def forwarding_headers(
     result[X_FORWARDED_PROTO] = proto
     if host:
         result[X_FORWARDED_HOST] = host
+    port = incoming.get(X_FORWARDED_PORT) if peer.trusted else None
+    result[X_FORWARDED_PORT] = port or _port_of(host, proto)
+    element = _forwarded_element(address, host, proto)
+    earlier = ", ".join(incoming.getall(hdrs.FORWARDED, ())) if peer.trusted else ""
+    result[hdrs.FORWARDED] = f"{earlier}, {element}" if earlier else element
     return result
+
+
+def _port_of(host: str | None, proto: str) -> str:
+    """The port in a Host value, else the scheme's default."""
+    if host:
+        authority = host.rpartition("]")[2]  # an IPv6 literal's colons are not the port's
+        _, colon, port = authority.rpartition(":")
+        if colon and port.isdigit():
+            return port
+    return "443" if proto == "https" else "80"
+
+
+def _forwarded_element(address: str, host: str | None, proto: str) -> str:
+    """One RFC 7239 element: quoted where the value is not a token (IPv6, host:port)."""
+    node = f'"[{address}]"' if ":" in address else address
+    parts = [f"for={node}", f"proto={proto}"]
+    if host:
+        parts.append(f'host="{_quoted(host)}"' if not _is_token(host) else f"host={host}")
+    return ";".join(parts)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _is_token(value: str) -> bool:
+    return value.isascii() and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value)

@@ -113,9 +113,8 @@ def _abort(request: web.Request) -> None:
 class CrmProxy:
     """Forwards a request to the CRM and streams its answer back (the catch-all handler).
 
-    `client` (aiohttp's, proxy/pool.py) is only for websocket upgrades; requests go over the
-    proxy's own page pool, closed by `close()`. `identity_watch` is for websockets only
-    (proxy/websocket.py).
+    `client` (aiohttp's, proxy/pool.py) and `identity_watch` are for websocket upgrades only
+    (proxy/websocket.py); requests go over the proxy's own page pool, closed by `close()`.
     """
 
     def __init__(
@@ -131,7 +130,8 @@ class CrmProxy:
         filter_max_body: int = FILTER_MAX_BODY,
         public_host: str | None = None,
     ) -> None:
-        self._pool = create_page_pool(upstream)
+        self._host = public_host if upstream.preserve_host else None  # CSRF origin checks
+        self._pool = create_page_pool(upstream, self._host)
         self._websockets = WebsocketProxy(client, upstream.max_websockets, identity_watch)
         self._origin = upstream.url.origin()
         self._origin_text = str(self._origin)
@@ -217,6 +217,7 @@ class CrmProxy:
             websocket=websocket,
             decodable_only=self._decodable_only(request),
             public_host=self._public_host,
+            host=self._host,
         )
 
     def _decodable_only(self, request: web.Request) -> bool:
@@ -237,7 +238,6 @@ class CrmProxy:
             log.info("request not forwarded to the CRM: %s", exc)
             return BadRequest("The request cannot be forwarded.")
         log.warning("CRM request to %s failed: %s", self._where, _describe(exc))
-        # The log names the CRM's internal address; the client's page does not.
         if isinstance(exc, UploadTimeout):
             return RequestTimeout(
                 f"The upload to the CRM did not finish within {self._upload_timeout:g} seconds."

@@ -128,11 +128,14 @@ def request_header_pairs(
     websocket: bool = False,
     decodable_only: bool = False,
     public_host: str | None = None,
+    host: str | None = None,
 ) -> list[tuple[str, str]]:
     """The headers to send to the CRM for a client request with `incoming` headers, in order.
 
     `decodable_only` limits Accept-Encoding to what the response filter can decode;
     `public_host` is the X-Forwarded-Host of an untrusted peer (see `forwarding_headers`).
+    `host`, when given, is sent as the Host (`upstream.preserve_host`); else the upstream
+    client states the CRM's own.
     A plain list of pairs: what the upstream client writes out.
     """
     drop = _WEBSOCKET_DROP if websocket else _REQUEST_DROP
@@ -160,6 +163,8 @@ def request_header_pairs(
     # are in the drop set, so none of them can be in `out` already.
     out += forwarding_headers(incoming, peer, public_host=public_host).items()
     out.append((X_REQUEST_ID, request_id))
+    if host is not None:  # upstream.preserve_host: the client's Host was dropped above
+        out.append((hdrs.HOST, host))
     if identity:
         for name, value in identity.items():
             lower = name.lower()

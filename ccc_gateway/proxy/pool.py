@@ -29,8 +29,9 @@ UPSTREAM_MAX_FIELD_SIZE = 32 * 1024
 _SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
 
 
-def create_page_pool(upstream: UpstreamConfig) -> HttpPool:
-    """The pages' share: the keep-alive pool proxied requests go over (all but websockets)."""
+def create_page_pool(upstream: UpstreamConfig, host: str | None = None) -> HttpPool:
+    """The pages' share: the keep-alive pool proxied requests go over (all but websockets);
+    `host` is the Host it sends (None: the CRM's own)."""
     return HttpPool(
         upstream.url.origin(),
         max_connections=upstream.page_connections,
@@ -39,6 +40,7 @@ def create_page_pool(upstream: UpstreamConfig) -> HttpPool:
         read_timeout=upstream.read_timeout,
         upload_timeout=upstream.upload_timeout,
         max_field_size=UPSTREAM_MAX_FIELD_SIZE,
+        host_header=host,
     )
 
 

@@ -19,6 +19,7 @@ from ccc_gateway.config.load import Config, ConfigError, config_warnings, load_c
 from ccc_gateway.ops.log import setup_logging
 from ccc_gateway.runtime.loop import run_async
 from ccc_gateway.runtime.serve import Listener, StartupError, serve
+from ccc_gateway.runtime.staging import CallFailed, config_snippet, ring
 from ccc_gateway.runtime.tls import TlsError, server_context
 from ccc_gateway.runtime.workers import gateway_listeners
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ccc-gateway",
         description="HTTPS sidecar that puts Alibaba Cloud Call Center into any web CRM.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -76,27 +78,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(command=_demo)
 
-    run = commands.add_parser("run", help="run the gateway in front of a CRM (production)")
-    run.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    run = commands.add_parser(
+        "run",
+        help="run the gateway in front of a CRM (production)",
+        description="Run the gateway with a configuration file (see gateway.yaml); warnings "
+        "about the configuration are logged at start-up. SIGHUP reloads session.keys.",
+    )
+    run.add_argument(
+        "--config", type=Path, required=True, help="YAML configuration file (required)"
+    )
     # Set by the supervisor when it starts worker processes (listen.workers > 1).
     run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     run.set_defaults(command=_run)
 
-    check = commands.add_parser("check-config", help="validate a configuration file (exit 0 or 2)")
-    check.add_argument("file", type=Path)
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file (exit 0 or 2)",
+        description="Validate FILE: exit 0 when usable (warnings printed on stderr), 2 with "
+        "every problem listed by key path. The TLS certificate and key are loaded too.",
+    )
+    check.add_argument("file", type=Path, help="YAML configuration file")
     check.set_defaults(command=_check_config)
 
-    keygen = commands.add_parser("keygen", help="print a fresh session key for session.keys")
+    keygen = commands.add_parser(
+        "keygen",
+        help="print a fresh session key for session.keys",
+        description="Print a new random session key (for session.keys / SESSION_KEY).",
+    )
     keygen.set_defaults(command=_keygen)
+    _emulator_parser(commands)
+    return parser
 
-    emulator = commands.add_parser("emulator", help="run the Alibaba Cloud emulator alone")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=9443)
+
+def _emulator_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the Alibaba Cloud emulator alone (or: emulator call)",
+        description="Run the Alibaba Cloud emulator alone (OAuth, CCC OpenAPI, softphone). "
+        "At start it prints the configuration keys that point a gateway at it. "
+        "`ccc-gateway emulator call --help`: ring an agent's softphone.",
+    )
+    emulator.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    emulator.add_argument("--port", type=int, default=9443, help="HTTPS port (default 9443)")
     emulator.add_argument(
         "--data-dir",
         type=Path,
         default=Path("demo-data"),
-        help="where its self-signed certificate lives (default ./demo-data)",
+        help="where its self-signed certificate lives, created when missing (default "
+        "./demo-data; the gateway trusts it with aliyun.ca_file: DIR/tls.crt)",
     )
     emulator.add_argument(
         "--redirect-uri",
@@ -105,8 +136,58 @@ def _parser() -> argparse.ArgumentParser:
         help="a registered redirect URI of the demo client (repeatable; "
         "default https://127.0.0.1:8443/aliyun/auth/callback)",
     )
+    emulator.add_argument(
+        "--print-config",
+        action="store_true",
+        help="create the certificate if missing, print the gateway configuration keys for "
+        "this emulator and exit without serving",
+    )
     emulator.set_defaults(command=_emulator)
-    return parser
+    actions = emulator.add_subparsers(title="actions", required=False, metavar="ACTION")
+    call = actions.add_parser(
+        "call",
+        help="ring an agent's softphone (an incoming call)",
+        description="Push an incoming call to an agent's softphone through a running "
+        "emulator (POST /_emulator/calls). The softphone must be open.",
+    )
+    call.add_argument(
+        "--agent",
+        default="agent1@ccc-demo.onaliyun.com",
+        help="the agent's RAM user (default agent1@ccc-demo.onaliyun.com)",
+    )
+    call.add_argument(
+        "--caller", default="135012345678", help="the caller's number (default 135012345678)"
+    )
+    call.add_argument(
+        "--url",
+        default="https://127.0.0.1:9443",
+        help="the emulator's address (default https://127.0.0.1:9443)",
+    )
+    call.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("demo-data"),
+        help="where the emulator's certificate is, to trust it (default ./demo-data)",
+    )
+    call.set_defaults(command=_emulator_call)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ccc-gateway")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+# What to do about a missing file, by the key that names it.
+_FILE_HINTS = {
+    "aliyun.ca_file: file not found": "the emulator's certificate is created by "
+    "`ccc-gateway emulator --print-config --data-dir DIR` (or its first start) as DIR/tls.crt",
+    "tls.cert: file not found": "set TLS_CERT/TLS_KEY to your certificate and key, or make a "
+    'self-signed pair for a trial (README, "In front of your CRM")',
+}
 
 
 def _load(path: Path) -> Config | None:
@@ -114,6 +195,9 @@ def _load(path: Path) -> Config | None:
         return load_config(path)
     except ConfigError as exc:
         print(f"ccc-gateway: {exc}", file=sys.stderr)
+        for key, hint in _FILE_HINTS.items():
+            if any(problem.startswith(key) for problem in exc.problems):
+                print(f"ccc-gateway: hint: {hint}", file=sys.stderr)
         return None
 
 
@@ -203,9 +287,13 @@ def _emulator(args: argparse.Namespace) -> int:
     from ccc_gateway.emulator.settings import demo_settings
     from ccc_gateway.runtime.tls import ensure_self_signed
 
-    setup_logging("INFO", "text")
-    cert, key = ensure_self_signed(args.data_dir.resolve())
+    hosts = tuple(dict.fromkeys((args.host, "127.0.0.1", "localhost")))
+    cert, key = ensure_self_signed(args.data_dir.resolve(), hosts)
     url = f"https://{args.host}:{args.port}"
+    if args.print_config:
+        print(config_snippet(url, cert), end="")
+        return EXIT_OK
+    setup_logging("INFO", "text")
     redirect_uris = tuple(args.redirect_uri or ["https://127.0.0.1:8443/aliyun/auth/callback"])
     app = create_emulator_app(demo_settings(url, redirect_uris))
     listener = Listener("emulator", app, args.host, args.port, server_context(cert, key))
@@ -213,9 +301,24 @@ def _emulator(args: argparse.Namespace) -> int:
         serve(
             [listener],
             shutdown_timeout=5.0,
-            on_started=lambda: print(f"Alibaba Cloud emulator on {url}/", flush=True),
+            on_started=lambda: print(
+                f"Alibaba Cloud emulator on {url}/ (open it to ring an agent)\n\n"
+                + config_snippet(url, cert),
+                flush=True,
+            ),
         )
     )
+    return EXIT_OK
+
+
+def _emulator_call(args: argparse.Namespace) -> int:
+    cert = args.data_dir / "tls.crt"
+    try:
+        call_id = ring(args.url, args.agent, args.caller, cert if cert.is_file() else None)
+    except CallFailed as exc:
+        print(f"ccc-gateway: emulator call: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"ringing {args.agent}: call {call_id}")
     return EXIT_OK
 
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from ccc_gateway.http.errors import GatewayError
 from ccc_gateway.keys import AGENT_IDENTITY
+from ccc_gateway.sessions.errors import CrmIdentityUnavailable
 from ccc_gateway.sessions.signin import AGENT_NAME_HEADER, AGENT_UPN_HEADER, SignIn
 from ccc_gateway.sessions.storage import StorageError
 
@@ -84,7 +84,7 @@ class AgentIdentity:
         if manager.crm is not None:
             try:
                 crm_user = await manager.crm.current_user(request)
-            except GatewayError:
+            except CrmIdentityUnavailable:
                 return
             if crm_user is None or crm_user != signin.crm_user:
                 return

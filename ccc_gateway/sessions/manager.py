@@ -27,10 +27,10 @@ from aiohttp import hdrs, web
 from ccc_gateway.auth.oauth.client import AlibabaOAuthClient
 from ccc_gateway.caches import CacheRegistry
 from ccc_gateway.config.load import SessionConfig
-from ccc_gateway.http.errors import Forbidden, NotAuthenticated
 from ccc_gateway.keys import SIGNIN_UPDATE
 from ccc_gateway.sessions.cookie_storage import CookieSession
-from ccc_gateway.sessions.crm_binding import CrmIdentity
+from ccc_gateway.sessions.crm_binding import CrmBinding
+from ccc_gateway.sessions.errors import CrmUserMismatch, NotSignedIn
 from ccc_gateway.sessions.identity import AgentIdentity
 from ccc_gateway.sessions.refresh import SingleFlightRefresher
 from ccc_gateway.sessions.signin import SignIn
@@ -48,7 +48,7 @@ class SessionManager:
         config: SessionConfig,
         cookies: CookieSession,
         oauth: AlibabaOAuthClient,
-        crm: CrmIdentity | None,
+        crm: CrmBinding | None,
         *,
         clock: Callable[[], float],
         store: SessionStore | None = None,
@@ -62,7 +62,6 @@ class SessionManager:
         self._store.attach(self.session_view, clock)
         self.crm = crm  # None: CRM binding is off
         self.clock = clock
-        self.login_url = LOGIN_URL
         # Every cache that may hold a sign-in's tokens or cookies (app.py lists them all; the
         # CRM binding's whoami cache holds no token and is dropped per browser by crm.forget).
         self.caches = caches if caches is not None else CacheRegistry(*cookies.caches)
@@ -125,10 +124,10 @@ class SessionManager:
         return await self.crm.current_user(request) if self.crm is not None else None
 
     async def require(self, request: web.Request) -> SignIn:
-        """The sign-in, bound and fresh, or 401 NotAuthenticated / 403 CrmUserMismatch."""
+        """The sign-in, bound and fresh; else NotSignedIn or CrmUserMismatch (401 and 403)."""
         signin = await self.load(request)
         if signin is None:
-            raise NotAuthenticated(login=LOGIN_URL)
+            raise NotSignedIn()
         await self.check_binding(request, signin)
         now = self.clock()
         if signin.tokens.expires_within(now, self.config.refresh_leeway):
@@ -142,11 +141,7 @@ class SessionManager:
             return
         crm_user = await self.crm.current_user(request)
         if crm_user is None or crm_user != signin.crm_user:
-            raise Forbidden(
-                "This Alibaba sign-in belongs to another CRM user; sign in to Alibaba again.",
-                error_code="CrmUserMismatch",
-                login=LOGIN_URL,
-            )
+            raise CrmUserMismatch()
 
     def may_be_signed_in(self, request: web.Request) -> bool:
         """Whether the request may carry a sign-in: the session cookie's name is in its Cookie

@@ -6,8 +6,9 @@ carrying the previous cookie within `REFRESH_GRACE` reuse it too (a provider tha
 refresh tokens would otherwise sign the loser out). With Redis the store's lock extends this
 across replicas, and the stored sign-in is read again under it.
 
-Only `invalid_grant`/`invalid_client` end a sign-in; a network error or a 5xx keeps it and
-answers 502/504 (docs/oauth.md, "Refresh").
+Only `invalid_grant`/`invalid_client` end a sign-in (`NotSignedIn`, 401); a network error or
+a 5xx keeps it (`RefreshFailed`, `RefreshTimeout`: 502/504 in the views; docs/oauth.md,
+"Refresh").
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from ccc_gateway.auth.oauth.errors import (
     OAuthTimeout,
     outcome_label,
 )
-from ccc_gateway.http.errors import BadGateway, GatewayError, GatewayTimeout, NotAuthenticated
 from ccc_gateway.ops.metrics import record
+from ccc_gateway.sessions.errors import NotSignedIn, RefreshFailed, RefreshTimeout
 from ccc_gateway.sessions.signin import SignIn
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class SingleFlightRefresher:
         # failure and how many failures there have been, so a waiter can tell one happened.
         self._failures: dict[str, int] = {}
         self._users: dict[str, int] = {}  # requests using or waiting for each sign-in's lock
-        self._failed: dict[str, tuple[int, GatewayError]] = {}
+        self._failed: dict[str, tuple[int, RefreshFailed]] = {}
 
     async def refresh(self, request: web.Request, signin: SignIn) -> SignIn:
         """Refresh once per sign-in at a time; a waiter reuses the result it waited for.
@@ -88,9 +89,7 @@ class SingleFlightRefresher:
         stored = await manager.store.current(request, signin, now=manager.clock())
         if stored is None:
             manager.clear(request)
-            raise NotAuthenticated(
-                "The Alibaba sign-in has ended; sign in again.", login=manager.login_url
-            )
+            raise NotSignedIn("The Alibaba sign-in has ended; sign in again.")
         if _newer(stored, signin):
             return stored
         return await self._refresh_now(request, signin)
@@ -100,7 +99,7 @@ class SingleFlightRefresher:
         entry = self._failed.get(signin.sid)
         if entry is not None and entry[0] > failures_seen:
             failure = entry[1]
-            raise type(failure)(failure.message)
+            raise type(failure)(*failure.args)
 
     def _recent_refresh(self, signin: SignIn) -> SignIn | None:
         now = self._manager.clock()
@@ -118,14 +117,14 @@ class SingleFlightRefresher:
         if refresh_token is None:
             if signin.tokens.expires_within(now):
                 manager.clear(request)
-                raise NotAuthenticated("The Alibaba sign-in has expired.", login=manager.login_url)
+                raise NotSignedIn("The Alibaba sign-in has expired.")
             return signin  # nothing to refresh with; the token is still valid for now
         try:
             tokens = await self._oauth.refresh(refresh_token)
         except OAuthError as error:
             record(request, "refresh", outcome_label(error))
             failure = await self._refresh_failure(request, signin, error)
-            if not isinstance(failure, NotAuthenticated):
+            if isinstance(failure, RefreshFailed):
                 count = self._failures[signin.sid] = self._failures.get(signin.sid, 0) + 1
                 self._failed[signin.sid] = (count, failure)
             raise failure from None
@@ -141,18 +140,16 @@ class SingleFlightRefresher:
 
     async def _refresh_failure(
         self, request: web.Request, signin: SignIn, error: OAuthError
-    ) -> GatewayError:
+    ) -> NotSignedIn | RefreshFailed:
         agent = {"fields": {"agent": signin.agent.upn, "error": type(error).__name__}}
         if isinstance(error, OAuthProviderError) and error.fatal:
             log.info("refresh refused by Alibaba (%s): signing out", error.error, extra=agent)
             await self._manager.forget(request, signin)
-            return NotAuthenticated(
-                "The Alibaba sign-in has ended; sign in again.", login=self._manager.login_url
-            )
+            return NotSignedIn("The Alibaba sign-in has ended; sign in again.")
         log.warning("refresh failed, keeping the sign-in", extra=agent)
         if isinstance(error, OAuthTimeout):
-            return GatewayTimeout("Alibaba Cloud did not answer the token refresh in time.")
-        return BadGateway("Alibaba Cloud could not refresh the token right now; try again.")
+            return RefreshTimeout("Alibaba Cloud did not answer the token refresh in time.")
+        return RefreshFailed("Alibaba Cloud could not refresh the token right now; try again.")
 
 
 def _newer(stored: SignIn, held: SignIn) -> bool:

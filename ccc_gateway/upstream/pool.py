@@ -41,6 +41,7 @@ class HttpPool:
         ssl_context: ssl.SSLContext | None = None,
         max_field_size: int = 32 * 1024,
         upload_timeout: float = 0.0,
+        host_header: str | None = None,
     ) -> None:
         """`upload_timeout` (0: none) bounds the sending of a streamed request body as a
         whole, however the time is spent: a client trickling it, or an upstream not reading."""
@@ -51,8 +52,9 @@ class HttpPool:
         self._ssl: ssl.SSLContext | None = None
         if origin.scheme == "https":
             self._ssl = ssl_context or ssl.create_default_context()
-        # The Host header as a browser would send it for this origin (default port left out).
-        self._host_header = origin.raw_authority.rpartition("@")[2]
+        # The Host header as a browser would send it for this origin (default port left out),
+        # unless the caller names another (the proxy's upstream.preserve_host).
+        self._host_header = host_header or origin.raw_authority.rpartition("@")[2]
         self._where = f"{origin.host_subcomponent}:{self._port}"
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
