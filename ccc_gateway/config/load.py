@@ -21,13 +21,12 @@ import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
+from ccc_gateway.config import crm_checks
 from ccc_gateway.config.generation import (
     allowed_actions,
     ccc_version,
     check_instance_generation,
 )
-from ccc_gateway.ccc.pop.actions import ActionPolicy
-from ccc_gateway.config import crm_checks
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
