@@ -13,6 +13,7 @@ is small, shared and noisy.
     python -m bench --only T --baseline-tree main   # this tree's gateway beside main's
     python -m bench --profile            # + py-spy profiles into bench/profiles/
     python -m bench --whatif uvloop,no-access-log   # + proposed changes, side by side
+    python -m bench.calls --baseline-tree main       # Python calls per request, by module
 """
 
 from __future__ import annotations
