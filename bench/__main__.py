@@ -42,7 +42,16 @@ from bench.scenarios import (
 from bench.stack import Server, Stack, env
 
 HERE = Path(__file__).resolve().parent
-WHATIFS = ("uvloop", "no-access-log", "plain-access-log", "tls-buffer", "inject", "lean-record")
+WHATIFS = (
+    "uvloop",
+    "no-access-log",
+    "plain-access-log",
+    "tls-buffer",
+    "inject",
+    "lean-record",
+    "unchecked-head",
+    "header-memo",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

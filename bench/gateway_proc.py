@@ -128,6 +128,104 @@ def _lean_record() -> None:
     gateway_log.LineHandler.handle = handle  # type: ignore[method-assign]
 
 
+def _unchecked_head() -> None:
+    """The request head built without its per-piece checks (the framing rules kept): the
+    most any cheaper way of checking the head could save."""
+    from ccc_gateway.upstream import head, pool
+
+    def build_head(method, target, host, headers, body):  # type: ignore[no-untyped-def]
+        parts = [method, " ", target, " HTTP/1.1\r\nHost: ", host, "\r\n"]
+        streamed = body is not None and not isinstance(body, bytes)
+        declared = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower in head._FRAMING_HEADERS:
+                if lower != "content-length" or not streamed:
+                    continue
+                declared = True
+            parts += (name, ": ", value, "\r\n")
+        chunked = streamed and not declared
+        if isinstance(body, bytes):
+            parts += ("Content-Length: ", str(len(body)), "\r\n")
+        elif chunked:
+            parts.append("Transfer-Encoding: chunked\r\n")
+        elif body is None and method not in head._BODYLESS_METHODS:
+            parts.append("Content-Length: 0\r\n")
+        parts.append("\r\n")
+        return "".join(parts).encode("utf-8", "surrogateescape"), chunked
+
+    pool.build_head = build_head
+
+
+def _header_memo() -> None:
+    """request_header_pairs with each header name's verdict remembered (names only, bounded),
+    as edfa90b had it: what remembering the name rules would save."""
+    from ccc_gateway.proxy import headers as rules
+
+    original = rules.request_header_pairs
+    verdicts: dict[tuple[str, bool], str] = {}  # name -> "drop", "keep", "cookie", "ae"
+
+    def verdict(name: str, websocket: bool) -> str:
+        found = verdicts.get((name, websocket))
+        if found is None:
+            lower = name.lower()
+            dashed = lower.replace("_", "-")
+            drop = rules._WEBSOCKET_DROP if websocket else rules._REQUEST_DROP
+            if dashed in drop or dashed.startswith(rules.IDENTITY_PREFIX):
+                found = "drop"
+            else:
+                found = {"cookie": "cookie", "accept-encoding": "ae"}.get(lower, "keep")
+            if len(verdicts) < 1024:
+                verdicts[(name, websocket)] = found
+        return found
+
+    def request_header_pairs(
+        incoming,
+        peer,
+        *,
+        request_id,
+        is_gateway_cookie,
+        identity=None,  # type: ignore[no-untyped-def]
+        websocket=False,
+        decodable_only=False,
+        public_host=None,
+    ):
+        if websocket or not rules.connection_tokens(incoming) <= rules._REQUEST_DROP:
+            return original(
+                incoming,
+                peer,
+                request_id=request_id,
+                is_gateway_cookie=is_gateway_cookie,
+                identity=identity,
+                websocket=websocket,
+                decodable_only=decodable_only,
+                public_host=public_host,
+            )
+        out = []
+        for name, value in incoming.items():
+            kind = verdict(name, websocket)
+            if kind == "keep":
+                out.append((name, value))
+            elif kind == "cookie":
+                stripped = rules.strip_cookies(value, is_gateway_cookie)
+                if stripped is not None:
+                    out.append((name, stripped))
+            elif kind == "ae":
+                if not decodable_only:
+                    out.append((name, value))
+                elif (narrowed := rules.decodable_accept_encoding(value)) is not None:
+                    out.append((name, narrowed))
+        out += rules.forwarding_headers(incoming, peer, public_host=public_host).items()
+        out.append((rules.X_REQUEST_ID, request_id))
+        for name, value in (identity or {}).items():
+            if not name.lower().startswith(rules.IDENTITY_PREFIX):
+                out = [pair for pair in out if pair[0].lower() != name.lower()]
+            out.append((name, value))
+        return out
+
+    rules.request_header_pairs = request_header_pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
@@ -137,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-buffer", action="store_true")
     parser.add_argument("--plain-access-log", action="store_true")
     parser.add_argument("--lean-record", action="store_true")
+    parser.add_argument("--unchecked-head", action="store_true")
+    parser.add_argument("--header-memo", action="store_true")
     args = parser.parse_args(argv)
     if args.uvloop:
         import uvloop
@@ -150,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         _plain_access_log()
     if args.lean_record:
         _lean_record()
+    if args.unchecked_head:
+        _unchecked_head()
+    if args.header_memo:
+        _header_memo()
     if args.tls_buffer:
         # Every TLS connection preallocates (and zero-fills) a max_size bytearray: 256 KiB
         # each, 128 MiB at 512 connections. TLS records are at most 16 KiB.
