@@ -22,6 +22,7 @@ more", then time those functions alone (timeit) to see what it costs.
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
     finally:
         stack.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"Python calls per request, {trees.describe(args.baseline_tree)} -> this tree")
     print(table(results["before"], results["current"]))
     return 0
