@@ -7,6 +7,7 @@ Once the softphone is signed in, CRM pages open in the widget's content frame (`
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -39,8 +40,25 @@ READY = "3"  # the SDK's status codes: ready, ringing, inbound call
 RINGING = "6"
 INBOUND = "9"
 SDK = {
+    "sdk": "v1",
     "sdk_scripts": ("{emulator}/_emulator/sdk/workbenchSdk.js",),
     "sdk_styles": ("{emulator}/_emulator/sdk/workbenchSdk.css",),
+}
+# CCC 2.0: the emulator's instance and its stand-ins of the 3.x UI build and of the 2.x SDK.
+# Their calls go over the emulator's websocket (loopback), which 2.0's CSP must then admit.
+CCC2 = {"version": "2020-07-01", "instance_id": "ccc-demo"}
+SDK3 = {
+    "sdk": "v3",
+    "sdk_scripts": ("{emulator}/_emulator/sdk/cccWorkbenchSdk.js",),
+    "sdk_styles": ("{emulator}/_emulator/sdk/workbenchSdk.css",),
+    "csp_sources": {"connect-src": ("wss://127.0.0.1:*",)},
+}
+SDK2 = {**SDK3, "sdk": "v2", "sdk_scripts": ("{emulator}/_emulator/sdk/workbenchSdk2.js",)}
+# The screen-pop template in 2.0 uses the call's other details too (the sample CRM ignores them).
+POP_2 = "/customer/phoneNumber/{caller}?to={callee}&type={callType}&job={jobId}"
+GENERATIONS = {
+    "classic": {"softphone": SDK},
+    "ccc2": {"ccc": CCC2, "softphone": {**SDK3, "screen_pop_url": POP_2}},
 }
 MakeStack = Callable[..., Awaitable[Stack]]
 AiohttpServer = Callable[..., Awaitable[TestServer]]
@@ -173,11 +191,15 @@ async def push_incoming(stack: Stack, agent: str, caller: str) -> dict[str, Any]
             await asyncio.sleep(0.2)
 
 
-async def test_click_to_call_screen_pop_and_sign_out(make_stack: MakeStack, page: Page) -> None:
-    """Sign in via popup, dial Mr Lu from /customers, pop Miss Lu's page, sign out."""
-    stack = await make_stack(emulator_tls=True, softphone=SDK)
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_click_to_call_screen_pop_and_sign_out(
+    make_stack: MakeStack, page: Page, generation: str
+) -> None:
+    """Sign in via popup, dial Mr Lu from /customers, pop Miss Lu's page, answer, hang up,
+    sign out: with the classic 1.x SDK and with CCC 2.0's 3.x UI build."""
+    stack = await make_stack(emulator_tls=True, **GENERATIONS[generation])
     base = str(stack.url)
-    async with screenshot_on_failure(page, "click_to_call_screen_pop"):
+    async with screenshot_on_failure(page, f"click_to_call_screen_pop_{generation}"):
         await crm_login(page, base)
         button = page.locator("#ccc-softphone-button")
         await expect(button).to_be_visible()
@@ -200,14 +222,23 @@ async def test_click_to_call_screen_pop_and_sign_out(make_stack: MakeStack, page
         outbound = await wait_for_call(stack, "outbound", "135012345678")
         assert outbound["agent"] == AGENT1[0]
         assert page.url == base + "/customers"  # the tel: link itself was not followed
+        await softphone(page).locator(".wbsdk-hangup").click()
+        await wait_for_state(stack, outbound["id"], "ended")
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
 
         incoming = await push_incoming(stack, AGENT1[0], "135012345679")
-        await expect(page).to_have_url(base + "/customer/phoneNumber/135012345679")
+        pop = base + "/customer/phoneNumber/135012345679"
+        if generation == "ccc2":  # {callee}, {callType} and {jobId} filled in too
+            pop = re.compile(re.escape(pop) + r"\?to=[^&]*&type=Inbound&job=[^&]+$")
+        await expect(page).to_have_url(pop)
         await expect(crm(page).locator("main h1")).to_have_text("Miss Lu")
         await expect(page).to_have_title("Miss Lu · Sample CRM")
         await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", RINGING)
         assert await call_state(stack, incoming["id"]) == "ringing"  # the pop did not drop it
-        await softphone(page).locator(".wbsdk-hangup").click()  # reject it, then sign out
+        await softphone(page).locator(".wbsdk-answer").click()
+        await wait_for_state(stack, incoming["id"], "talking")
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", INBOUND)
+        await softphone(page).locator(".wbsdk-hangup").click()
         await wait_for_state(stack, incoming["id"], "ended")
 
         await expect(softphone(page).locator("#ccc-signout")).to_be_visible()
@@ -218,6 +249,20 @@ async def test_click_to_call_screen_pop_and_sign_out(make_stack: MakeStack, page
         )
         session = await (await page.request.get(base + "/aliyun/session")).json()
         assert session["signedIn"] is False
+
+
+async def test_ccc2_with_the_2x_sdk_places_a_call(make_stack: MakeStack, page: Page) -> None:
+    """softphone.sdk v2: the 2.x SDK is constructed, gets ready and dials a clicked number."""
+    stack = await make_stack(emulator_tls=True, ccc=CCC2, softphone=SDK2)
+    base = str(stack.url)
+    async with screenshot_on_failure(page, "ccc2_sdk2_call"):
+        await sign_in_softphone(page, base)
+        await page.goto(base + "/customers")  # a new document: its SDK registers again
+        await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
+        await page.locator("a[href^='tel:']", has_text="135012345678").click()
+        await confirm_call(page)
+        outbound = await wait_for_call(stack, "outbound", "135012345678")
+        assert outbound["agent"] == AGENT1[0]
 
 
 async def test_signed_out_click_opens_sign_in(make_stack: MakeStack, page: Page) -> None:

@@ -192,8 +192,9 @@ async def test_softphone_page_configures_the_script_header(stack: Stack, browser
         html = await response.text()
     start = html.index('id="ccc-config">') + len('id="ccc-config">')
     config = json.loads(html[start : html.index("</script>", start)])
-    assert config["ajaxHeaders"] == {"X-CCC-Softphone": "1"}
-    assert config["ajaxMethod"] == "post"
+    options = config["options"]  # the SDK's constructor options (softphone/views.py)
+    assert options["ajaxHeaders"] == {"X-CCC-Softphone": "1"}
+    assert options["ajaxMethod"] == "post"
 
 
 @pytest.mark.browser

@@ -14,10 +14,11 @@ from yarl import URL
 
 from ccc_gateway.auth.login_state import COOKIE_NAME as LOGIN_COOKIE
 from ccc_gateway.config.load import ConfigError, parse_config
-from ccc_gateway.softphone.views import json_for_html, page_config, source_origin
+from ccc_gateway.softphone.views import json_for_html, page_config, page_policy, source_origin
 
 MakeStack = Callable[..., Awaitable[Stack]]
 SDK = {
+    "sdk": "v1",
     "sdk_scripts": ("https://cdn.example/sdk/a.js", "//g.alicdn.com/b.js", "/local/c.js"),
     "sdk_styles": ("https://styles.example/s.css",),
     "screen_pop_url": "/crm/find?phone={caller}",
@@ -76,11 +77,15 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     styles = [a["href"] for tag, a in page.tags if tag == "link"]
     assert styles == ["https://styles.example/s.css", "/aliyun/softphone/softphone.css"]
     assert json.loads(page.data["ccc-config"]) == {
-        "instanceId": "ccc-demo-instance",
-        "ajaxPath": "/aliyun/ccc/api",
-        "ajaxMethod": "get",
-        "ajaxHeaders": {"X-CCC-Softphone": "1"},
-        "header": True,
+        "sdk": "v1",
+        "sdkGlobal": "WorkbenchSdk",
+        "options": {
+            "instanceId": "ccc-demo-instance",
+            "ajaxPath": "/aliyun/ccc/api",
+            "ajaxMethod": "get",
+            "ajaxHeaders": {"X-CCC-Softphone": "1"},
+            "header": True,
+        },
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
         "confirmDial": True,
@@ -108,6 +113,93 @@ async def test_page_headers(make_stack: MakeStack) -> None:
     assert not any("unsafe" in s for sources in csp.values() for s in sources)
     assert headers["Permissions-Policy"] == "microphone=(self)"
     assert headers["Cache-Control"] == "no-store"
+
+
+CCC2 = {"version": "2020-07-01", "instance_id": "ccc-demo", "region": "cn-hangzhou"}
+CDN = "https://g.alicdn.com/cloudcallcenter/web-workbench-sdk/3.6.1"
+V3 = {
+    "sdk": "v3",
+    "sdk_scripts": (f"{CDN}/ui.min.js",),
+    "sdk_styles": (f"{CDN}/ui.min.css",),
+    "screen_pop_url": "/crm/find?phone={caller}&to={callee}&type={callType}&job={jobId}",
+}
+
+
+async def page_of(stack: Stack) -> tuple[dict[str, object], dict[str, list[str]]]:
+    """The softphone page's JSON configuration and its CSP directives."""
+    browser = stack.browser()
+    try:
+        async with browser.client.get(browser.url("/aliyun/softphone")) as response:
+            assert response.status == 200
+            config = json.loads(parse(await response.text()).data["ccc-config"])
+            csp = directives(response.headers["Content-Security-Policy"])
+    finally:
+        await browser.close()
+    return config, csp
+
+
+@pytest.mark.parametrize(("sdk", "sdk_global"), [("v3", "CCCWorkbenchSDK"), ("v2", "WorkbenchSdk")])
+async def test_ccc2_page_constructs_its_generation(
+    make_stack: MakeStack, sdk: str, sdk_global: str
+) -> None:
+    """In 2.0 the page names its SDK's global and passes regionId and the gateway's ajax options."""
+    stack = await make_stack(ccc=CCC2, softphone={**V3, "sdk": sdk})
+    config, _ = await page_of(stack)
+    assert config["sdk"] == sdk and config["sdkGlobal"] == sdk_global
+    assert config["options"] == {
+        "instanceId": "ccc-demo",
+        "regionId": "cn-hangzhou",
+        "ajaxPath": "/aliyun/ccc/api",
+        "ajaxMethod": "post",
+        "ajaxHeaders": {"X-CCC-Softphone": "1"},
+        "header": True,
+    }
+    assert config["screenPop"] == {"url": V3["screen_pop_url"], "target": "same-tab"}
+
+
+async def test_sdk_options_add_to_and_replace_the_constructor_options(
+    make_stack: MakeStack,
+) -> None:
+    """softphone.sdk_options are merged over the page's own options (UNVERIFIED 3.x options)."""
+    extra = {"ajaxOrigin": "https://crm.example", "header": False, "afterCallRule": "manual"}
+    stack = await make_stack(ccc=CCC2, softphone={**V3, "sdk_options": extra})
+    config, _ = await page_of(stack)
+    options = config["options"]
+    assert isinstance(options, dict)
+    assert options["ajaxOrigin"] == "https://crm.example"
+    assert options["header"] is False and options["afterCallRule"] == "manual"
+    assert options["ajaxPath"] == "/aliyun/ccc/api"
+
+
+@pytest.mark.parametrize("sdk", ["v2", "v3"])
+async def test_ccc2_csp_admits_alicdn_and_aliyuncs_only(make_stack: MakeStack, sdk: str) -> None:
+    """2.x/3.x: scripts and styles from g.alicdn.com, websockets/HTTPS on *.aliyuncs.com only."""
+    stack = await make_stack(ccc=CCC2, softphone={**V3, "sdk": sdk})
+    _, csp = await page_of(stack)
+    assert csp["script-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["style-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["connect-src"] == ["'self'", "wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"]
+    assert csp["media-src"] == ["'self'", "blob:", "https://g.alicdn.com"]
+    assert csp["default-src"] == ["'self'"] and csp["object-src"] == ["'none'"]
+    assert not any("unsafe" in s for sources in csp.values() for s in sources)
+
+
+async def test_classic_csp_keeps_run_time_websocket_hosts(make_stack: MakeStack) -> None:
+    """Classic 1.x learns its WebRTC host from RequestLoginInfo: any wss/https host."""
+    stack = await make_stack(softphone=SDK)
+    _, csp = await page_of(stack)
+    assert csp["connect-src"] == ["'self'", "wss:", "https:"]
+    assert csp["media-src"] == ["'self'", "blob:", "https:"]
+
+
+async def test_csp_sources_extend_named_directives(make_stack: MakeStack) -> None:
+    """softphone.csp_sources adds sources (a stand-in SDK's host, inline styles) where named."""
+    extra = {"connect-src": ("wss://sdk.example:9443",), "style-src": ("'unsafe-inline'",)}
+    stack = await make_stack(ccc=CCC2, softphone={**V3, "csp_sources": extra})
+    _, csp = await page_of(stack)
+    assert csp["connect-src"][-1] == "wss://sdk.example:9443"
+    assert csp["style-src"] == ["'self'", "https://g.alicdn.com", "'unsafe-inline'"]
+    assert csp["script-src"] == ["'self'", "https://g.alicdn.com"]
 
 
 async def test_page_works_signed_out_and_session_answers(stack: Stack) -> None:
@@ -246,6 +338,91 @@ def test_confirm_dial_is_on_by_default_and_reaches_the_page(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         parse_config(config_text("softphone: {confirm_dial: sometimes}"), {})
     assert any(p.startswith("softphone.confirm_dial:") for p in info.value.problems)
+
+
+def _config_text(tmp_path: Path, extra: str) -> str:
+    for name in ("tls.crt", "tls.key"):
+        (tmp_path / name).write_text("pem")
+    return (
+        f'tls: {{cert: "{tmp_path / "tls.crt"}", key: "{tmp_path / "tls.key"}"}}\n'
+        "aliyun: {client_id: '1', client_secret: s,"
+        " redirect_uri: https://crm.example/aliyun/auth/callback}\n"
+        "ccc: {instance_id: inst-1}\n"
+        f'session: {{keys: ["{Fernet.generate_key().decode()}"]}}\n{extra}'
+    )
+
+
+def _problems(tmp_path: Path, extra: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_config_text(tmp_path, extra), {})
+    return list(info.value.problems)
+
+
+def test_screen_pop_url_knows_the_four_call_variables(tmp_path: Path) -> None:
+    """{caller}, {callee}, {callType}, {jobId} are accepted; any other variable is a problem."""
+    url = "/c?from={caller}&to={callee}&t={callType}&job={jobId}"
+    config = parse_config(_config_text(tmp_path, f"softphone: {{screen_pop_url: '{url}'}}"), {})
+    assert config.softphone.screen_pop_url == url
+    only_job = parse_config(_config_text(tmp_path, "softphone: {screen_pop_url: '/j/{jobId}'}"), {})
+    assert only_job.softphone.screen_pop_url == "/j/{jobId}"
+    problems = _problems(tmp_path, "softphone: {screen_pop_url: '/c/{caller}/{contactId}'}")
+    assert any(p.startswith("softphone.screen_pop_url:") and "{contactId}" in p for p in problems)
+    problems = _problems(tmp_path, "softphone: {screen_pop_url: /customers}")
+    assert any(p.startswith("softphone.screen_pop_url: must contain") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("extra", "sdk", "connect"),
+    [
+        ("", "v3", ["'self'", "wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"]),
+        (
+            "softphone: {sdk: v2}\n",
+            "v2",
+            ["'self'", "wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"],
+        ),
+        ("ccc: {instance_id: i, version: '2017-07-05'}\n", "v1", ["'self'", "wss:", "https:"]),
+    ],
+)
+def test_default_sdk_files_give_the_generations_csp(
+    tmp_path: Path, extra: str, sdk: str, connect: list[str]
+) -> None:
+    """With the default files on Alibaba's CDN each generation's CSP names g.alicdn.com only."""
+    text = _config_text(tmp_path, extra)
+    if extra.startswith("ccc:"):
+        text = text.replace("ccc: {instance_id: inst-1}\n", "")
+    config = parse_config(text, {})
+    assert config.softphone.sdk == sdk
+    csp = directives(page_policy(config))
+    assert csp["script-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["style-src"] == ["'self'", "https://g.alicdn.com"]
+    assert csp["connect-src"] == connect
+
+
+def test_sdk_options_and_csp_sources_are_checked_by_key_path(tmp_path: Path) -> None:
+    """Bad option names, unknown CSP directives and sources with separators are each reported."""
+    good = parse_config(
+        _config_text(
+            tmp_path,
+            "softphone:\n  sdk_options: {ajaxOrigin: 'https://x.example', width: 300}\n"
+            "  csp_sources: {connect-src: ['wss://x.example:*']}\n",
+        ),
+        {},
+    )
+    assert good.softphone.sdk_options == {"ajaxOrigin": "https://x.example", "width": 300}
+    assert good.softphone.csp_sources == {"connect-src": ("wss://x.example:*",)}
+    problems = _problems(
+        tmp_path,
+        "softphone:\n  sdk_options: {dom: x, 'bad-name': 1, when: 2024-01-01}\n"
+        "  csp_sources: {frame-src: ['*'], connect-src: ['a.example; script-src *']}\n",
+    )
+    for path in (
+        "softphone.sdk_options.dom:",
+        "softphone.sdk_options.bad-name:",
+        "softphone.sdk_options.when:",
+        "softphone.csp_sources.frame-src:",
+        "softphone.csp_sources.connect-src:",
+    ):
+        assert any(p.startswith(path) for p in problems), (path, problems)
 
 
 async def test_return_from_the_crm_login_continues_by_page_not_redirect(stack: Stack) -> None:

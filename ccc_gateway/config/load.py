@@ -21,19 +21,16 @@ import yaml
 from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
+from ccc_gateway.config import crm_checks
 from ccc_gateway.config.generation import (
     allowed_actions,
     ccc_version,
     check_instance_generation,
-    resolve_sdk,
 )
-from ccc_gateway.ccc.pop.actions import ActionPolicy
-from ccc_gateway.config import crm_checks
 from ccc_gateway.config.model import (
     CONTROL_CONNECTIONS,
     DEFAULT_SDK_SCRIPTS,
     DEFAULT_SDK_STYLES,
-    SDK_ASSETS,
     AliyunConfig,
     CccConfig,
     Config,
@@ -46,6 +43,7 @@ from ccc_gateway.config.model import (
     UiConfig,
     UpstreamConfig,
 )
+from ccc_gateway.config.softphone_values import softphone_section
 from ccc_gateway.config.values import (
     Problems,
     Secret,
@@ -120,7 +118,7 @@ def build_config(root: Section) -> Config:
         aliyun=_aliyun(root.section("aliyun")),
         ccc=ccc,
         session=_session(root.section("session")),
-        softphone=_softphone(root.section("softphone"), ccc.version),
+        softphone=softphone_section(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
         ui=_ui(root.section("ui")),
     )
@@ -307,36 +305,6 @@ def _session(s: Section) -> SessionConfig:
         ),
     )
     crm_checks.check_binding(s, result)
-    s.reject_unknown()
-    return result
-
-
-def _screen_pop_url(value: Any) -> str:
-    text = as_str(value).strip()
-    if "{caller}" not in text:
-        raise ValueError("must contain {caller}")
-    if not text.startswith("/") or text.startswith("//"):
-        raise ValueError("must be a path on the CRM, starting with a single /")
-    return text
-
-
-def _softphone(s: Section, version: str) -> SoftphoneConfig:
-    d = SoftphoneConfig()
-    sdk = resolve_sdk(s, version)
-    assets = SDK_ASSETS[sdk]
-    result = SoftphoneConfig(
-        sdk=sdk,
-        inject=s.get("inject", as_bool, d.inject),
-        screen_pop_url=s.get("screen_pop_url", _screen_pop_url, d.screen_pop_url),
-        screen_pop_target=s.get(
-            "screen_pop_target", choice("same-tab", "new-tab"), d.screen_pop_target
-        ),
-        sdk_scripts=s.get("sdk_scripts", list_of(as_str), assets.scripts),
-        sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
-        ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
-        confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
-        notifications=s.get("notifications", as_bool, d.notifications),
-    )
     s.reject_unknown()
     return result
 

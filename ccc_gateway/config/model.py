@@ -6,9 +6,10 @@ the gateway only reads them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from yarl import URL
 
@@ -231,6 +232,11 @@ class SoftphoneConfig:
     # Click-to-call from page content waits for the agent's Call in the softphone: CRM content
     # (an invisible element over the page) could otherwise place a paid call with one click.
     confirm_dial: bool = True
+    # Constructor options (JSON values) merged over the page's own, for what Alibaba's public
+    # documentation leaves open about the 2.x/3.x SDKs (docs/softphone.md, section 8).
+    sdk_options: Mapping[str, Any] = field(default_factory=dict)
+    # Sources added to the softphone page's CSP, by directive (softphone/views.py).
+    csp_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # An incoming call in a background tab shows a desktop notification (permission asked once).
     notifications: bool = True
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from ccc_gateway.ccc.pop.actions import CCC_VERSIONS
 from ccc_gateway.config.load import Config, ConfigError, config_warnings, load_config
 from ccc_gateway.ops.log import setup_logging
 from ccc_gateway.runtime.loop import run_async
@@ -49,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run gateway + sample CRM + Alibaba emulator on one machine",
-        description="Run the whole system on embedded defaults (no cloud account needed).",
+        description="Run the whole system on embedded defaults (no cloud account needed). "
+        "The emulator plays CCC 2.0 (instance ccc-demo, the 3.x softphone SDK's stand-in) "
+        "unless --ccc-version 2017-07-05 asks for classic CCC (instance ccc-demo-instance, "
+        "the 1.x SDK's stand-in).",
     )
     demo.add_argument(
         "--host", default="127.0.0.1", help="address for all three (default 127.0.0.1)"
@@ -64,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("demo-data"),
         help="certificate, session key and CRM database (default ./demo-data)",
+    )
+    demo.add_argument(
+        "--ccc-version",
+        choices=CCC_VERSIONS,
+        default=CCC_VERSIONS[0],
+        help="the call centre generation to emulate: 2020-07-01 (CCC 2.0, the 3.x softphone "
+        "SDK; default) or 2017-07-05 (classic CCC, the 1.x softphone SDK)",
     )
     demo.set_defaults(command=_demo)
 
@@ -235,7 +246,14 @@ def _demo(args: argparse.Namespace) -> int:
     from sample_crm.app import create_app as create_crm_app
 
     try:
-        setup = prepare(args.host, args.port, args.crm_port, args.emulator_port, args.data_dir)
+        setup = prepare(
+            args.host,
+            args.port,
+            args.crm_port,
+            args.emulator_port,
+            args.data_dir,
+            args.ccc_version,
+        )
     except (ConfigError, OSError) as exc:
         print(f"ccc-gateway: demo: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -254,6 +272,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(
             f"\nccc-gateway demo is running: open {listeners[2].url}/ (self-signed certificate)\n"
             f"  Alibaba emulator: {listeners[1].url}/   sample CRM (direct): {listeners[0].url}/\n"
+            f"  CCC {args.ccc_version}: instance {setup.config.ccc.instance_id}, "
+            f"softphone SDK {setup.config.softphone.sdk}\n"
             f"{DEMO_ACCOUNTS}\nPress Ctrl-C to stop.\n",
             flush=True,
         )

@@ -14,11 +14,15 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from ccc_gateway.ccc.pop.actions import CCC2_VERSION, CLASSIC_VERSION
 from ccc_gateway.config.load import Config, parse_config
+from ccc_gateway.config.model import SDK_FOR_VERSION
 from ccc_gateway.emulator.settings import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_INSTANCE_ID,
+    DEMO_INSTANCE_ID_V2,
+    SDK_FILES,
     EmulatorSettings,
     demo_settings,
 )
@@ -42,13 +46,20 @@ aliyun:
 ccc:
   instance_id: "${INSTANCE_ID}"
   endpoint: "${EMULATOR}/"
-  version: "${CCC_VERSION:-2017-07-05}"
+  version: "${CCC_VERSION}"
 session:
   keys: ["${SESSION_KEY}"]
 softphone:
-  sdk_scripts: ["${EMULATOR}/_emulator/sdk/workbenchSdk.js"]
-  sdk_styles: ["${EMULATOR}/_emulator/sdk/workbenchSdk.css"]
+  sdk_scripts: ["${EMULATOR}/_emulator/sdk/${SDK_SCRIPT}"]
+  sdk_styles: ["${EMULATOR}/_emulator/sdk/${SDK_STYLE}"]
+  # The stand-in SDK's calls travel over the emulator's websocket, not *.aliyuncs.com.
+  csp_sources: {connect-src: ["wss://${HOST}:${EMULATOR_PORT}"]}
 """
+
+
+# The emulator's instance of each generation; the softphone is its stand-in of the SDK that
+# softphone.sdk auto picks (the 3.x UI build for 2.0, 1.x for classic).
+INSTANCES = {CCC2_VERSION: DEMO_INSTANCE_ID_V2, CLASSIC_VERSION: DEMO_INSTANCE_ID}
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,15 @@ class DemoSetup:
     emulator_port: int
 
 
-def prepare(host: str, port: int, crm_port: int, emulator_port: int, data_dir: Path) -> DemoSetup:
+def prepare(
+    host: str,
+    port: int,
+    crm_port: int,
+    emulator_port: int,
+    data_dir: Path,
+    ccc_version: str = CCC2_VERSION,
+) -> DemoSetup:
+    script, style = SDK_FILES[SDK_FOR_VERSION[ccc_version]]
     data_dir = data_dir.resolve()
     ensure_self_signed(data_dir)
     emulator_url = f"https://{host}:{emulator_port}"
@@ -76,7 +95,11 @@ def prepare(host: str, port: int, crm_port: int, emulator_port: int, data_dir: P
         "EMULATOR": emulator_url,
         "CLIENT_ID": DEMO_CLIENT_ID,
         "CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "INSTANCE_ID": DEMO_INSTANCE_ID,
+        "EMULATOR_PORT": str(emulator_port),
+        "CCC_VERSION": ccc_version,
+        "INSTANCE_ID": INSTANCES[ccc_version],
+        "SDK_SCRIPT": script,
+        "SDK_STYLE": style,
         "SESSION_KEY": session_key(data_dir),
     }
     config = parse_config(DEMO_CONFIG, env, "the demo configuration")

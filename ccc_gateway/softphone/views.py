@@ -1,9 +1,11 @@
 """The softphone page (the CCC workbench SDK, docs/softphone.md) and the widget's files.
 
 Routes:
-- `GET /aliyun/softphone`: the page hosting the SDK; its configuration travels in a
-  non-executable `<script type="application/json">` element, so the page has no inline code
-  and runs under a CSP that admits only this origin and the SDK's origins.
+- `GET /aliyun/softphone`: the page hosting the SDK of `softphone.sdk` (classic 1.x, 2.x or
+  the 3.x UI build: one page, the generation's constructor and options); its configuration
+  travels in a non-executable `<script type="application/json">` element, so the page has no
+  inline code and runs under a CSP that admits only this origin, the SDK's origins and the
+  hosts that generation connects to (docs/softphone.md, section 8).
 - `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
 - `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css}`.
 """
@@ -82,25 +84,45 @@ def source_origin(url: str) -> str | None:
     return str(parsed.origin())
 
 
-def _sources(urls: tuple[str, ...]) -> str:
-    origins = dict.fromkeys(o for o in map(source_origin, urls) if o is not None)
-    return " ".join(["'self'", *origins])
+def _origins(urls: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(o for o in map(source_origin, urls) if o is not None))
+
+
+# Where each SDK generation connects on its own (not through the gateway), docs/softphone.md §8.
+# Classic: the SIP/WebRTC host comes from RequestLoginInfo at run time, so any wss/https host.
+# 2.x/3.x: the SIP and agent-state websockets (GetLoginDetails' SipServerUrl, AgentServerUrl)
+# and their HTTPS endpoints are all on *.aliyuncs.com, on ports other than 443 too (:9443).
+CONNECT_SOURCES = {
+    "v1": ("wss:", "https:"),
+    "v2": ("wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"),
+    "v3": ("wss://*.aliyuncs.com:*", "https://*.aliyuncs.com:*"),
+}
+# The constructor each generation's script defines, softphone.js says how it is called.
+SDK_GLOBALS = {"v1": "WorkbenchSdk", "v2": "WorkbenchSdk", "v3": "CCCWorkbenchSDK"}
 
 
 def page_policy(config: Config) -> str:
-    """The softphone page's CSP: this origin plus the SDK's, no inline code at all."""
-    scripts = _sources(config.softphone.sdk_scripts)
-    styles = _sources(config.softphone.sdk_styles)
+    """The softphone page's CSP: this origin, the SDK's origins and the hosts its generation
+    connects to (plus `softphone.csp_sources`), no inline code at all."""
+    soft = config.softphone
+    extra = soft.csp_sources
+    scripts = _origins(soft.sdk_scripts)
+    styles = _origins(soft.sdk_styles)
+
+    def directive(name: str, *sources: str) -> str:
+        return " ".join(dict.fromkeys((name, "'self'", *sources, *extra.get(name, ()))))
+
+    # Ring tones and sounds: v1 played any https media; 2.x/3.x from the SDK's origins.
+    media = ("blob:", "https:") if soft.sdk == "v1" else ("blob:", *scripts)
     return "; ".join(
         (
             "default-src 'self'",
-            f"script-src {scripts}",
-            f"style-src {styles}",
-            f"font-src {styles} data:",
-            "img-src 'self' data: https:",
-            # The SIP/WebRTC websocket host comes from RequestLoginInfo, known only at run time.
-            "connect-src 'self' wss: https:",
-            "media-src 'self' blob: https:",
+            directive("script-src", *scripts),
+            directive("style-src", *styles),
+            directive("font-src", *styles, "data:"),
+            directive("img-src", "data:", "https:"),  # avatars (AvatarUrl) may be anywhere
+            directive("connect-src", *CONNECT_SOURCES[soft.sdk]),
+            directive("media-src", *media),
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -111,20 +133,27 @@ def page_policy(config: Config) -> str:
 
 def page_config(config: Config) -> dict[str, object]:
     """What softphone.js needs; the screen-pop template is a same-origin path (config.py)."""
-    return {
+    soft = config.softphone
+    options: dict[str, object] = {
         "instanceId": config.ccc.instance_id,
         "ajaxPath": AJAX_PATH,
-        "ajaxMethod": config.softphone.ajax_method,
+        "ajaxMethod": soft.ajax_method,
         # The SDK sends these with every API call: the API refuses requests not made by script,
         # and browsers without Sec-Fetch-* headers show it this way (same_origin.py).
         "ajaxHeaders": {SCRIPT_HEADER: SCRIPT_HEADER_VALUE},
         "header": True,
+    }
+    if soft.sdk != "v1":
+        options["regionId"] = config.ccc.region  # 2.x requires it; 3.x: harmless if unused
+    return {
+        "sdk": soft.sdk,
+        "sdkGlobal": SDK_GLOBALS[soft.sdk],
+        # The constructor's options; softphone.sdk_options adds to or replaces them, for the
+        # options the public documentation does not settle (docs/softphone.md §8).
+        "options": {**options, **soft.sdk_options},
         "signInUrl": SIGN_IN_URL,
-        "screenPop": {
-            "url": config.softphone.screen_pop_url,
-            "target": config.softphone.screen_pop_target,
-        },
-        "confirmDial": config.softphone.confirm_dial,
+        "screenPop": {"url": soft.screen_pop_url, "target": soft.screen_pop_target},
+        "confirmDial": soft.confirm_dial,
     }
 
 

@@ -4,7 +4,8 @@
  *
  * Messages to the parent (only when framed, targetOrigin = our own origin):
  *   {type: 'ccc:state', signedIn, status, busy}   sign-in and SDK status changes
- *   {type: 'ccc:screen-pop', caller, url}         an incoming call (url: same-origin path)
+ *   {type: 'ccc:screen-pop', caller, callee, callType, jobId, url, target}
+ *                                                 an incoming call (url: same-origin path)
  *   {type: 'ccc:confirm', number}                 a call waits for the agent's Call
  *   {type: 'ccc:call-result', number, ok, reason, message}  (reason 'Cancelled': not confirmed)
  *   {type: 'ccc:show'}                            the agent must see the panel (sign in again)
@@ -25,13 +26,25 @@
  * A 401 from the API (NotAuthenticated) or a CrmUserMismatch asks for such a check; when the
  * session still says signed in, the agent signs in again in a popup and the SDK is started
  * again; a call in progress stays.
+ *
+ * One page for three SDK generations (config.sdk, docs/softphone.md): classic 1.x
+ * (`new WorkbenchSdk`, positional hook arguments, status 2 = signed in), 2.x (`new WorkbenchSdk`
+ * with regionId, one object per hook, status 2 = break) and the 3.x UI build
+ * (`new CCCWorkbenchSDK`, taken to behave like 2.x: its hooks are not publicly documented, so
+ * every hook accepts either form). The hooks' call details become one shape here:
+ * {caller, callee, callType, jobId, callContext}.
  */
 (function () {
   'use strict';
 
   const config = JSON.parse(document.getElementById('ccc-config').textContent);
-  const IN_CALL = [6, 8, 9, 10, 12];
-  const IDLE = [2, 3, 4, 5];
+  const CLASSIC = config.sdk === 'v1';
+  // Status codes: classic 6 ringing, 8 dialing, 9/10 call, 12 hold; 2 signed in, 3 ready,
+  // 4 break, 5 after-call work may dial. 2.x adds 11 internal call, 16/17 three-way and
+  // consulting, 20/21 help and monitoring, 24-26 supervisor calls; only 3 (idle) may dial.
+  const IN_CALL = CLASSIC ? [6, 8, 9, 10, 12]
+    : [6, 8, 9, 10, 11, 12, 16, 17, 20, 21, 24, 25, 26];
+  const IDLE = CLASSIC ? [2, 3, 4, 5] : [3];
   const AUTH_ERRORS = ['NotAuthenticated', 'CrmUserMismatch', 'HTTP401'];
   // How stale a running softphone's view of the sign-in may get: a sign-in ended elsewhere
   // (revoke in another tab, expiry) tears the softphone down within this time.
@@ -152,8 +165,54 @@
 
   // ---- the workbench SDK ----
 
+  /**
+   * One call's details from a hook's arguments: an object (2.x/3.x; camelCase, or PascalCase
+   * should the SDK pass the API's CallContext keys) or classic positional arguments
+   * (connid, caller, callee, contactId).
+   */
+  function callDetail(args, callType) {
+    const first = args[0];
+    if (first !== null && typeof first === 'object') {
+      const pick = (name) => {
+        const value = first[name] !== undefined ? first[name]
+          : first[name.charAt(0).toUpperCase() + name.slice(1)];
+        return value === undefined || value === null ? '' : String(value);
+      };
+      const context = first.callContext !== undefined ? first.callContext : first.CallContext;
+      return {
+        caller: pick('caller'),
+        callee: pick('callee'),
+        callType: direction(pick('callType'), callType),
+        jobId: pick('jobId'), callContext: context === undefined ? null : context,
+      };
+    }
+    const text = (value) => (value === undefined || value === null ? '' : String(value));
+    return {
+      caller: text(args[1]), callee: text(args[2]), callType, jobId: text(args[3]),
+      callContext: null,
+    };
+  }
+
+  /** `Inbound` / `Outbound` whatever the SDK's spelling (INBOUND, inbound); others as given. */
+  function direction(value, fallback) {
+    const known = { inbound: 'Inbound', outbound: 'Outbound' }[value.toLowerCase()];
+    return known || value || fallback;
+  }
+
+  /** A status hook's code: classic passes (code, lastCode, context), 2.x {code, lastCode, context}. */
+  function statusCode(value) {
+    const code = value !== null && typeof value === 'object' ? value.code : value;
+    const number = Number(code);
+    return Number.isFinite(number) ? number : status;
+  }
+
+  function register(instance) {
+    if (!CLASSIC && typeof instance.register === 'function') instance.register();
+  }
+
   function startSdk() {
-    if (typeof window.WorkbenchSdk !== 'function') {
+    const Sdk = window[config.sdkGlobal];
+    if (typeof Sdk !== 'function') {
       say('The call center softphone could not be loaded (Alibaba Cloud unreachable?). '
         + 'The CRM keeps working; reload this panel later.', true);
       return;
@@ -165,23 +224,31 @@
     }
     say('');
     owner = { crmUser: session.crmUser, upn: session.agent.upn };
-    sdk = new window.WorkbenchSdk({
+    let created = null;
+    let early = false;
+    // The hooks come last: configured options (config.options) cannot replace them.
+    created = new Sdk(Object.assign({}, config.options, {
       dom: ui.workbench,
-      instanceId: config.instanceId,
-      ajaxPath: config.ajaxPath,
-      ajaxMethod: config.ajaxMethod,
-      ajaxHeaders: config.ajaxHeaders, // marks the SDK's calls as script (browsers without Sec-Fetch-*)
-      header: config.header,
-      onInit() { announce(); },
+      // 2.x: "call register() after onInit" (SIP registration, sign-in, ready); the classic
+      // SDK registers by itself. Whether the 3.x UI build does is not documented: if it
+      // does, this second register() is refused (an error the page ignores).
+      onInit() {
+        if (created) register(created);
+        else early = true; // called from inside the constructor: register once it returns
+        announce();
+      },
       onLogIn() { say(''); announce(); },
       onLogOut() { announce(); },
-      onCallComing(connid, caller) { screenPop(caller); },
+      onCallComing(...args) { screenPop(callDetail(args, 'Inbound')); },
       onCallDialing() { announce(); },
       onCallEstablish() { announce(); },
+      onCallRelease() { announce(); },
       onHangUp() { announce(); },
-      onStatusChange(code) { status = code; announce(); },
+      onStatusChange(value) { status = statusCode(value); announce(); },
       onErrorNotify(error) { sdkError(error || {}); },
-    });
+    }));
+    sdk = created;
+    if (early) register(created);
   }
 
   /**
@@ -209,7 +276,12 @@
     announce();
   }
 
-  function sdkError(error) {
+  function sdkError(raw) {
+    // The classic SDK's keys; a 2.x/3.x SDK may pass the API's Code/Message/RequestId instead.
+    const error = Object.assign({}, raw, {
+      errorCode: String(raw.errorCode || raw.Code || raw.code || ''),
+      errorMsg: raw.errorMsg || raw.Message || raw.message || '',
+    });
     if (AUTH_ERRORS.includes(error.errorCode)) {
       const mismatch = error.errorCode === 'CrmUserMismatch';
       say(mismatch
@@ -220,14 +292,22 @@
       checkSession(true); // if the session agrees the owner is gone, the softphone stops
       return;
     }
-    if (error.errorApi === 'call' && dialing) dialing.error = error;
+    if (dialing) dialing.error = error; // reported while call() ran: the call's own error
   }
 
-  function screenPop(caller) {
-    const number = String(caller || '');
-    if (!number) return;
-    const url = config.screenPop.url.split('{caller}').join(encodeURIComponent(number));
-    tell({ type: 'ccc:screen-pop', caller: number, url, target: config.screenPop.target });
+  /** The CRM page for an incoming call: the template's {caller}, {callee}, {callType}, {jobId}. */
+  function screenPop(detail) {
+    if (!detail.caller) return;
+    // Encoded, and never `.` or `..`: the URL parser would take those (even as %2E) for a
+    // path step and the pop would land on another CRM page than the template's.
+    const value = (name) => (
+      /^\.{1,2}$/.test(detail[name]) ? '' : encodeURIComponent(detail[name]));
+    const url = config.screenPop.url.replace(
+      /\{(caller|callee|callType|jobId)\}/g, (_, name) => value(name));
+    tell({
+      type: 'ccc:screen-pop', caller: detail.caller, callee: detail.callee,
+      callType: detail.callType, jobId: detail.jobId, url, target: config.screenPop.target,
+    });
   }
 
   /** Tell the parent and the agent why `number` cannot be called now; false when it can. */
@@ -295,22 +375,44 @@
     }
   }
 
-  function dial(number) {
-    const result = { type: 'ccc:call-result', number, ok: false };
-    if (refused(number)) return;
-    dialing = { error: null };
-    try {
-      sdk.call(number);
-    } finally {
-      const error = dialing.error;
-      dialing = null;
-      if (error) {
-        say('The call did not start: ' + (error.errorMsg || error.errorCode) + '.', true);
-        tell(Object.assign(result, { reason: error.errorCode, message: error.errorMsg }));
-      } else {
-        tell(Object.assign(result, { ok: true }));
-      }
+  /** Tell the agent and the widget how the dial went (error: the SDK's, normalised). */
+  function dialed(number, error) {
+    const result = { type: 'ccc:call-result', number, ok: !error };
+    if (error) {
+      say('The call did not start: ' + (error.errorMsg || error.errorCode) + '.', true);
+      Object.assign(result, { reason: error.errorCode, message: error.errorMsg });
     }
+    tell(result);
+  }
+
+  /**
+   * Dial through the generation's call method (call(callee) in all three). The SDK refuses
+   * synchronously (an onErrorNotify while call() runs, classic) or, in 2.x/3.x, may answer
+   * later: call() may return a promise (MakeCall goes through the API), and an onErrorNotify
+   * before it settles is this call's error (UNVERIFIED for the real SDK: both are handled).
+   */
+  function dial(number) {
+    if (refused(number)) return;
+    const attempt = { error: null };
+    dialing = attempt;
+    let answer = null;
+    try {
+      answer = sdk.call(number);
+    } catch (err) {
+      attempt.error = { errorCode: 'CallFailed', errorMsg: String((err && err.message) || err) };
+    }
+    const done = (error) => {
+      if (dialing === attempt) dialing = null;
+      dialed(number, attempt.error || error);
+    };
+    if (attempt.error || !answer || typeof answer.then !== 'function') {
+      done(null);
+      return;
+    }
+    answer.then(() => done(null), (err) => done({
+      errorCode: String((err && (err.errorCode || err.code)) || 'CallFailed'),
+      errorMsg: String((err && (err.errorMsg || err.message)) || ''),
+    }));
   }
 
   // ---- sign-in popup, refresh, sign-out ----
