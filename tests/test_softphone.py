@@ -74,7 +74,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     ]
     inline = [a for a in scripts if not a.get("src")]
     assert inline == [{"type": "application/json", "id": "ccc-config"}]  # data, not code
-    styles = [a["href"] for tag, a in page.tags if tag == "link"]
+    styles = [a["href"] for tag, a in page.tags if tag == "link" and a.get("rel") == "stylesheet"]
     assert styles == ["https://styles.example/s.css", "/aliyun/softphone/softphone.css"]
     assert json.loads(page.data["ccc-config"]) == {
         "sdk": "v1",
@@ -89,6 +89,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
         "confirmDial": True,
+        "notifications": True,
     }
     ids = {a.get("id") for _, a in page.tags}
     assert {"ccc-signin", "ccc-resignin", "ccc-refresh", "ccc-signout", "ccc-workbench"} <= ids
