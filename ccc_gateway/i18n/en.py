@@ -78,8 +78,6 @@ MESSAGES: dict[str, str] = {
     "ui.widget.open_crm_tab": "Open the softphone in a CRM tab first.",
     "ui.widget.no_answer_tab": "The softphone tab did not answer.",
     "ui.widget.not_number": "Not a phone number the softphone can call.",
-    "ui.widget.incoming": "Incoming call from {caller}",
-    "ui.widget.incoming_customer": "Incoming call from {customer} ({caller})",
     "ui.widget.allow_popups": "Incoming call from {caller}: allow pop-ups to open the customer page.",
     "ui.widget.confirm": "Call {number}? Confirm in the softphone: Enter calls, Esc cancels.",
     "ui.widget.cancelled": "Call to {number} cancelled.",

@@ -76,8 +76,6 @@ MESSAGES: dict[str, str] = {
     "ui.widget.open_crm_tab": "请先在 CRM 标签页中打开软电话。",
     "ui.widget.no_answer_tab": "软电话所在的标签页没有响应。",
     "ui.widget.not_number": "这不是软电话可以拨打的电话号码。",
-    "ui.widget.incoming": "来电：{caller}",
-    "ui.widget.incoming_customer": "来电：{customer}（{caller}）",
     "ui.widget.allow_popups": "来电：{caller}。请允许弹出窗口以打开客户页面。",
     "ui.widget.confirm": "拨打 {number}？请在软电话中确认：按 Enter 拨打，按 Esc 取消。",
     "ui.widget.cancelled": "已取消拨打 {number}。",

@@ -314,6 +314,7 @@
     if (inCall(agentState) && caller) state.caller = caller;
     state.agentState = agentState;
     if (agentState !== before) {
+      if (inCall(before)) toast.classList.remove('ccc-widget-toast-shown'); // about the last call
       live.textContent = stateText(state);
       if (agentState === 'ringing') ringing();
       else closeNotification();
@@ -542,7 +543,7 @@
     const target = new URL(m.url, ORIGIN);
     if (target.origin !== ORIGIN) return; // the template is a CRM path; never leave the origin
     const caller = String(m.caller || '');
-    say(t('ui.widget.incoming', { caller }));
+    // No toast: the panel opens on the ringing call and shows it (changeState).
     if (caller && !state.caller) state.caller = caller;
     if (m.target === 'new-tab') {
       const opened = window.open(target.href, '_blank');
