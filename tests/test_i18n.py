@@ -66,29 +66,35 @@ def test_chinese_catalogs_are_chinese(name: str, catalogs: Mapping[str, Mapping[
     assert untranslated == [], (name, untranslated)
 
 
-@pytest.mark.parametrize("name", list(RULES))
+RULE_CASES = [
+    ("zh-CN,zh;q=0.9,en;q=0.8", "auto", "zh-CN"),
+    ("zh-TW", "auto", "zh-CN"),
+    ("ZH", "auto", "zh-CN"),
+    ("en-US,en;q=0.9,zh-CN;q=0.8", "auto", "en"),
+    ("fr-FR, zh;q=0.8, en;q=0.5", "auto", "zh-CN"),  # French first: the next choice wins
+    ("en;q=0.2, zh;q=0.7", "auto", "zh-CN"),  # by q-value, not by order
+    ("zh;q=0, en", "auto", "en"),  # q=0: "not this one"
+    ("de, fr", "auto", "en"),
+    ("", "auto", "en"),
+    (None, "auto", "en"),
+    (";;,,q=x", "auto", "en"),
+    ("zh-CN", "en", "en"),
+    ("en-US", "zh-CN", "zh-CN"),
+]
+
+
 @pytest.mark.parametrize(
-    ("header", "configured", "expected"),
+    ("name", "header", "configured", "expected"),
     [
-        ("zh-CN,zh;q=0.9,en;q=0.8", "auto", "zh-CN"),
-        ("zh-TW", "auto", "zh-CN"),
-        ("ZH", "auto", "zh-CN"),
-        ("en-US,en;q=0.9,zh-CN;q=0.8", "auto", "en"),
-        ("fr-FR, zh;q=0.8, en;q=0.5", "auto", "zh-CN"),  # French first: the next choice wins
-        ("en;q=0.2, zh;q=0.7", "auto", "zh-CN"),  # by q-value, not by order
-        ("zh;q=0, en", "auto", "en"),  # q=0: "not this one"
-        ("de, fr", "auto", "en"),
-        ("", "auto", "en"),
-        (None, "auto", "en"),
-        (";;,,q=x", "auto", "en"),
-        ("zh-CN", "en", "en"),
-        ("en-US", "zh-CN", "zh-CN"),
+        (name, *case)
+        for name in RULES
+        for case in RULE_CASES
+        # The emulator has no setting: it always follows the browser, as Alibaba's page does.
+        if name != "emulator" or case[1] == "auto"
     ],
 )
 def test_language_rule(name: str, header: str | None, configured: str, expected: str):
     """ui.language wins unless auto; auto takes the browser's preferred of zh* and en*."""
-    if name == "emulator" and configured != "auto":
-        pytest.skip("the emulator always follows the browser, as Alibaba's page does")
     assert RULES[name](header, configured) == expected
 
 
@@ -386,3 +392,50 @@ def test_every_agent_state_has_words():
     reported = {"signed-out", "signing-in", "connecting", "offline", "not-ready", "ready"}
     reported |= {"break", "acw", "ringing", "dialing", "talking", "hold"}
     assert reported <= states and reported <= named
+
+
+# ---- configuration: ui.language and softphone.notifications ----
+
+
+def _config_text(tmp_path: Path, extra: str) -> str:
+    from cryptography.fernet import Fernet
+
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("cert")
+    key.write_text("key")
+    return f"""
+tls: {{cert: "{cert}", key: "{key}"}}
+aliyun:
+  client_id: "123"
+  client_secret: s
+  redirect_uri: https://crm.example.com/aliyun/auth/callback
+ccc: {{instance_id: inst-1}}
+session: {{keys: ["{Fernet.generate_key().decode()}"]}}
+{extra}"""
+
+
+def test_ui_language_and_notifications_defaults_and_values(tmp_path: Path):
+    """ui.language defaults to auto, notifications to on; both take their documented values."""
+    from ccc_gateway.config.load import parse_config
+
+    default = parse_config(_config_text(tmp_path, ""), {})
+    assert default.ui.language == "auto" and default.softphone.notifications is True
+    chosen = parse_config(
+        _config_text(tmp_path, "ui: {language: zh-CN}\nsoftphone: {notifications: false}"), {}
+    )
+    assert chosen.ui.language == "zh-CN" and chosen.softphone.notifications is False
+
+
+def test_bad_ui_language_is_reported_by_key_path(tmp_path: Path):
+    """A language other than auto, zh-CN or en, a non-boolean notifications and an unknown ui
+    key are all reported at once, each by its key path."""
+    from ccc_gateway.config.load import ConfigError, parse_config
+
+    text = _config_text(
+        tmp_path, "ui: {language: fr, colour: red}\nsoftphone: {notifications: sometimes}"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {})
+    problems = "\n".join(info.value.problems)
+    assert "ui.language" in problems and "ui.colour" in problems
+    assert "softphone.notifications" in problems
