@@ -6,12 +6,13 @@ axe-core finds no serious or critical accessibility violation, in English and in
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Frame, Page, expect
+from playwright.async_api import Browser, BrowserContext, Frame, Locator, Page, expect
 from stack import AGENT1
 from test_browser_e2e import (
     SDK,
@@ -97,13 +98,20 @@ async def axe_violations(frame: Page | Frame, include: str | None = None) -> lis
     ]
 
 
+async def assert_apart(one: Locator, other: Locator) -> None:
+    """The two elements' boxes do not overlap (the toast never covers the panel)."""
+    a, b = await one.bounding_box(), await other.bounding_box()
+    assert a is not None and b is not None
+    apart_x = a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+    apart_y = a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
+    assert apart_x or apart_y, (a, b)
+
+
 def softphone_frame(page: Page) -> Frame:
-    frame = page.frame(name="") if False else None
-    for candidate in page.frames:
-        if candidate.url.endswith("/aliyun/softphone"):
-            frame = candidate
-    assert frame is not None, [f.url for f in page.frames]
-    return frame
+    """The softphone page's frame inside the widget's panel."""
+    frames = [f for f in page.frames if f.url.endswith("/aliyun/softphone")]
+    assert len(frames) == 1, [f.url for f in page.frames]
+    return frames[0]
 
 
 async def test_a_ringing_call_opens_the_panel_with_caller_customer_and_answer(
@@ -147,9 +155,8 @@ async def test_a_ringing_call_opens_the_panel_with_caller_customer_and_answer(
         await wait_for_state(stack, incoming["id"], "ended")
 
 
-def _has(name: str) -> Any:
-    import re
-
+def _has(name: str) -> re.Pattern[str]:
+    """Matches a class attribute holding `name`."""
     return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
@@ -209,6 +216,9 @@ async def test_chinese_browser_gets_chinese_and_calls_with_enter(
         await page.keyboard.press("Enter")
         outbound = await wait_for_call(stack, "outbound", "13912345602")
         await expect(button).to_contain_text("13912345602")
+        toast = page.locator("#ccc-softphone-toast")
+        await expect(toast).to_contain_text("正在呼叫 13912345602")
+        await assert_apart(toast, page.locator("#ccc-softphone-frame"))
         await softphone(page).locator(".wbsdk-hangup").click()
         await wait_for_state(stack, outbound["id"], "ended")
 

@@ -260,6 +260,7 @@ async def test_gateway_error_page_speaks_the_chosen_language(
     status, body, response_headers = await _get(_gateway_app(configured), "/needs", **headers)
     assert status == 401 and f"<html lang={lang}>" in body
     assert response_headers["Content-Language"] == lang
+    assert '<link rel="icon" href="/aliyun/softphone/favicon.svg"' in body
     for word in words:
         assert word in body
 

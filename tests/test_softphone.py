@@ -239,6 +239,7 @@ async def test_signed_in_page_runs_only_its_static_script(stack: Stack) -> None:
         ("widget.css", "text/css"),
         ("softphone.js", "text/javascript"),
         ("softphone.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
     ],
 )
 async def test_static_files_revalidate(stack: Stack, name: str, content_type: str) -> None:

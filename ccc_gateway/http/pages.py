@@ -25,7 +25,13 @@ _STYLE = (
 )
 # The pages carry no script; their own CSP says so (the one inline style is allowed by hash).
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-_CSP = f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'self'"
+_CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self'; base-uri 'none'; "
+    "form-action 'self'"
+)
+# The softphone's icon (softphone/views.py serves it), so the tab shows whose page this is.
+_ICON = '<link rel="icon" href="/aliyun/softphone/favicon.svg" type="image/svg+xml">'
+
 
 
 def language_of(request: web.Request) -> str:
@@ -63,7 +69,8 @@ def page(
         f"<!doctype html><html lang={language}><head><meta charset=utf-8>"
         + refresh
         + '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
+        + _ICON
+        + f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         + "".join(body)
         + "</body></html>"
     )
