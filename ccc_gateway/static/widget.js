@@ -453,6 +453,8 @@
       flushQueue();
     } else if (m.type === 'released' && state.role === 'elsewhere' && state.holderId === m.id) {
       state.holderId = null;
+      state.remote = null; // its state went with it
+      render();
       setTimeout(discover, RECLAIM_PAUSE_MS + Math.random() * 500);
     } else if (m.type === 'dial' && holder && m.to === id && typeof m.number === 'string') {
       post({ type: 'dial-ack', id, to: m.id, number: m.number });
