@@ -1,16 +1,21 @@
 /*
- * The softphone page: shows the Alibaba Cloud sign-in (Sign in / Refresh / Sign out), runs the
- * CCC workbench SDK while signed in, and talks to the widget in the CRM page that frames it.
+ * The softphone page: shows the agent's state and the Alibaba Cloud sign-in (Sign in / Sign
+ * out; the token and its renewal under Details), runs the CCC workbench SDK while signed in,
+ * and talks to the widget in the CRM page that frames it.
  *
  * Messages to the parent (only when framed, targetOrigin = our own origin):
- *   {type: 'ccc:state', signedIn, status, busy}   sign-in and SDK status changes
+ *   {type: 'ccc:state', signedIn, status, busy, agentState, caller, notifications}
+ *                                                 sign-in and SDK status changes
  *   {type: 'ccc:screen-pop', caller, callee, callType, jobId, url, target}
  *                                                 an incoming call (url: same-origin path)
  *   {type: 'ccc:confirm', number}                 a call waits for the agent's Call
  *   {type: 'ccc:call-result', number, ok, reason, message}  (reason 'Cancelled': not confirmed)
  *   {type: 'ccc:show'}                            the agent must see the panel (sign in again)
+ *   {type: 'ccc:close'}                           Esc: the agent wants the panel closed
+ *   {type: 'ccc:size', height}                    this page's content height, for the panel
  * Messages from the parent: {type: 'ccc:call', number}, {type: 'ccc:release'},
- * {type: 'ccc:check'} (a CRM page loaded somewhere: check the sign-in now).
+ * {type: 'ccc:check'} (a CRM page loaded somewhere: check the sign-in now),
+ * {type: 'ccc:customer', name} (the screen-popped page names the ringing call's customer).
  *
  * Click-to-call comes from CRM page content, which the CRM's users may write (an invisible
  * element over the whole page dials on any click). So unless confirm_dial is off, a number
