@@ -306,6 +306,7 @@
   /** A new agent state from the softphone (or the holder tab): show, announce, ring. */
   function changeState(agentState, caller) {
     const before = state.agentState;
+    const told = JSON.stringify(holderView());
     const inCall = (name) => ['ringing', 'talking', 'dialing', 'hold'].includes(name);
     // A call's details end with the call; the SDK may report the call before its state.
     if (inCall(before) && !inCall(agentState)) {
@@ -319,8 +320,8 @@
       if (agentState === 'ringing') ringing();
       else closeNotification();
     }
-    if (state.role === 'holder') {
-      post(Object.assign(holderView(), { type: 'agent-state', id }));
+    if (state.role === 'holder' && JSON.stringify(holderView()) !== told) {
+      post(Object.assign(holderView(), { type: 'agent-state', id })); // other tabs' buttons
     }
   }
 
@@ -369,7 +370,7 @@
     state.popUrl = null;
     state.customer = title.split(/\s+[·|–—-]\s+/)[0].trim().slice(0, 80);
     toFrame({ type: 'ccc:customer', name: state.customer, caller: state.caller });
-    changeState(state.agentState, state.caller);
+    if (state.role === 'holder') post(Object.assign(holderView(), { type: 'agent-state', id }));
     render();
   }
 
