@@ -155,7 +155,7 @@
   /** The agent's state in their words' key (ui.state.*). */
   function agentState() {
     if (session === null) return 'connecting';
-    if (!session.signedIn) return 'signed-out';
+    if (!session.signedIn) return popup ? 'signing-in' : 'signed-out'; // the popup is open
     if (!sdk) return 'connecting';
     return AGENT_STATES[status] || 'connecting';
   }
@@ -544,6 +544,7 @@
       return;
     }
     say(t('ui.page.finish_popup'));
+    announce();
     clearInterval(popupTimer);
     // A closed popup (signed in, cancelled or failed) is noticed even without its message.
     popupTimer = setInterval(() => {
