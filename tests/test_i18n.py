@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from stack import Stack
 
 from ccc_gateway.emulator import i18n as emulator_i18n
 from ccc_gateway.http.errors import Forbidden, NotAuthenticated
@@ -440,3 +441,21 @@ def test_bad_ui_language_is_reported_by_key_path(tmp_path: Path):
     problems = "\n".join(info.value.problems)
     assert "ui.language" in problems and "ui.colour" in problems
     assert "softphone.notifications" in problems
+
+
+async def test_sign_in_result_pages_in_chinese(stack: Stack):
+    """The gateway's sign-in pages speak the browser's language: an expired sign-in link and
+    the sign-in window's last page."""
+    browser = stack.browser()
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9", "Accept": "text/html"}
+    try:
+        async with await browser.get("/aliyun/auth/callback?state=nope&code=x", headers=zh) as r:
+            body = await r.text()
+        assert r.status == 400 and "此登录链接已过期或已被使用。" in body and "重新登录" in body
+        async with await browser.get("/aliyun/softphone/signed-in", headers=zh) as r:
+            body = await r.text()
+        assert "已登录阿里云，您可以关闭此窗口。" in body and '<html lang="zh-CN">' in body
+        async with await browser.get("/aliyun/softphone/signed-in") as r:
+            assert "Signed in to Alibaba Cloud" in await r.text()
+    finally:
+        await browser.close()
