@@ -57,7 +57,8 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: MakeStack) -> None:
-    """SDK styles and scripts in order, then softphone.js; config in a non-executable element."""
+    """SDK styles and scripts in order, then softphone.js and call_log.js; config in a
+    non-executable element."""
     stack = await make_stack(softphone=SDK)
     browser = stack.browser()
     try:
@@ -71,6 +72,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     assert [a.get("src") for a in scripts if a.get("src")] == [
         *SDK["sdk_scripts"],
         "/aliyun/softphone/softphone.js",
+        "/aliyun/softphone/call_log.js",  # issue 19: the call log after the softphone
     ]
     inline = [a for a in scripts if not a.get("src")]
     assert inline == [{"type": "application/json", "id": "ccc-config"}]  # data, not code
