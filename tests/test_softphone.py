@@ -91,6 +91,14 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
         "confirmDial": True,
+        # Issue 19: without crm_events (and with classic CCC) the call log only has defaults.
+        "callLog": {
+            "events": False,
+            "form": False,
+            "outcomes": ["resolved", "callback", "no_answer", "other"],
+            "afterCallSeconds": 120.0,
+            "recent": False,
+        },
     }
     ids = {a.get("id") for _, a in page.tags}
     assert {"ccc-signin", "ccc-resignin", "ccc-refresh", "ccc-signout", "ccc-workbench"} <= ids
