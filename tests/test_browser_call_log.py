@@ -1,0 +1,111 @@
+"""Issue 19 in headless Chromium: an outbound and an inbound call through the CCC 2.0 stand-in
+SDK, the after-call form filled for each, and the sample CRM's stored call history; the recent
+calls list in the softphone."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+from playwright.async_api import Page, expect
+from stack import AGENT1, Stack
+from test_browser_e2e import (
+    CCC2,
+    POP_2,
+    SDK3,
+    WAIT_S,
+    MakeStack,
+    confirm_call,
+    push_incoming,
+    screenshot_on_failure,
+    sign_in_softphone,
+    softphone,
+    wait_for_call,
+    wait_for_state,
+)
+
+# The Chromium fixtures, re-exported so pytest finds them in this module.
+from test_browser_e2e import chromium as chromium
+from test_browser_e2e import page as page
+
+from ccc_gateway.config.values import Secret
+from ccc_gateway.keys import CRM_EVENTS
+
+pytestmark = pytest.mark.browser
+
+SECRET = "sample-crm-call-events-secret"
+READY, AFTER_CALL, INBOUND = "3", "5", "9"
+
+
+async def delivered(stack: Stack) -> None:
+    """Every queued call event posted (bounded polling)."""
+    deadline = time.monotonic() + WAIT_S
+    while stack.app[CRM_EVENTS].pending:
+        assert time.monotonic() < deadline, "call events still waiting"
+        await asyncio.sleep(0.1)
+
+
+async def after_call(page: Page, outcome: str, notes: str) -> None:
+    """The form is shown in after-call work; saving it makes the agent ready again."""
+    phone = softphone(page)
+    await expect(phone.locator("#ccc-after-call")).to_be_visible()
+    await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", AFTER_CALL)
+    await phone.locator("#ccc-ac-outcome").select_option(outcome)
+    await phone.locator("#ccc-ac-notes").fill(notes)
+    await phone.locator("#ccc-ac-save").click()
+    await expect(phone.locator("#ccc-after-call")).to_be_hidden()
+    await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", READY)
+
+
+async def test_calls_leave_a_trace_in_the_crm(
+    make_stack: MakeStack, page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dial Mr Lu, take Miss Lu's call, fill the after-call form each time: the sample CRM's
+    customer pages list both calls with outcome and notes; the softphone lists recent calls."""
+    monkeypatch.setenv("SAMPLE_CRM_EVENTS_SECRET", SECRET)
+    stack = await make_stack(
+        emulator_tls=True,
+        ccc=CCC2,
+        softphone={**SDK3, "screen_pop_url": POP_2},
+        crm_events={"url": "/api/call-events", "secret": Secret(SECRET)},
+    )
+    base = str(stack.url)
+    phone = softphone(page)
+    async with screenshot_on_failure(page, "call_log"):
+        await sign_in_softphone(page, base)
+        await page.goto(base + "/customers")
+        await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", READY)
+        await page.locator("a[href^='tel:']", has_text="135012345678").click()
+        await confirm_call(page)
+        outbound = await wait_for_call(stack, "outbound", "135012345678")
+        await wait_for_state(stack, outbound["id"], "talking")
+        await phone.locator(".wbsdk-hangup").click()
+        await after_call(page, "callback", "Wants a quote by Friday")
+
+        incoming = await push_incoming(stack, AGENT1[0], "135012345679")
+        await phone.locator(".wbsdk-answer").click()
+        await wait_for_state(stack, incoming["id"], "talking")
+        await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", INBOUND)
+        await phone.locator(".wbsdk-hangup").click()
+        await after_call(page, "resolved", "Address changed")
+
+        recent = phone.locator("#ccc-recent-list")
+        await expect(recent).to_contain_text("135012345679")
+        await expect(recent.locator(".ccc-call-back").first).to_be_visible()
+        link = recent.locator("a.ccc-customer").first
+        await expect(link).to_have_attribute(
+            "href", re.compile(r"^/customer/phoneNumber/135012345679\?to=.*&type=Inbound&job=")
+        )
+
+        await delivered(stack)
+        await page.goto(base + "/customer/phoneNumber/135012345678")
+        row = page.locator(f"table.calls tr[data-job-id='{outbound['id']}']")
+        await expect(row).to_contain_text("outbound")
+        await expect(row.locator(".outcome")).to_have_text("callback")
+        await expect(row.locator(".notes")).to_have_text("Wants a quote by Friday")
+        await page.goto(base + "/customer/phoneNumber/135012345679")
+        row = page.locator(f"table.calls tr[data-job-id='{incoming['id']}']")
+        await expect(row).to_contain_text("inbound")
+        await expect(row.locator(".notes")).to_have_text("Address changed")
