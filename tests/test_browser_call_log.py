@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 from stack import AGENT1, Stack
 from test_browser_e2e import (
     CCC2,
+    GENERATIONS,
     POP_2,
     SDK3,
     WAIT_S,
@@ -109,3 +111,53 @@ async def test_calls_leave_a_trace_in_the_crm(
         row = page.locator(f"table.calls tr[data-job-id='{incoming['id']}']")
         await expect(row).to_contain_text("inbound")
         await expect(row.locator(".notes")).to_have_text("Address changed")
+
+
+@pytest.mark.parametrize(
+    ("generation", "locale", "title", "option"),
+    [("ccc2", "zh-CN", "通话小结", "已解决"), ("classic", "en-US", "After the call", "Resolved")],
+)
+async def test_inbound_call_form_in_the_browsers_language_and_generation(
+    make_stack: MakeStack,
+    chromium: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    generation: str,
+    locale: str,
+    title: str,
+    option: str,
+) -> None:
+    """The after-call form speaks the browser's language (Chinese for zh*), and works with the
+    classic SDK too: the inbound call and its notes reach the customer's page."""
+    monkeypatch.setenv("SAMPLE_CRM_EVENTS_SECRET", SECRET)
+    sections = GENERATIONS[generation]
+    stack = await make_stack(
+        emulator_tls=True,
+        **sections,
+        crm_events={"url": "/api/call-events", "secret": Secret(SECRET)},
+    )
+    context = await chromium.new_context(ignore_https_errors=True, locale=locale)
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    phone = softphone(page)
+    try:
+        async with screenshot_on_failure(page, f"call_log_{generation}"):
+            await sign_in_softphone(page, str(stack.url))
+            incoming = await push_incoming(stack, AGENT1[0], "135012345679")
+            await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", "6")
+            await phone.locator(".wbsdk-answer").click()
+            await wait_for_state(stack, incoming["id"], "talking")
+            await phone.locator(".wbsdk-hangup").click()
+            form = phone.locator("#ccc-after-call")
+            await expect(form.locator("h2")).to_have_text(title)
+            await phone.locator("#ccc-ac-outcome").select_option(label=option)
+            await phone.locator("#ccc-ac-notes").fill("备注 notes")
+            await phone.locator("#ccc-ac-save").click()
+            await expect(form).to_be_hidden()
+            await expect(phone.locator(".wbsdk")).to_have_attribute("data-status", READY)
+            await delivered(stack)
+            await page.goto(str(stack.url) + "/customer/phoneNumber/135012345679")
+            row = page.locator(f"table.calls tr[data-job-id='{incoming['id']}']")
+            await expect(row.locator(".outcome")).to_have_text("resolved")
+            await expect(row.locator(".notes")).to_have_text("备注 notes")
+    finally:
+        await context.close()
