@@ -116,7 +116,10 @@
   }
 
   function openForm(call) {
-    if (!log.form) return;
+    if (!log.form) {
+      loadRecent(true); // no form to save first: the ended call may be listed now
+      return;
+    }
     pending = call;
     document.getElementById('ccc-ac-call').textContent =
       (call.callType === 'Outbound' ? TEXT.outbound : TEXT.inbound) + ' · ' + who(call);
