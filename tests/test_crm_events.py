@@ -279,3 +279,34 @@ def test_config_problems_are_reported_by_key_path(config: Callable[[str], Any]):
         assert key in text
     with pytest.raises(ConfigError, match=r"crm_events\.secret"):
         config("crm_events: {url: 'https://crm.example.com/hook'}")
+    loopback = config(f"crm_events: {{url: 'http://127.0.0.1:9000/hook', secret: {SECRET}}}")
+    assert loopback.crm_events.url == "http://127.0.0.1:9000/hook"
+
+
+def test_softphone_page_config_follows_crm_events_and_generation():
+    """With crm_events on and CCC 2.0: events, the form, afterCallRule manual and recent
+    calls; without crm_events none of the first three."""
+    from stack import gateway_config
+    from yarl import URL
+
+    from ccc_gateway.config.values import Secret
+    from ccc_gateway.softphone.views import page_config
+
+    def page(**sections: Any) -> dict[str, Any]:
+        config = gateway_config(
+            port=1, crm_port=2, emulator_url=URL("http://127.0.0.1:3"), cert=Path("c"),
+            key=Path("k"), ccc={"version": "2020-07-01", "instance_id": "ccc-demo"}, **sections,
+        )  # fmt: skip
+        return page_config(config)
+
+    on = page(crm_events={"url": "/api/call-events", "secret": Secret(SECRET)})
+    assert on["callLog"]["events"] and on["callLog"]["form"] and on["callLog"]["recent"]
+    assert on["options"]["afterCallRule"] == "manual"
+    off = page()
+    assert not off["callLog"]["events"] and not off["callLog"]["form"]
+    assert "afterCallRule" not in off["options"] and off["callLog"]["recent"]
+    mine = page(
+        crm_events={"url": "/api/call-events", "secret": Secret(SECRET)},
+        softphone={"sdk_options": {"afterCallRule": 30}},
+    )
+    assert mine["options"]["afterCallRule"] == 30  # softphone.sdk_options has the last word
