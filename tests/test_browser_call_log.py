@@ -65,7 +65,8 @@ async def test_calls_leave_a_trace_in_the_crm(
     make_stack: MakeStack, page: Page, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dial Mr Lu, take Miss Lu's call, fill the after-call form each time: the sample CRM's
-    customer pages list both calls with outcome and notes; the softphone lists recent calls."""
+    customer pages list both calls with outcome and notes; the softphone lists recent calls,
+    each with a call back (confirmed first) and a link to the customer's page."""
     monkeypatch.setenv("SAMPLE_CRM_EVENTS_SECRET", SECRET)
     stack = await make_stack(
         emulator_tls=True,
@@ -95,7 +96,10 @@ async def test_calls_leave_a_trace_in_the_crm(
 
         recent = phone.locator("#ccc-recent-list")
         await expect(recent).to_contain_text("135012345679")
-        await expect(recent.locator(".ccc-call-back").first).to_be_visible()
+        await recent.locator(".ccc-call-back").first.click()  # confirmed like click-to-call
+        await expect(phone.locator("#ccc-confirm-number")).to_have_text("135012345679")
+        await phone.locator("#ccc-confirm-cancel").click()
+        await expect(phone.locator("#ccc-confirm")).to_be_hidden()
         link = recent.locator("a.ccc-customer").first
         await expect(link).to_have_attribute(
             "href", re.compile(r"^/customer/phoneNumber/135012345679\?to=.*&type=Inbound&job=")
