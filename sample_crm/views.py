@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .call_log import history_html
 from .db import Customer
 from .keys import DB, USER
 from .layout import error_response, esc, path_segment, render
@@ -64,7 +65,7 @@ def _detail(request: web.Request, customer: Customer) -> web.Response:
         f"<dt>Phone</dt><dd>{_phone_link(customer.phone)}</dd>"
         f"<dt>E-mail</dt><dd>{_email_link(customer.email)}</dd>"
         f"<dt>Notes</dt><dd>{esc(customer.notes)}</dd>"
-        "</dl>"
+        "</dl>" + history_html(request.app[DB].connection, customer.phone)
     )
     return render(request, customer.name, body)
 

@@ -30,7 +30,14 @@ AJAX_PATH = "/aliyun/ccc/api"
 SIGNED_IN_PATH = "/aliyun/softphone/signed-in"
 SIGN_IN_URL = "/aliyun/auth?return_to=" + SIGNED_IN_PATH
 _TYPES = {".js": "text/javascript", ".css": "text/css"}
-_FILES = ("softphone.js", "softphone.css", "signed-in.js", "widget.js", "widget.css")
+_FILES = (
+    "softphone.js",
+    "softphone.css",
+    "signed-in.js",
+    "widget.js",
+    "widget.css",
+    "call_log.js",
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,10 @@ def page_config(config: Config) -> dict[str, object]:
     }
     if soft.sdk != "v1":
         options["regionId"] = config.ccc.region  # 2.x requires it; 3.x: harmless if unused
+    events_on = config.crm_events.url is not None
+    if events_on and soft.sdk != "v1":
+        # The after-call form ends after-call work itself (static/call_log.js).
+        options["afterCallRule"] = "manual"
     return {
         "sdk": soft.sdk,
         "sdkGlobal": SDK_GLOBALS[soft.sdk],
@@ -154,6 +165,21 @@ def page_config(config: Config) -> dict[str, object]:
         "signInUrl": SIGN_IN_URL,
         "screenPop": {"url": soft.screen_pop_url, "target": soft.screen_pop_target},
         "confirmDial": soft.confirm_dial,
+        "callLog": call_log_config(config),
+    }
+
+
+def call_log_config(config: Config) -> dict[str, object]:
+    """static/call_log.js: report call events and show the after-call form when crm_events is
+    on; list recent calls where the generation has ListRecentCallDetailRecords (CCC 2.0)."""
+    soft = config.softphone
+    events_on = config.crm_events.url is not None
+    return {
+        "events": events_on,
+        "form": events_on,
+        "outcomes": list(soft.after_call_outcomes),
+        "afterCallSeconds": soft.after_call_seconds,
+        "recent": config.ccc.is_v2 and config.ccc.actions.allows("ListRecentCallDetailRecords"),
     }
 
 
@@ -190,6 +216,7 @@ _PAGE = """<!doctype html>
 </section>
 <div id="ccc-workbench"></div>
 {scripts}<script src="/aliyun/softphone/softphone.js"></script>
+<script src="/aliyun/softphone/call_log.js"></script>
 </body></html>
 """
 
