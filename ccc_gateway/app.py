@@ -23,6 +23,7 @@ from ccc_gateway.caches import CacheRegistry
 from ccc_gateway.ccc import views as ccc_api
 from ccc_gateway.ccc.pop.actions import default_actions
 from ccc_gateway.config.model import Config
+from ccc_gateway.crm_events import views as crm_events
 from ccc_gateway.http.errors import NotFound
 from ccc_gateway.http.middleware import Handler, gateway_headers, request_context
 from ccc_gateway.http.routing import GATEWAY_PREFIX, CatchAllResource, is_gateway_path
@@ -101,6 +102,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     auth_views.setup(app)
     softphone.setup(app)
     ccc_api.setup(app)
+    crm_events.setup(app)
     app.router.add_route("*", GATEWAY_PREFIX + "{tail:.*}", _unknown_gateway_route)
     app.router.register_resource(CatchAllResource(_to_crm(wired, config)))
     return app

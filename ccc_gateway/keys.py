@@ -17,6 +17,7 @@ from ccc_gateway.config.model import Config
 if TYPE_CHECKING:
     from ccc_gateway.app import Wired
     from ccc_gateway.ccc.client import PopClient
+    from ccc_gateway.crm_events.delivery import Delivery
     from ccc_gateway.ops.metrics import Metrics
     from ccc_gateway.proxy.handler import CrmProxy
     from ccc_gateway.sessions.codec import SessionCodec
@@ -65,3 +66,6 @@ REDIS_HANDLE: web.RequestKey[Held] = web.RequestKey("redis_session_handle")
 # ready, else why not.
 ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])
+
+# Call events to the CRM (crm_events/): the delivery queue, only when crm_events.url is set.
+CRM_EVENTS: web.AppKey[Delivery] = web.AppKey("crm_events")

@@ -26,7 +26,8 @@ from .sessions import (
 )
 
 # Reachable without a CRM session. /api/me answers 401 JSON itself (the gateway calls it).
-PUBLIC_PATHS = frozenset({"/login", "/healthz", "/api/me"})
+# /api/call-events is the gateway's server-to-server post: signed (call_log.py), no login.
+PUBLIC_PATHS = frozenset({"/login", "/healthz", "/api/me", "/api/call-events"})
 PUBLIC_PREFIXES = ("/static/",)
 # Longer inputs cannot be valid; refusing them early avoids hashing megabytes with scrypt.
 MAX_USERNAME = 64

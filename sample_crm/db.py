@@ -36,6 +36,23 @@ CREATE TABLE IF NOT EXISTS sessions (
     created  REAL NOT NULL,
     expires  REAL NOT NULL
 );
+-- The gateway's call events (call_log.py); the event id makes a repeated delivery a no-op.
+CREATE TABLE IF NOT EXISTS call_events (
+    event_id  TEXT PRIMARY KEY,
+    type      TEXT NOT NULL,
+    job_id    TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    number    TEXT,            -- the customer's side, normalised (caller inbound, callee outbound)
+    agent     TEXT NOT NULL,
+    crm_user  TEXT,
+    at        TEXT NOT NULL,
+    started   TEXT,
+    duration  INTEGER,
+    outcome   TEXT,
+    notes     TEXT,
+    body      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_events_number ON call_events (number);
 """
 
 
@@ -113,6 +130,11 @@ class Database:
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for call_log.py's own table."""
+        return self._conn
 
     # users
 

@@ -15,3 +15,5 @@ LANGUAGE = web.AppKey("crm_language", str)  # auto | zh-CN | en: i18n.pick_langu
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("crm_clock")
 # Set by the auth middleware only when a session is valid; read with ``request.get(USER)``.
 USER = web.RequestKey("crm_user", CurrentUser)
+# The HMAC secret shared with the gateway's crm_events (call_log.py); "" turns the receiver off.
+EVENTS_SECRET = web.AppKey("crm_events_secret", str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .call_log import history_html
 from .db import Customer
 from .i18n import t
 from .keys import DB, USER
@@ -75,6 +76,7 @@ def _detail(request: web.Request, customer: Customer) -> web.Response:
         + _field(request, "customer.email", _email_link(customer.email))
         + _field(request, "customer.notes", esc(customer.notes))
         + "</dl>"
+        + history_html(request.app[DB].connection, customer.phone)
     )
     return render(request, customer.name, body)
 

@@ -57,7 +57,8 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: MakeStack) -> None:
-    """SDK styles and scripts in order, then softphone.js; config in a non-executable element."""
+    """SDK styles and scripts in order, then softphone.js and call_log.js; config in a
+    non-executable element."""
     stack = await make_stack(softphone=SDK)
     browser = stack.browser()
     try:
@@ -71,6 +72,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     assert [a.get("src") for a in scripts if a.get("src")] == [
         *SDK["sdk_scripts"],
         "/aliyun/softphone/softphone.js",
+        "/aliyun/softphone/call_log.js",  # issue 19: the call log after the softphone
     ]
     inline = [a for a in scripts if not a.get("src")]
     assert inline == [{"type": "application/json", "id": "ccc-config"}]  # data, not code
@@ -90,6 +92,14 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
         "confirmDial": True,
         "notifications": True,
+        # Issue 19: without crm_events (and with classic CCC) the call log only has defaults.
+        "callLog": {
+            "events": False,
+            "form": False,
+            "outcomes": ["resolved", "callback", "no_answer", "other"],
+            "afterCallSeconds": 120.0,
+            "recent": False,
+        },
     }
     ids = {a.get("id") for _, a in page.tags}
     assert {"ccc-signin", "ccc-resignin", "ccc-refresh", "ccc-signout", "ccc-workbench"} <= ids

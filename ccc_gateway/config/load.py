@@ -22,6 +22,7 @@ from yarl import URL
 
 from ccc_gateway.auth.oauth.client import endpoints_for_site
 from ccc_gateway.config import crm_checks
+from ccc_gateway.config.crm_events_values import crm_events_section
 from ccc_gateway.config.generation import (
     allowed_actions,
     ccc_version,
@@ -121,6 +122,7 @@ def build_config(root: Section) -> Config:
         softphone=softphone_section(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
         ui=_ui(root.section("ui")),
+        crm_events=crm_events_section(root.section("crm_events")),
     )
     root.reject_unknown()
     return config

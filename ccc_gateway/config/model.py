@@ -239,12 +239,27 @@ class SoftphoneConfig:
     csp_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # An incoming call in a background tab shows a desktop notification (permission asked once).
     notifications: bool = True
+    # The after-call form (static/call_log.js): its outcomes, and how long it keeps the agent
+    # in after-call work before ready again (0: until saved).
+    after_call_outcomes: tuple[str, ...] = ("resolved", "callback", "no_answer", "other")
+    after_call_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
 class UiConfig:
     # auto: the browser's language (Accept-Language, navigator.language); zh* gives Chinese.
     language: str = "auto"  # auto | zh-CN | en
+
+
+@dataclass(frozen=True)
+class CrmEventsConfig:
+    """Call events posted to the CRM (docs/crm/call-events.md); off while `url` is None."""
+
+    url: str | None = None  # a path on the CRM (joined to upstream.url) or an absolute URL
+    secret: Secret | None = None  # HMAC-SHA256 key of the X-CCC-Signature header
+    timeout: float = 10.0  # one delivery attempt
+    max_attempts: int = 6  # attempts per event before it is counted as failed
+    queue_size: int = 1000  # events waiting per worker process; the oldest go when full
 
 
 @dataclass(frozen=True)
@@ -265,6 +280,7 @@ class Config:
     softphone: SoftphoneConfig = field(default_factory=SoftphoneConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    crm_events: CrmEventsConfig = field(default_factory=CrmEventsConfig)
 
     @property
     def crm_binding(self) -> str:

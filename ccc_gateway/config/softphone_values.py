@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from ccc_gateway.config.crm_events_values import after_call_values
 from ccc_gateway.config.generation import resolve_sdk
 from ccc_gateway.config.model import SDK_ASSETS, SoftphoneConfig
 from ccc_gateway.config.values import Section, as_bool, as_str, choice, list_of
@@ -66,6 +67,9 @@ def softphone_section(s: Section, version: str) -> SoftphoneConfig:
     """The `softphone` section; its SDK and the SDK's files follow `ccc.version`."""
     d = SoftphoneConfig()
     sdk = resolve_sdk(s, version)
+    outcomes, after_call_seconds = after_call_values(
+        s.section("after_call"), d.after_call_outcomes, d.after_call_seconds
+    )
     assets = SDK_ASSETS[sdk]
     result = SoftphoneConfig(
         sdk=sdk,
@@ -81,6 +85,8 @@ def softphone_section(s: Section, version: str) -> SoftphoneConfig:
         notifications=s.get("notifications", as_bool, d.notifications),
         sdk_options=sdk_options(s.section("sdk_options")),
         csp_sources=csp_sources(s.section("csp_sources")),
+        after_call_outcomes=outcomes,
+        after_call_seconds=after_call_seconds,
     )
     s.reject_unknown()
     return result

@@ -59,6 +59,8 @@ class Call:
     started_at: float
     state: State = "ringing"
     ended_by_far_party: str = ""  # "remote" or "noanswer" when the simulated party ended it
+    answered_at: float | None = None
+    ended_at: float | None = None
 
     @property
     def number(self) -> str:
@@ -144,7 +146,7 @@ class CallBook:
         if call.state != "ringing":
             return None
         self._cancel_timer(call.id)  # the caller stays on the line until the agent hangs up
-        call.state = "talking"
+        call.state, call.answered_at = "talking", self._clock()
         return call
 
     def hang_up(self, line: int, call_id: str) -> Call | None:
@@ -216,8 +218,12 @@ class CallBook:
         for call_id in [i for i, c in self._calls.items() if c.state == "ended"][: max(excess, 0)]:
             del self._calls[call_id]
 
+    def ended_of(self, agent: str) -> list[Call]:
+        """The agent's finished calls, oldest first (their call detail records)."""
+        return [c for c in self._calls.values() if c.agent == agent and c.state == "ended"]
+
     def _end(self, call: Call) -> None:
-        call.state = "ended"
+        call.state, call.ended_at = "ended", self._clock()
         self._cancel_timer(call.id)
 
     def _cancel_timer(self, call_id: str) -> None:
@@ -228,7 +234,7 @@ class CallBook:
 
     async def _far_callee(self, call: Call) -> None:
         await self.sleep(self.timings.answer_after)
-        call.state = "talking"
+        call.state, call.answered_at = "talking", self._clock()
         await self._notify(call, call.event("established"))
         await self.sleep(self.timings.hangup_after)
         await self._far_end_hangs_up(call, "remote")

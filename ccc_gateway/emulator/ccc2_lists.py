@@ -280,10 +280,35 @@ def list_recent_call_detail_records(ctx: Ctx) -> dict[str, Any]:
             "SkillGroupIds": ",".join(desk.groups),
             "StartTime": r["StartTime"],
         }
-        for r in data.recent_call_records(ctx.settings, desk.agent, ctx.now)
+        for r in [
+            *_records_of_calls(ctx),
+            *data.recent_call_records(ctx.settings, desk.agent, ctx.now),
+        ]
         if _matches(r, wanted)
     ]
     return {"Data": paged(rows, number, size)}
+
+
+def _records_of_calls(ctx: Ctx) -> list[dict[str, Any]]:
+    """The agent's calls in this emulator, newest first, as call detail records (Duration: talk
+    time in seconds; StartTime in milliseconds, as the canned records)."""
+    records = []
+    for call in reversed(ctx.desks.calls.ended_of(ctx.agent.upn)):
+        talked = call.answered_at is not None
+        records.append(
+            {
+                "ContactId": call.id,
+                "ContactType": call.direction.upper(),
+                "ContactDisposition": "Success" if talked else "NoAnswer",
+                "CallingNumber": call.caller,
+                "CalledNumber": call.callee,
+                "StartTime": int(call.started_at * 1000),
+                "Duration": round((call.ended_at or ctx.now) - (call.answered_at or ctx.now))
+                if talked
+                else 0,
+            }
+        )
+    return records
 
 
 def _matches(record: dict[str, Any], wanted: dict[str, str]) -> bool:

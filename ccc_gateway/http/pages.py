@@ -33,7 +33,6 @@ _CSP = (
 _ICON = '<link rel="icon" href="/aliyun/softphone/favicon.svg" type="image/svg+xml">'
 
 
-
 def language_of(request: web.Request) -> str:
     """The language of the pages answering `request` (`ui.language`, else Accept-Language)."""
     config = request.app.get(CONFIG)  # absent in apps made of parts (tests): the browser's

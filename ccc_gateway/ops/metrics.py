@@ -99,6 +99,12 @@ class Metrics:
             (f"{NAMESPACE}_pop_call_duration_seconds", "CCC OpenAPI call latency, by action."),
             POP_BUCKETS,
         )
+        self.crm_events = Counter(
+            f"{NAMESPACE}_crm_events",
+            "Call events posted to the CRM, by outcome (delivered, retried, failed, dropped).",
+            ["outcome"],
+            registry=r,
+        )
         self._worker_info = Gauge(
             f"{NAMESPACE}_worker_info",
             "Which worker process serves these numbers (always 1).",
@@ -186,7 +192,7 @@ def route_class(path: str) -> str:
         return "page"
     rest = path[len("/aliyun/") :]
     head = rest.split("/", 1)[0]
-    if head == "ccc":
+    if head in ("ccc", "call-events"):
         return "api"
     if head in ("auth", "refresh", "revoke", "session"):
         return "auth"
@@ -298,3 +304,10 @@ def count_pop(app: web.Application, action: str, outcome: str, seconds: float) -
     metrics = app.get(METRICS)
     if metrics is not None:
         metrics.observe_pop_call(action, outcome, seconds)
+
+
+def count_crm_event(app: web.Application, outcome: str) -> None:
+    """Count one call event's delivery outcome (no-op in an app without metrics)."""
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.crm_events.labels(outcome=outcome).inc()

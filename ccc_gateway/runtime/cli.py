@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 
@@ -22,6 +23,11 @@ from ccc_gateway.runtime.serve import Listener, StartupError, serve
 from ccc_gateway.runtime.staging import CallFailed, config_snippet, ring
 from ccc_gateway.runtime.tls import TlsError, server_context
 from ccc_gateway.runtime.workers import gateway_listeners
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ccc_gateway.runtime.demo import DemoSetup
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID_CONFIG = 0, 1, 2
 
@@ -240,10 +246,17 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo_crm(setup: DemoSetup) -> web.Application:
+    """The sample CRM, receiving the demo gateway's call events with its secret."""
+    from sample_crm.app import create_app as create_crm_app
+
+    secret = setup.config.crm_events.secret
+    return create_crm_app(setup.crm_db, call_events_secret=secret.reveal() if secret else None)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ccc_gateway.emulator.app import create_emulator_app
     from ccc_gateway.runtime.demo import DEMO_ACCOUNTS, prepare
-    from sample_crm.app import create_app as create_crm_app
 
     try:
         setup = prepare(
@@ -261,7 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
     assert setup.config.tls is not None  # the demo configuration always names its certificate
     tls = server_context(setup.config.tls.cert, setup.config.tls.key)
     listeners = [
-        Listener("sample CRM", create_crm_app(setup.crm_db), "127.0.0.1", setup.crm_port),
+        Listener("sample CRM", _demo_crm(setup), "127.0.0.1", setup.crm_port),
         Listener(
             "emulator", create_emulator_app(setup.emulator), args.host, setup.emulator_port, tls
         ),

@@ -8,6 +8,7 @@ emulator), a session key (so sign-ins survive restarts) and the CRM's SQLite fil
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ softphone:
   sdk_styles: ["${EMULATOR}/_emulator/sdk/${SDK_STYLE}"]
   # The stand-in SDK's calls travel over the emulator's websocket, not *.aliyuncs.com.
   csp_sources: {connect-src: ["wss://${HOST}:${EMULATOR_PORT}"]}
+# Every call's events go to the sample CRM, which lists them on the customer's page.
+crm_events: {url: /api/call-events, secret: "${EVENTS_SECRET}"}
 """
 
 
@@ -101,6 +104,7 @@ def prepare(
         "SDK_SCRIPT": script,
         "SDK_STYLE": style,
         "SESSION_KEY": session_key(data_dir),
+        "EVENTS_SECRET": secrets.token_urlsafe(24),  # shared with the sample CRM (cli.py)
     }
     config = parse_config(DEMO_CONFIG, env, "the demo configuration")
     return DemoSetup(

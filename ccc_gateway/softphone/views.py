@@ -45,6 +45,7 @@ _FILES = (
     "widget.js",
     "widget.css",
     "favicon.svg",
+    "call_log.js",
 )
 # Where widget.js and softphone.js receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
 I18N_MARK = b"/*ccc:i18n*/null"
@@ -173,6 +174,10 @@ def page_config(config: Config) -> dict[str, object]:
     }
     if soft.sdk != "v1":
         options["regionId"] = config.ccc.region  # 2.x requires it; 3.x: harmless if unused
+    events_on = config.crm_events.url is not None
+    if events_on and soft.sdk != "v1":
+        # The after-call form ends after-call work itself (static/call_log.js).
+        options["afterCallRule"] = "manual"
     return {
         "sdk": soft.sdk,
         "sdkGlobal": SDK_GLOBALS[soft.sdk],
@@ -183,6 +188,21 @@ def page_config(config: Config) -> dict[str, object]:
         "screenPop": {"url": soft.screen_pop_url, "target": soft.screen_pop_target},
         "confirmDial": soft.confirm_dial,
         "notifications": soft.notifications,
+        "callLog": call_log_config(config),
+    }
+
+
+def call_log_config(config: Config) -> dict[str, object]:
+    """static/call_log.js: report call events and show the after-call form when crm_events is
+    on; list recent calls where the generation has ListRecentCallDetailRecords (CCC 2.0)."""
+    soft = config.softphone
+    events_on = config.crm_events.url is not None
+    return {
+        "events": events_on,
+        "form": events_on,
+        "outcomes": list(soft.after_call_outcomes),
+        "afterCallSeconds": soft.after_call_seconds,
+        "recent": config.ccc.is_v2 and config.ccc.actions.allows("ListRecentCallDetailRecords"),
     }
 
 
@@ -246,6 +266,7 @@ _PAGE = """<!doctype html>
 </details>
 </main>
 {scripts}<script src="/aliyun/softphone/softphone.js"></script>
+<script src="/aliyun/softphone/call_log.js"></script>
 </body></html>
 """
 

@@ -283,6 +283,15 @@
     };
   }
 
+  /**
+   * Tell call_log.js (the after-call form, call history): a 'ccc-call' DOM event with the
+   * normalised call detail, the SDK status and the SDK itself (to end after-call work).
+   */
+  function callEvent(kind, args, callType) {
+    const detail = Object.assign({ kind, status, sdk }, callDetail(args, callType));
+    document.dispatchEvent(new CustomEvent('ccc-call', { detail }));
+  }
+
   /** `Inbound` / `Outbound` whatever the SDK's spelling (INBOUND, inbound); others as given. */
   function direction(value, fallback) {
     const known = { inbound: 'Inbound', outbound: 'Outbound' }[value.toLowerCase()];
@@ -328,18 +337,23 @@
       },
       onLogIn() { say(''); announce(); },
       onLogOut() { announce(); },
-      onCallComing(...args) { ringing(callDetail(args, 'Inbound')); },
+      onCallComing(...args) {
+        callEvent('ringing', args, 'Inbound');
+        ringing(callDetail(args, 'Inbound'));
+      },
       onCallDialing(...args) {
+        callEvent('ringing', args, 'Outbound');
         const detail = callDetail(args, 'Outbound');
         if (detail.callee) call = { caller: detail.callee, customer: '' };
         announce();
       },
-      onCallEstablish() { announce(); },
-      onCallRelease() { announce(); },
+      onCallEstablish(...args) { callEvent('answered', args, ''); announce(); },
+      onCallRelease(...args) { callEvent('ended', args, ''); announce(); },
       onHangUp() { announce(); },
       onStatusChange(value) {
         status = statusCode(value);
         if (!IN_CALL.includes(status)) call = null; // the call is over (it may ring first)
+        callEvent('status', [], '');
         announce();
       },
       onErrorNotify(error) { sdkError(error || {}); },
@@ -637,6 +651,10 @@
   ui.confirmCall.addEventListener('click', confirmCall);
   ui.confirmCancel.addEventListener('click', () => cancelCall());
   document.addEventListener('keydown', onKey);
+  // Call back from the call history (call_log.js): confirmed like any other number.
+  document.addEventListener('ccc-dial', (event) => {
+    if (event.detail && typeof event.detail.number === 'string') requestCall(event.detail.number);
+  });
   // The widget focuses this frame when it shows the panel for a confirmation: the Call button.
   window.addEventListener('focus', () => { if (pending !== null) ui.confirmCall.focus(); });
   setInterval(() => checkSession(true), WATCH_MS);

@@ -46,7 +46,7 @@
     dom: null, instanceId: '', regionId: 'cn-shanghai', ajaxOrigin: '', ajaxPath: '/data/api.json',
     ajaxApiParamName: 'action', ajaxMethod: 'post', ajaxOtherParams: {}, ajaxHeaders: {},
     withCredentials: false, header: true, width: null, height: null, defaultVisible: true,
-    autoAnswerCall: false,
+    autoAnswerCall: false, afterCallRule: null,
   };
 
   class ApiError extends Error {
@@ -523,7 +523,27 @@
       this._active = null;
       const next = Array.from(this._calls.values()).find((c) => c.state === 'ringing');
       if (next) return this._ring(next);
-      return this._setStatus(this._idleStatus, { reason: 'released' });
+      return this._afterCall();
+    }
+
+    /**
+     * After-call work as 2.x's `afterCallRule` says: "manual" stays in status 5 until ready(),
+     * a number of seconds goes ready by itself then. (The real SDK's default is 15 seconds; the
+     * stand-in goes straight back without the option, so pages that do not ask stay quick.)
+     */
+    _afterCall() {
+      const rule = this.options.afterCallRule;
+      const seconds = Number(rule);
+      if (rule !== 'manual' && !(seconds > 0)) {
+        return this._setStatus(this._idleStatus, { reason: 'released' });
+      }
+      this._setStatus(S.AFTER_CALL, { reason: 'released' });
+      if (rule === 'manual') return undefined;
+      const run = this._run;
+      setTimeout(() => {
+        if (run === this._run && this._status === S.AFTER_CALL) this.ready();
+      }, seconds * 1000);
+      return undefined;
     }
 
     /** Keep the API's view of the call (its CallContext and the agent's channel). */
