@@ -55,6 +55,15 @@ EN: dict[str, str] = {
     "error.405": "This address does not accept that kind of request.",
     "error.413": "The request was too large.",
     "error.other": "The request could not be completed.",
+    "calls.title": "Calls",
+    "calls.none": "No calls yet.",
+    "calls.started": "Started (UTC)",
+    "calls.direction": "Direction",
+    "calls.agent": "Agent",
+    "calls.duration": "Duration",
+    "calls.outcome": "Outcome",
+    "calls.notes": "Notes",
+    "calls.seconds": "s",
 }
 
 ZH_CN: dict[str, str] = {
@@ -95,6 +104,15 @@ ZH_CN: dict[str, str] = {
     "error.405": "此地址不接受这种请求。",
     "error.413": "请求内容过大。",
     "error.other": "无法完成该请求。",
+    "calls.title": "通话记录",
+    "calls.none": "暂无通话。",
+    "calls.started": "开始时间（UTC）",
+    "calls.direction": "方向",
+    "calls.agent": "坐席",
+    "calls.duration": "时长",
+    "calls.outcome": "结果",
+    "calls.notes": "备注",
+    "calls.seconds": "秒",
 }
 
 CATALOGS: Mapping[str, Mapping[str, str]] = {ENGLISH: EN, CHINESE: ZH_CN}

@@ -76,7 +76,7 @@ def _detail(request: web.Request, customer: Customer) -> web.Response:
         + _field(request, "customer.email", _email_link(customer.email))
         + _field(request, "customer.notes", esc(customer.notes))
         + "</dl>"
-        + history_html(request.app[DB].connection, customer.phone)
+        + history_html(request, request.app[DB].connection, customer.phone)
     )
     return render(request, customer.name, body)
 
