@@ -19,6 +19,7 @@ from test_browser_e2e import (
     MakeStack,
     chromium,  # noqa: F401 (a fixture)
     crm,
+    crm_login,
     push_incoming,
     screenshot_on_failure,
     sign_in_through_popup,
@@ -67,19 +68,10 @@ async def chinese(chromium: Browser) -> AsyncIterator[BrowserContext]:  # noqa: 
 
 async def signed_in(page: Page, base: str) -> None:
     """CRM login, the panel opened, Alibaba sign-in in the popup, the agent ready."""
-    await crm_login_any(page, base)
+    await crm_login(page, base)
     await page.locator("#ccc-softphone-button").click()
     await sign_in_through_popup(page)
     await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
-
-
-async def crm_login_any(page: Page, base: str) -> None:
-    """The CRM login whatever its language (crm_login waits for the English greeting)."""
-    await page.goto(base + "/login")
-    await page.fill("#username", "edward")
-    await page.fill("#password", "1234")
-    await page.click("form[action='/login'] button[type=submit]")
-    await expect(page.locator("main h1")).to_contain_text("Edward")
 
 
 async def axe_violations(frame: Page | Frame, include: str | None = None) -> list[dict[str, Any]]:
@@ -197,7 +189,7 @@ async def test_chinese_browser_gets_chinese_and_calls_with_enter(
     base = str(stack.url)
     page = await chinese.new_page()
     async with screenshot_on_failure(page, "agent_ux_chinese"):
-        await crm_login_any(page, base)
+        await crm_login(page, base)
         await expect(page.locator("main h1")).to_contain_text("欢迎")
         button = page.locator("#ccc-softphone-button")
         await expect(button).to_contain_text("软电话")
@@ -236,7 +228,7 @@ async def test_axe_finds_no_serious_violation_in_widget_and_softphone(
     page = await context.new_page()
     try:
         async with screenshot_on_failure(page, f"agent_ux_axe_{locale}"):
-            await crm_login_any(page, base)
+            await crm_login(page, base)
             await page.locator("#ccc-softphone-button").click()
             await expect(softphone(page).locator("#ccc-signin")).to_be_visible()
             assert await axe_violations(page, "#ccc-softphone") == []

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 from stack import AGENT1
-from test_browser_agent_ux import crm_login_any, new_context
+from test_browser_agent_ux import new_context
 from test_browser_e2e import (
     SDK,
     MakeStack,
     chromium,  # noqa: F401 (a fixture)
     crm,
+    crm_login,
     push_incoming,
     sign_in_through_popup,
     softphone,
@@ -62,7 +63,7 @@ async def test_screenshots(
     page = await context.new_page()
     await page.set_viewport_size({"width": 1100, "height": 720})
     try:
-        await crm_login_any(page, base)
+        await crm_login(page, base)
         await page.locator("#ccc-softphone-button").click()
         await sign_in_through_popup(page)
         ready = re.compile(r"\bccc-state-ready\b")

@@ -10,10 +10,11 @@ Routes:
 - `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css,
   favicon.svg}`.
 
-Languages: widget.js and softphone.js carry the scripts' catalogs (ccc_gateway/i18n, keys
-`ui.*`) and `ui.language`, written in where the files are loaded (I18N_MARK); with `auto`
-the scripts follow navigator.languages. The softphone page's own words are `data-i18n` keys
-its script fills in, so the page and the script always speak the same language.
+Languages: widget.js, softphone.js and call_log.js carry the scripts' catalogs
+(ccc_gateway/i18n, keys `ui.*`) and `ui.language`, written in where the files are loaded
+(I18N_MARK); with `auto` the scripts follow navigator.languages. The softphone page's own
+words are `data-i18n` keys its script fills in, so the page and the script always speak the
+same language (call_log.js takes the one softphone.js wrote on `<html lang>`).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ _FILES = (
     "favicon.svg",
     "call_log.js",
 )
-# Where widget.js and softphone.js receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
+# Where the scripts receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
 I18N_MARK = b"/*ccc:i18n*/null"
-_TRANSLATED = ("widget.js", "softphone.js")
+_TRANSLATED = ("widget.js", "softphone.js", "call_log.js")
 
 
 @dataclass(frozen=True)
