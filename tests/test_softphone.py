@@ -57,7 +57,7 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: MakeStack) -> None:
-    """SDK styles and scripts in order, then softphone.js; config in a non-executable element."""
+    """SDK styles and scripts in order, then numbers.js and softphone.js; config as data."""
     stack = await make_stack(softphone=SDK)
     browser = stack.browser()
     try:
@@ -70,6 +70,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     scripts = [a for tag, a in page.tags if tag == "script"]
     assert [a.get("src") for a in scripts if a.get("src")] == [
         *SDK["sdk_scripts"],
+        "/aliyun/softphone/numbers.js",  # the screen-pop variables (docs/softphone.md)
         "/aliyun/softphone/softphone.js",
     ]
     inline = [a for a in scripts if not a.get("src")]

@@ -218,6 +218,13 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class ClickToCallConfig:
+    selectors: tuple[str, ...] = ()
+    detect: bool = False
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
 class SoftphoneConfig:
     inject: bool = True
     screen_pop_url: str = "/customer/phoneNumber/{caller}"
@@ -237,6 +244,10 @@ class SoftphoneConfig:
     sdk_options: Mapping[str, Any] = field(default_factory=dict)
     # Sources added to the softphone page's CSP, by directive (softphone/views.py).
     csp_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Click-to-call where CRMs put numbers (static/numbers.js): elements whose text is a number
+    # (inputs among them get a Call button), and the opt-in detector of numbers in page text
+    # with its pattern (None: numbers.js's own, Chinese mobiles, landlines and E.164).
+    click_to_call: ClickToCallConfig = field(default_factory=ClickToCallConfig)
 
 
 @dataclass(frozen=True)
