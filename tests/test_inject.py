@@ -599,13 +599,19 @@ async def test_proxy_marks_unframeable_pages(make_stack: MakeStack, fake_crm: Te
 
 
 def test_login_page_never_gets_the_widget() -> None:
-    """The CRM's login page (upstream.login_path, query aside) is not injected; others are."""
-    injector = WidgetInjector("/admin/login/?x=1")
+    """The CRM's login page (upstream.login_path, with the query items it names) gets no
+    widget; other pages do, /index.php ones too when the login is /index.php?…."""
+    injector = WidgetInjector("/admin/login/")
     html = CIMultiDictProxy(CIMultiDict({"Content-Type": "text/html"}))
     login = make_mocked_request("GET", "/admin/login/?next=/aliyun/auth", headers=NAVIGATE)
     other = make_mocked_request("GET", "/admin/", headers=NAVIGATE)
     assert not injector.wants(login, 200, html)
     assert injector.wants(other, 200, html)
+    php = WidgetInjector("/index.php?module=Users&action=Login")
+    page = make_mocked_request("GET", "/index.php?module=Contacts&action=index", headers=NAVIGATE)
+    login = make_mocked_request("GET", "/index.php?action=Login&module=Users&x=1", headers=NAVIGATE)
+    assert php.wants(page, 200, html)
+    assert not php.wants(login, 200, html)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ import secrets
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy, istr
+from yarl import URL
 
 from ccc_gateway.http.origin import request_origin
 from ccc_gateway.softphone.csp import (
@@ -138,16 +139,24 @@ class WidgetInjector:
 
     The page stays bytes throughout: only ASCII-compatible encodings are touched, in which
     the ASCII markers searched for and the ASCII tags inserted mean what they say.
-    `login_path`: the CRM's login page, which never gets the widget.
+    `login_path`: the CRM's login page, which never gets the widget (any query items it has
+    must be in the request's query too: PHP CRMs log in at `/index.php?...`).
     """
 
     def __init__(self, login_path: str | None = None) -> None:
-        self._login_path = login_path.partition("?")[0] if login_path else None
+        self._login = URL(login_path) if login_path else None
 
     def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
-        if self._login_path is not None and request.path == self._login_path:
+        if self._is_login_page(request):
             return False
         return is_page_navigation(request) and is_injectable(status, headers)
+
+    def _is_login_page(self, request: web.Request) -> bool:
+        """The login path, with the query items it names (`/index.php?action=Login`, PHP)."""
+        login = self._login
+        if login is None or request.path != login.path:
+            return False
+        return all(request.query.getall(k, []).count(v) for k, v in login.query.items())
 
     def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
         if not is_ascii_compatible_page(body):
