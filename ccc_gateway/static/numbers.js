@@ -40,7 +40,11 @@
     + 'input[id*=phone i],input[id*=mobile i],input[autocomplete~=tel i]';
   const HIGHLIGHT = 'ccc-number';
   // What the detector did, for the bench (bench/numbers_bench.py) and for curious operators.
-  const stats = { scans: 0, batches: 0, lastScanMs: 0, lastBatchMs: 0, numbers: 0 };
+  const stats = {
+    scans: 0, lastScanMs: 0, scanWallMs: 0, longestSliceMs: 0, batches: 0, lastBatchMs: 0,
+    numbers: 0,
+  };
+  const SLICE_MS = 8; // the first scan's work between two pauses (a frame is 16 ms)
 
   // ---- what a number is ----
 
@@ -107,15 +111,20 @@
     return ranges;
   }
 
+  /** A walk over `root`'s text nodes that never enters a skipped element. */
+  function walkerOver(root) {
+    return document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
+      acceptNode: (node) => (node.nodeType === Node.ELEMENT_NODE && skipped(node)
+        ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+    });
+  }
+
   /** Every text node under `root` that may hold a callable number. */
   function textNodes(root, each) {
     const start = root.nodeType === Node.TEXT_NODE ? root.parentElement : root;
     if (!start || (start.closest && start.closest(SKIP))) return;
     if (root.nodeType === Node.TEXT_NODE) { each(root); return; }
-    const walker = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
-      acceptNode: (node) => (node.nodeType === Node.ELEMENT_NODE && skipped(node)
-        ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
-    });
+    const walker = walkerOver(root);
     for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
       if (node.nodeType === Node.TEXT_NODE) each(node);
     }
@@ -144,12 +153,33 @@
       }
     }
 
-    function scan(root) {
+    /**
+     * The first scan, in slices of SLICE_MS with a pause between them: a long CRM list takes
+     * longer than a frame in all (bench/RESULTS.md), and the page must stay responsive. What
+     * changes meanwhile is the observer's; marking a node twice is harmless.
+     */
+    function scanInSlices() {
       const started = performance.now();
-      if (highlight) textNodes(root, mark);
-      stats.scans += 1;
-      stats.lastScanMs = performance.now() - started;
-      stats.numbers = highlight ? highlight.size : 0;
+      let walker = walkerOver(document.body);
+      let busy = 0;
+      function slice() {
+        const sliceStart = performance.now();
+        if (!walker.currentNode.isConnected) walker = walkerOver(document.body); // it moved
+        let node = walker.nextNode();
+        for (let n = 1; node !== null; node = walker.nextNode(), n += 1) {
+          if (node.nodeType === Node.TEXT_NODE) mark(node);
+          if (n % 256 === 0 && performance.now() - sliceStart > SLICE_MS) break;
+        }
+        const spent = performance.now() - sliceStart;
+        busy += spent;
+        stats.longestSliceMs = Math.max(stats.longestSliceMs, spent);
+        if (node !== null) { setTimeout(slice, 0); return; }
+        stats.scans += 1;
+        stats.lastScanMs = busy;
+        stats.scanWallMs = performance.now() - started;
+        stats.numbers = highlight.size;
+      }
+      slice();
     }
 
     // DOM updates of a single-page CRM: collected per animation frame, each subtree once.
@@ -177,10 +207,9 @@
 
     return {
       start() {
-        scan(document.body);
-        if (observer) {
-          observer.observe(document.body, { childList: true, subtree: true, characterData: true });
-        }
+        if (!highlight) return; // no way to mark without touching the DOM: clicks still work
+        observer.observe(document.body, { childList: true, subtree: true, characterData: true });
+        scanInSlices();
       },
     };
   }
