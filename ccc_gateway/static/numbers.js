@@ -36,6 +36,7 @@
   // Where a number is never made callable: code, form fields, editable text, links, buttons.
   const SKIP = 'script,style,noscript,template,textarea,input,select,option,a,button,svg,'
     + '[contenteditable]:not([contenteditable="false" i]),#ccc-softphone,#ccc-numbers';
+  const FIELD = 'input,textarea,select,button,[contenteditable]:not([contenteditable="false" i])';
   const PHONE_INPUT = 'input[type=tel],input[name*=phone i],input[name*=mobile i],'
     + 'input[id*=phone i],input[id*=mobile i],input[autocomplete~=tel i]';
   const HIGHLIGHT = 'ccc-number';
@@ -303,9 +304,9 @@
     styleSelectors(selectors);
     document.addEventListener('click', (event) => {
       if (event.defaultPrevented || event.button !== 0 || !(event.target instanceof Element)) return;
-      if (event.target.closest('#ccc-softphone, #ccc-numbers, a[href^="tel:" i], [data-ccc-call]')) return;
-      let element = selectors ? event.target.closest(selectors) : null;
-      if (element && element.matches('input, textarea, select')) element = null; // its button
+      if (event.target.closest('#ccc-softphone, #ccc-numbers, a[href^="tel:" i], [data-ccc-call]')
+        || event.target.closest(FIELD)) return; // typing into a field is not asking to call
+      const element = selectors ? event.target.closest(selectors) : null;
       const raw = element ? element.textContent : (config.detect ? numberAt(event, pattern) : null);
       if (raw === null || raw.trim() === '') return;
       event.preventDefault(); // the number is the softphone's: not also the row's own click
