@@ -13,6 +13,7 @@ is small, shared and noisy.
     python -m bench --only T --baseline-tree main   # this tree's gateway beside main's
     python -m bench --profile            # + py-spy profiles into bench/profiles/
     python -m bench --whatif uvloop,no-access-log   # + proposed changes, side by side
+    python -m bench.calls --baseline-tree main       # Python calls per request, by module
 """
 
 from __future__ import annotations
@@ -41,7 +42,16 @@ from bench.scenarios import (
 from bench.stack import Server, Stack, env
 
 HERE = Path(__file__).resolve().parent
-WHATIFS = ("uvloop", "no-access-log", "plain-access-log", "tls-buffer", "inject")
+WHATIFS = (
+    "uvloop",
+    "no-access-log",
+    "plain-access-log",
+    "tls-buffer",
+    "inject",
+    "lean-record",
+    "unchecked-head",
+    "header-memo",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -221,7 +221,8 @@ async def test_login_details_secrets_reach_no_log_line(
     v2_agent: tuple[Stack, Browser], caplog: pytest.LogCaptureFixture
 ):
     """GetLoginDetails' Signature, UserKey, ChatLoginToken and the TURN password appear in
-    no log record at any level; the audit line names action, agent and outcome."""
+    no log record at any level; the audit line names action, agent, outcome and the call's
+    number masked."""
     _, browser = v2_agent
     with caplog.at_level(logging.DEBUG):
         status, details = await call(browser, "GetLoginDetails", {})
@@ -243,7 +244,11 @@ async def test_login_details_secrets_reach_no_log_line(
         ("GetLoginDetails", AGENT1[0], 200),
         ("GetTurnCredentials", AGENT1[0], 200),
     ]
-    assert audit[0]["pop_code"] == "OK"
+    assert audit[0]["pop_code"] == "OK" and "number" not in audit[0]
+    (dialled,) = [f for f in audit if f["action"] == "MakeCall"]
+    masked = dialled["number"]
+    assert masked != CUSTOMER and "*" in masked
+    assert masked[:3] == CUSTOMER[:3] and masked[-2:] == CUSTOMER[-2:]
 
 
 async def test_reshape_true_gives_the_sdk_lower_camel_answers(make_stack: MakeStack):

@@ -161,6 +161,32 @@ def test_emulator_print_config_creates_the_certificate_first(
         assert key in out
 
 
+def test_emulator_config_snippet_is_a_valid_ccc2_configuration(tmp_path: Path) -> None:
+    """The printed snippet, with the gateway's own tls/upstream/session keys, loads as a CCC 2.0
+    configuration whose softphone loads the emulator's 3.x stand-in and may reach its socket."""
+    from cryptography.fernet import Fernet
+
+    from ccc_gateway.config.load import parse_config
+    from ccc_gateway.runtime.staging import config_snippet
+    from ccc_gateway.runtime.tls import ensure_self_signed
+
+    cert, key = ensure_self_signed(tmp_path)
+    snippet = config_snippet("https://127.0.0.1:9443", cert)
+    own = (
+        f'tls: {{cert: "{cert}", key: "{key}"}}\n'
+        "upstream: {url: 'http://127.0.0.1:8080'}\n"
+        f'session: {{keys: ["{Fernet.generate_key().decode()}"]}}\n'
+    )
+    redirect = "aliyun:\n  redirect_uri: https://127.0.0.1:8443/aliyun/auth/callback\n"
+    text = snippet.replace("aliyun:\n", redirect, 1) + own
+    config = parse_config(text, {})
+    assert config.ccc.is_v2 and config.ccc.instance_id == "ccc-demo"
+    assert config.softphone.sdk == "v3"
+    assert config.softphone.sdk_scripts == (
+        "https://127.0.0.1:9443/_emulator/sdk/cccWorkbenchSdk.js",
+    )
+
+
 def test_check_config_says_how_to_get_the_emulator_certificate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from ccc_gateway.ops.log import AUDIT_LOGGER, scrubbed
+from ccc_gateway.ops.log import AUDIT_LOGGER, mask_phone_numbers, scrubbed
 from ccc_gateway.sessions.signin import SignIn
 
 audit_log = logging.getLogger(AUDIT_LOGGER)
 
 
+# The parameters that name the other party of a call (MakeCall, transfers, ...): the audit
+# line shows that number masked, so a support engineer can match a complaint to a call.
+NUMBER_PARAMS = ("Callee", "Transferee", "PhoneNumber", "callee")
+
+
+def call_number(params: Mapping[str, str]) -> str | None:
+    """The other party's number in a call's parameters, if it names one."""
+    return next((params[name] for name in NUMBER_PARAMS if params.get(name)), None)
+
+
 def audit_call(
-    signin: SignIn, action: str, status: int, code: str | None, pop_id: str | None, duration: float
+    signin: SignIn,
+    action: str,
+    status: int,
+    code: str | None,
+    pop_id: str | None,
+    duration: float,
+    number: str | None = None,
 ) -> None:
     """One line, "ccc api {action} HTTP {status} result {code}", with the fields crm_user,
-    agent, action, status, pop_code, pop_request_id and duration_ms, phone numbers masked
-    (`scrubbed` before the record exists, so every handler sees them masked). Names only,
-    never parameters: those hold phone numbers and the POP body secrets.
+    agent, action, status, pop_code, pop_request_id, duration_ms and the call's number,
+    phone numbers masked (`scrubbed` before the record exists, so every handler sees them
+    masked). No other parameter: those may hold the POP body secrets.
     """
     if not audit_log.isEnabledFor(logging.INFO):
         return
@@ -31,5 +48,7 @@ def audit_call(
             "duration_ms": round(duration * 1000, 1),
         }
     )
+    if number is not None:  # only calls that name one: the line of other calls is unchanged
+        fields["number"] = mask_phone_numbers(number)
     message = f"ccc api {action} HTTP {status} result {fields['pop_code']}"
     audit_log.info(message, extra={"fields": fields})

@@ -30,7 +30,7 @@ from multidict import MultiDict, MultiMapping
 
 from ccc_gateway.auth.views import as_http
 from ccc_gateway.ccc.agent_id import LOGIN_DETAILS, learn_own_id, pin_user
-from ccc_gateway.ccc.audit import audit_call
+from ccc_gateway.ccc.audit import audit_call, call_number
 from ccc_gateway.ccc.client import PopClient, PopResult
 from ccc_gateway.ccc.pop.errors import PopTimeout, PopUnavailable, RequestShapeError
 from ccc_gateway.ccc.request import (
@@ -244,7 +244,9 @@ async def _forward(
         duration = time.monotonic() - started
         count_pop(app, action, pop_outcome(error), duration)
         timed_out = isinstance(error, PopTimeout)
-        audit_call(signin, action, 504 if timed_out else 502, None, None, duration)
+        audit_call(
+            signin, action, 504 if timed_out else 502, None, None, duration, call_number(params)
+        )
         log.warning("CCC OpenAPI unavailable: %s", error)
         if timed_out:
             raise GatewayTimeout("Alibaba Cloud's CCC OpenAPI did not answer in time.") from None
@@ -253,7 +255,15 @@ async def _forward(
         count_pop(app, action, "failed", time.monotonic() - started)
         raise
     count_pop(app, action, pop_outcome(result), time.monotonic() - started)
-    audit_call(signin, action, result.status, result.code, result.request_id, result.duration)
+    audit_call(
+        signin,
+        action,
+        result.status,
+        result.code,
+        result.request_id,
+        result.duration,
+        call_number(params),
+    )
     return result
 
 

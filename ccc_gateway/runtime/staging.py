@@ -14,23 +14,30 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ccc_gateway.emulator.settings import (
+    CCC2_VERSION,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_INSTANCE_ID_V2,
+    SDK_FILES,
+)
 from ccc_gateway.runtime.tls import client_context
 
-# The emulator's demo OAuth application and instance (ccc_gateway/emulator/settings.py):
-# written here, not imported, because the gateway side never imports the emulator.
-DEMO_CLIENT_ID = "4071151845732613353"
-DEMO_CLIENT_SECRET_NOTE = "ccc-demo-secret-not-for-production"  # noqa: S105 - public demo value
 
+def config_snippet(url: str, ca_file: Path) -> str:
+    """The aliyun, ccc and softphone keys that point a gateway at the emulator at `url`.
 
-def config_snippet(url: str, ca_file: Path, instance_id: str = "ccc-demo-instance") -> str:
-    """The aliyun, ccc and softphone keys that point a gateway at the emulator at `url`."""
+    CCC 2.0, the gateway's default generation: the emulator's 2.0 instance and its stand-in of
+    the 3.x SDK, whose calls travel over the emulator's own websocket (hence csp_sources).
+    """
     base = url.rstrip("/")
+    script, style = SDK_FILES["v3"]
     return f"""\
 # Paste into the gateway's configuration to use this emulator instead of Alibaba Cloud.
 # Register the gateway's redirect_uri with `ccc-gateway emulator --redirect-uri URL`.
 aliyun:
   client_id: "{DEMO_CLIENT_ID}"
-  client_secret: "{DEMO_CLIENT_SECRET_NOTE}"
+  client_secret: "{DEMO_CLIENT_SECRET}"
   authorize_url: {base}/oauth2/v1/auth
   token_url: {base}/v1/token
   revoke_url: {base}/v1/revoke
@@ -39,11 +46,14 @@ aliyun:
   issuer: {base}
   ca_file: {ca_file}
 ccc:
-  instance_id: {instance_id}    # CCC 2.0: instance_id ccc-demo with version "2020-07-01"
+  instance_id: {DEMO_INSTANCE_ID_V2}    # classic: ccc-demo-instance with version "2017-07-05"
+  version: "{CCC2_VERSION}"
   endpoint: {base}/
 softphone:
-  sdk_scripts: ["{base}/_emulator/sdk/workbenchSdk.js"]
-  sdk_styles: ["{base}/_emulator/sdk/workbenchSdk.css"]
+  sdk: v3                       # classic: v1, with the emulator's workbenchSdk.js
+  sdk_scripts: ["{base}/_emulator/sdk/{script}"]
+  sdk_styles: ["{base}/_emulator/sdk/{style}"]
+  csp_sources: {{connect-src: ["wss://{base.split("://", 1)[1]}"]}}
 """
 
 
