@@ -6,7 +6,8 @@ Routes:
   travels in a non-executable `<script type="application/json">` element, so the page has no
   inline code and runs under a CSP that admits only this origin, the SDK's origins and the
   hosts that generation connects to (docs/softphone.md, section 8).
-- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
+- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener (and, past
+  a Cross-Origin-Opener-Policy that cut it off, a BroadcastChannel) and closes.
 - `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,widget.css}`.
 - `GET /aliyun/softphone/widget.js`: numbers.js (with `softphone.click_to_call` written into
   it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
