@@ -6,8 +6,11 @@ Routes:
   travels in a non-executable `<script type="application/json">` element, so the page has no
   inline code and runs under a CSP that admits only this origin, the SDK's origins and the
   hosts that generation connects to (docs/softphone.md, section 8).
-- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
-- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css}`.
+- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener (and, past
+  a Cross-Origin-Opener-Policy that cut it off, a BroadcastChannel) and closes.
+- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,widget.css}`.
+- `GET /aliyun/softphone/widget.js`: numbers.js (with `softphone.click_to_call` written into
+  it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ _FILES = (
     "softphone.js",
     "softphone.css",
     "signed-in.js",
-    "widget.js",
+    "numbers.js",
     "widget.css",
     "call_log.js",
 )
+# Where numbers.js takes its configuration when served in front of widget.js.
+_CLICK_TO_CALL_SLOT = b"/*CCC_CLICK_TO_CALL*/null"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class StaticFile:
 
 def setup(app: web.Application) -> None:
     files = {name: _load(name) for name in _FILES}
+    files["widget.js"] = widget_script(app[CONFIG])
 
     async def static_file(request: web.Request) -> web.StreamResponse:
         entry = files.get(request.match_info["name"])
@@ -62,9 +68,24 @@ def setup(app: web.Application) -> None:
 
 
 def _load(name: str) -> StaticFile:
-    body = (STATIC / name).read_bytes()
+    return _static((STATIC / name).read_bytes(), name)
+
+
+def _static(body: bytes, name: str) -> StaticFile:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return StaticFile(body, _TYPES[Path(name).suffix], etag)
+
+
+def widget_script(config: Config) -> StaticFile:
+    """numbers.js configured from softphone.click_to_call, then widget.js: one script."""
+    clicks = config.softphone.click_to_call
+    settings = {"selectors": clicks.selectors, "detect": clicks.detect, "pattern": clicks.pattern}
+    # JSON is a JavaScript expression; escaped like HTML-embedded JSON all the same.
+    numbers = (STATIC / "numbers.js").read_bytes()
+    if numbers.count(_CLICK_TO_CALL_SLOT) != 1:
+        raise RuntimeError("static/numbers.js lost its configuration slot")
+    numbers = numbers.replace(_CLICK_TO_CALL_SLOT, json_for_html(settings).encode())
+    return _static(numbers + b"\n" + (STATIC / "widget.js").read_bytes(), "widget.js")
 
 
 def _static_response(request: web.Request, entry: StaticFile) -> web.Response:
@@ -215,7 +236,8 @@ _PAGE = """<!doctype html>
 <p id="ccc-confirm-keys" class="ccc-muted">Enter calls, Esc cancels.</p>
 </section>
 <div id="ccc-workbench"></div>
-{scripts}<script src="/aliyun/softphone/softphone.js"></script>
+{scripts}<script src="/aliyun/softphone/numbers.js"></script>
+<script src="/aliyun/softphone/softphone.js"></script>
 <script src="/aliyun/softphone/call_log.js"></script>
 </body></html>
 """

@@ -56,6 +56,14 @@
  * The sign-in popup (window name SIGN_IN_WINDOW, opened by the softphone) may show CRM pages
  * (the CRM login before Alibaba's): the widget stays out of it, so it never takes the
  * softphone from the tab that opened it.
+ *
+ * Popup windows the CRM opens (lookups, dialogs: a window with an opener of this origin) never
+ * hold the softphone either: they would take it from the agent's tab and lose it on close
+ * (and window.open copies the opener's sessionStorage, holder mark included). Like a framed
+ * CRM page they forward click-to-call to the holder tab.
+ *
+ * Click-to-call beyond tel: links (selectors, phone inputs, numbers in text) is numbers.js,
+ * served in front of this file; it hands every number to dial() below.
  */
 (function () {
   'use strict';
@@ -77,7 +85,7 @@
   const ACK_WAIT_MS = 1500;
   const NUMBER = /^\+?[0-9*#]{1,32}$/;
   const id = Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
-  const topLevel = window.top === window;
+  const topLevel = window.top === window && !crmPopup();
   // Whether the gateway saw the CRM allow same-origin framing (inject.py); default: it does.
   const script = document.currentScript;
   const FRAMEABLE = !(script && script.dataset.cccFrame === 'refused');
@@ -109,6 +117,15 @@
 
   // A CRM page inside our shell's content frame: whether the parent said it is the shell.
   const content = { inShell: false };
+
+  /** A window the CRM opened (same-origin opener); our screen pops and new tabs have none. */
+  function crmPopup() {
+    try {
+      return Boolean(window.opener && window.opener !== window && window.opener.location.origin === location.origin);
+    } catch (err) {
+      return false; // an opener of another origin: this is the agent's CRM tab all the same
+    }
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -719,7 +736,8 @@
       fromSoftphone(m);
     } else if (shell.frame && event.source === shell.frame.contentWindow) {
       fromContent(m);
-    } else if (!topLevel && event.source === window.parent && m.type === 'ccc:shell') {
+    } else if (!topLevel && window.parent !== window && event.source === window.parent
+      && m.type === 'ccc:shell') {
       content.inShell = true;
       report();
     }
@@ -739,8 +757,19 @@
     if (state.role === 'holder') post({ type: 'released', id });
   });
 
+  /** Click-to-call where CRMs put numbers (numbers.js): the same dial path as tel: links. */
+  function startNumbers() {
+    if (!window.cccNumbers) return;
+    window.cccNumbers.watch((raw) => {
+      const number = normalise(raw);
+      if (number === null) say('Not a phone number the softphone can call.');
+      else dial(number);
+    });
+  }
+
   function start() {
     post({ type: 'check', id }); // this page load: the holder's softphone re-checks its owner
+    startNumbers();
     if (!topLevel) {
       // A CRM page inside a frame: no dock and no softphone of its own. In our shell it
       // forwards click-to-call to the shell; elsewhere to the holder tab over the bus.
