@@ -76,8 +76,9 @@ def calls_by_module(
     name: Callable[[tuple[str, int, str]], str] = lambda key: module_of(key[0]),
 ) -> Counter[str]:
     """Calls per request by module (or by function, with `name=function_of`): `loaded` less
-    `idle`, per function; a built-in's calls (file "~") shared among the modules (functions)
-    that called it, in proportion to their calls."""
+    `idle`, per function; a built-in's calls (file "~") go to the modules (functions) that
+    called it, each caller's calls less its calls in `idle` (else the start-up's callers, a
+    regex compiler's `len()`, would take a share of the requests' calls)."""
     out: Counter[str] = Counter()
     for key, row in loaded.items():
         calls = row[1] - (idle[key][1] if key in idle else 0)
@@ -86,10 +87,11 @@ def calls_by_module(
         if key[0] != "~":
             out[name(key)] += calls / requests
             continue
-        callers = {caller: _count(value) for caller, value in row[4].items()}
-        total = sum(callers.values()) or 1
-        for caller, count in callers.items():
-            out[name(caller)] += calls * count / total / requests
+        before = idle[key][4] if key in idle else {}
+        for caller, value in row[4].items():
+            count = _count(value) - (_count(before[caller]) if caller in before else 0)
+            if count > 0:
+                out[name(caller)] += count / requests
     return out
 
 

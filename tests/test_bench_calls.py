@@ -74,3 +74,12 @@ def test_bench_config_pins_the_classic_api(tmp_path):
         session_key="x",
     )
     assert json.loads(path.read_text())["ccc"]["version"] == "2017-07-05"
+
+
+def test_builtin_calls_of_the_start_up_stay_with_the_start_up():
+    """A built-in's callers are counted less their idle calls: start-up callers get none."""
+    compiler = ("/lib/re/_compiler.py", 1, "_compile")
+    loaded = {LOWER: _row(1300, {(PROXY, 1, "request_header_pairs"): 300, compiler: 1000})}
+    idle = {LOWER: _row(1000, {compiler: 1000})}
+    out = calls_by_module(loaded, idle, requests=100)
+    assert out == {"ccc_gateway/proxy/headers.py": pytest.approx(3)}
