@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +64,34 @@ def requests_seen(stats: Stats) -> int:
     return sum(row[1] for (_, _, name), row in stats.items() if name == REQUEST_MARKER)
 
 
-def calls_by_module(loaded: Stats, idle: Stats, requests: int) -> Counter[str]:
-    """Calls per request by module: `loaded` less `idle`, per function; a built-in's calls
-    (file "~") shared among the modules that called it, in proportion to their calls."""
+def function_of(key: tuple[str, int, str]) -> str:
+    """A profiled function as `module:name` (`--functions`' rows)."""
+    return f"{module_of(key[0])}:{key[2]}"
+
+
+def calls_by_module(
+    loaded: Stats,
+    idle: Stats,
+    requests: int,
+    name: Callable[[tuple[str, int, str]], str] = lambda key: module_of(key[0]),
+) -> Counter[str]:
+    """Calls per request by module (or by function, with `name=function_of`): `loaded` less
+    `idle`, per function; a built-in's calls (file "~") go to the modules (functions) that
+    called it, each caller's calls less its calls in `idle` (else the start-up's callers, a
+    regex compiler's `len()`, would take a share of the requests' calls)."""
     out: Counter[str] = Counter()
     for key, row in loaded.items():
         calls = row[1] - (idle[key][1] if key in idle else 0)
         if calls <= 0:
             continue
         if key[0] != "~":
-            out[module_of(key[0])] += calls / requests
+            out[name(key)] += calls / requests
             continue
-        callers = {caller: _count(value) for caller, value in row[4].items()}
-        total = sum(callers.values()) or 1
-        for caller, count in callers.items():
-            out[module_of(caller[0])] += calls * count / total / requests
+        before = idle[key][4] if key in idle else {}
+        for caller, value in row[4].items():
+            count = _count(value) - (_count(before[caller]) if caller in before else 0)
+            if count > 0:
+                out[name(caller)] += count / requests
     return out
 
 
@@ -148,7 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__)
     parser.add_argument("--baseline-tree", metavar="REV", required=True)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--functions",
+        metavar="PREFIX",
+        help="rows by function instead of by module, for modules whose name starts with "
+        "PREFIX (e.g. ccc_gateway/ccc)",
+    )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="copy the cProfile files (calls-TREE-LOAD.prof) into DIR, for pstats' callers",
+    )
     args = parser.parse_args(argv)
+    row_of = function_of if args.functions is not None else (lambda key: module_of(key[0]))
     raise_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="ccc-bench-calls-"))
     stack = Stack.create(workdir)
@@ -160,14 +186,28 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in (("before", tree), ("current", REPO)):
                 stats = {load: _profiled(stack, name, path, load, args.seconds) for load in LOADS}
                 results[name] = {
-                    load: calls_by_module(stats[load], stats["idle"], requests_seen(stats[load]))
+                    load: calls_by_module(
+                        stats[load], stats["idle"], requests_seen(stats[load]), row_of
+                    )
                     for load in ("page", "api")
                 }
     finally:
         stack.close()
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for prof in workdir.glob("*.prof"):
+                shutil.copy(prof, args.keep / prof.name)
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"Python calls per request, {trees.describe(args.baseline_tree)} -> this tree")
-    print(table(results["before"], results["current"]))
+    if args.functions is not None:
+        for tree in results.values():
+            for load, counts in tree.items():
+                tree[load] = Counter(
+                    {k: v for k, v in counts.items() if k.startswith(args.functions)}
+                )
+    print(
+        table(results["before"], results["current"], top=60 if args.functions is not None else 25)
+    )
     return 0
 
 

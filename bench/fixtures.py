@@ -25,6 +25,10 @@ from ccc_gateway.sessions.signin import Agent, SignIn
 PAGE_PATH = "/customers.html"
 PAGE_BYTES = 20 * 1024
 INSTANCE_ID = "bench-instance"
+# The API scenario is a classic call (ListSkillGroupsOfUser, API 2017-07-05), pinned now that
+# the default is CCC 2.0: T compares with trees from before CCC 2.0 (which know the key, with
+# only this value), so the comparison stays classic with classic.
+CLASSIC_VERSION = "2017-07-05"
 API_ACTION = "ListSkillGroupsOfUser"
 STS_TOKEN_CHARS = 1500  # an AliyunSTS access token as Alibaba issues them (base64url JSON)
 # Headers of a person's page navigation in a current browser (what the widget filter wants).
@@ -141,7 +145,11 @@ def gateway_yaml(
             },
             "issuer": dead,
         },
-        "ccc": {"instance_id": INSTANCE_ID, "endpoint": f"http://127.0.0.1:{pop_port}/"},
+        "ccc": {
+            "instance_id": INSTANCE_ID,
+            "endpoint": f"http://127.0.0.1:{pop_port}/",
+            "version": CLASSIC_VERSION,
+        },
         "session": {"keys": [session_key], "crm_binding": False},
         "softphone": {"inject": True},
         "log": {"level": "INFO", "format": "text", "access_log": True},

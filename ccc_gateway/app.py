@@ -158,7 +158,7 @@ async def _outbound_clients(app: web.Application) -> AsyncIterator[None]:
 
 def _response_filter(config: Config) -> ResponseFilter | None:
     """The widget injector, behind the private-origin link rewrite when that is on."""
-    injector = WidgetInjector() if config.softphone.inject else None
+    injector = WidgetInjector(config.upstream.login_path) if config.softphone.inject else None
     if not config.upstream.rewrite_body_urls:
         return injector
     return BodyUrlRewriter(config.upstream.url.origin(), config.aliyun.public_origin, injector)

@@ -44,3 +44,42 @@ def test_requests_are_counted_by_the_access_line():
         (LOG, 2, "f"): _row(5),
     }
     assert requests_seen(stats) == 1232
+
+
+def test_rows_by_function_name_the_function_and_its_builtins():
+    """With `function_of`, a row is a function, and a built-in's calls go to the function."""
+    from bench.calls import function_of
+
+    loaded = {
+        (PROXY, 1, "request_header_pairs"): _row(100),
+        LOWER: _row(300, {(PROXY, 1, "request_header_pairs"): 300}),
+    }
+    out = calls_by_module(loaded, {}, requests=100, name=function_of)
+    assert out == {"ccc_gateway/proxy/headers.py:request_header_pairs": pytest.approx(1 + 3)}
+
+
+def test_bench_config_pins_the_classic_api(tmp_path):
+    """The bench's API call is classic (2017-07-05) whatever the gateway's default."""
+    import json
+
+    from bench.fixtures import gateway_yaml
+
+    path = gateway_yaml(
+        tmp_path / "g.yaml",
+        port=1,
+        upstream_port=2,
+        pop_port=3,
+        cert=tmp_path / "c",
+        key=tmp_path / "k",
+        session_key="x",
+    )
+    assert json.loads(path.read_text())["ccc"]["version"] == "2017-07-05"
+
+
+def test_builtin_calls_of_the_start_up_stay_with_the_start_up():
+    """A built-in's callers are counted less their idle calls: start-up callers get none."""
+    compiler = ("/lib/re/_compiler.py", 1, "_compile")
+    loaded = {LOWER: _row(1300, {(PROXY, 1, "request_header_pairs"): 300, compiler: 1000})}
+    idle = {LOWER: _row(1000, {compiler: 1000})}
+    out = calls_by_module(loaded, idle, requests=100)
+    assert out == {"ccc_gateway/proxy/headers.py": pytest.approx(3)}

@@ -10,7 +10,7 @@ from yarl import URL
 
 from ccc_gateway.ccc.pop.actions import CCC2_ACTIONS, WORKBENCH_ACTIONS
 from ccc_gateway.config.load import CONTROL_CONNECTIONS, ConfigError, load_config, parse_config
-from ccc_gateway.config.model import SDK_ASSETS
+from ccc_gateway.config.model import SDK_ASSETS, ClickToCallConfig
 from ccc_gateway.config.values import Secret, expand_env, parse_duration, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -501,3 +501,44 @@ def test_placeholder_and_unresolvable_hosts_warn(tls_files):
     unresolved = _warnings(tls_files, "upstream: {url: 'http://no-such-crm-host:8080'}", GOOD_URI)
     assert any("no-such-crm-host does not resolve" in w for w in unresolved)
     assert not any("placeholder" in w for w in _warnings(tls_files, uri=GOOD_URI))
+
+
+def test_click_to_call_keys(tls_files):
+    """softphone.click_to_call: selectors, detect and a pattern; all off/empty by default."""
+    assert parse_config(minimal(tls_files), {"SECRET": "s"}).softphone.click_to_call == (
+        ClickToCallConfig()
+    )
+    text = minimal(
+        tls_files,
+        "softphone:\n  click_to_call:\n    selectors: ['td.phone', '[data-field=mobile]']\n"
+        "    detect: true\n    pattern: '1[3-9]\\d{9}'",
+    )
+    clicks = parse_config(text, {"SECRET": "s"}).softphone.click_to_call
+    assert clicks == ClickToCallConfig(("td.phone", "[data-field=mobile]"), True, r"1[3-9]\d{9}")
+
+
+def test_click_to_call_problems_all_at_once(tls_files):
+    """A style block for a selector, a broken or empty-matching pattern and a typo: each named."""
+    text = minimal(
+        tls_files,
+        "softphone:\n  click_to_call:\n    selectors: ['td.phone', 'td {color: red}']\n"
+        "    detect: maybe\n    pattern: '(\\d+'\n    detector: true",
+    )
+    found = problems_of(text)
+    assert [p.split(":")[0] for p in found] == [
+        "softphone.click_to_call.selectors",
+        "softphone.click_to_call.detect",
+        "softphone.click_to_call.pattern",
+        "softphone.click_to_call.detector",
+    ]
+    empty = minimal(tls_files, "softphone: {click_to_call: {pattern: '\\d*'}}")
+    assert problems_of(empty)[0].startswith("softphone.click_to_call.pattern: must be")
+
+
+def test_screen_pop_takes_the_normalised_caller_variables(tls_files):
+    """{caller_digits}, {caller_national} and {caller_e164} are template variables too."""
+    template = "/s?q={caller_national}&e={caller_e164}&d={caller_digits}"
+    text = minimal(tls_files, f"softphone: {{screen_pop_url: '{template}'}}")
+    assert parse_config(text, {"SECRET": "s"}).softphone.screen_pop_url == template
+    (found,) = problems_of(minimal(tls_files, "softphone: {screen_pop_url: '/s?q={number}'}"))
+    assert "unknown variable {number}" in found and "{caller_e164}" in found

@@ -28,14 +28,13 @@ OUTCOMES = ("resolved", "callback")
 
 def report(**changes: Any) -> dict[str, Any]:
     base = {"type": "ringing", "jobId": "job-1", "callType": "Inbound",
-            "caller": "+86 135-0123-4567", "callee": "10086"}  # fmt: skip
+            "caller": "+86 135-0123-4567", "callee": "10086",
+            "screenPopUrl": "/customer/phoneNumber/%2B86%20135-0123-4567"}  # fmt: skip
     return {**base, **changes}
 
 
 def event(**changes: Any) -> dict[str, Any]:
-    return build_event(
-        report(**changes), WHO, NOW, screen_pop="/customer/phoneNumber/{caller}", outcomes=OUTCOMES
-    )
+    return build_event(report(**changes), WHO, NOW, outcomes=OUTCOMES)
 
 
 # ---------------------------------------------------------------- signing
@@ -74,6 +73,15 @@ def test_event_fields_identity_from_the_sign_in_and_numbers_normalised():
     assert e["call"]["direction"] == "inbound"
     assert e["call"]["startedAt"] == "2026-05-28T20:26:40Z"
     assert e["screenPopUrl"] == "/customer/phoneNumber/%2B86%20135-0123-4567"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["//evil.example/x", "/\\evil.example", "https://evil.example/", "javascript:x", "/a b", 7],
+)
+def test_a_screen_pop_url_off_this_site_is_left_out(url: object) -> None:
+    """The page's screen-pop URL is kept only as a path on this site (numbers.js filled it)."""
+    assert event(screenPopUrl=url)["screenPopUrl"] is None
 
 
 def test_event_ignores_identity_the_page_sends():

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from scan_page_reference import reference_scan_page
 from stack import Stack
 from test_hardening_html import HOSTILE_PAGES, _random_pages
@@ -593,3 +593,58 @@ async def test_proxy_marks_unframeable_pages(make_stack: MakeStack, fake_crm: Te
         await browser.close()
     assert body == PAGE.replace(b"</body>", widget_tags(frameable=False) + b"</body>")
     assert "frame-ancestors 'none'" in csp
+
+
+# ---------------------------------------------------------------- login page, opener policy
+
+
+def test_login_page_never_gets_the_widget() -> None:
+    """The CRM's login page (upstream.login_path, with the query items it names) gets no
+    widget; other pages do, /index.php ones too when the login is /index.php?…."""
+    injector = WidgetInjector("/admin/login/")
+    html = CIMultiDictProxy(CIMultiDict({"Content-Type": "text/html"}))
+    login = make_mocked_request("GET", "/admin/login/?next=/aliyun/auth", headers=NAVIGATE)
+    other = make_mocked_request("GET", "/admin/", headers=NAVIGATE)
+    assert not injector.wants(login, 200, html)
+    assert injector.wants(other, 200, html)
+    php = WidgetInjector("/index.php?module=Users&action=Login")
+    page = make_mocked_request("GET", "/index.php?module=Contacts&action=index", headers=NAVIGATE)
+    login = make_mocked_request("GET", "/index.php?action=Login&module=Users&x=1", headers=NAVIGATE)
+    assert php.wants(page, 200, html)
+    assert not php.wants(login, 200, html)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Cross-Origin-Opener-Policy": "same-origin"}, "same-origin-allow-popups"),
+        (
+            {"Cross-Origin-Opener-Policy": 'same-origin; report-to="coop"'},
+            'same-origin-allow-popups; report-to="coop"',
+        ),
+        ({"Cross-Origin-Opener-Policy": "same-origin-allow-popups"}, "same-origin-allow-popups"),
+        ({"Cross-Origin-Opener-Policy": "unsafe-none"}, "unsafe-none"),
+        (
+            {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "x"},
+            "same-origin",
+        ),
+    ],
+)
+def test_injected_pages_let_the_sign_in_popup_keep_its_opener(
+    headers: dict[str, str], expected: str
+) -> None:
+    """COOP same-origin becomes same-origin-allow-popups where the widget goes (not with COEP)."""
+    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    edited = CIMultiDict(headers)
+    body = WidgetInjector().transform(request, PAGE, edited)
+    assert WIDGET_SCRIPT.encode() in body
+    assert edited["Cross-Origin-Opener-Policy"] == expected
+
+
+def test_opener_policy_kept_where_nothing_is_injected() -> None:
+    """A page that gets no widget (already there) keeps its COOP."""
+    request = make_mocked_request("GET", "/", headers=NAVIGATE)
+    once = WidgetInjector().transform(request, PAGE, CIMultiDict())
+    edited = CIMultiDict({"Cross-Origin-Opener-Policy": "same-origin"})
+    assert WidgetInjector().transform(request, once, edited) == once
+    assert edited["Cross-Origin-Opener-Policy"] == "same-origin"

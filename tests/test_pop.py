@@ -65,6 +65,8 @@ def test_published_string_to_sign() -> None:
         ("a~b", "a~b"),
         ("AZaz09-_.", "AZaz09-_."),
         ("a+b/c=d&e", "a%2Bb%2Fc%3Dd%26e"),
+        ("2026-01-31T12:00:00Z", "2026-01-31T12%3A00%3A00Z"),  # the Timestamp
+        ("a:b+c/", "a%3Ab%2Bc%2F"),
         ("é", "%C3%A9"),
         ("😀", "%F0%9F%98%80"),
     ],

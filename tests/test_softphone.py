@@ -57,8 +57,8 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: MakeStack) -> None:
-    """SDK styles and scripts in order, then softphone.js and call_log.js; config in a
-    non-executable element."""
+    """SDK styles and scripts in order, then numbers.js, softphone.js and call_log.js; config
+    as data."""
     stack = await make_stack(softphone=SDK)
     browser = stack.browser()
     try:
@@ -71,6 +71,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     scripts = [a for tag, a in page.tags if tag == "script"]
     assert [a.get("src") for a in scripts if a.get("src")] == [
         *SDK["sdk_scripts"],
+        "/aliyun/softphone/numbers.js",  # the screen-pop variables (docs/softphone.md)
         "/aliyun/softphone/softphone.js",
         "/aliyun/softphone/call_log.js",  # issue 19: the call log after the softphone
     ]

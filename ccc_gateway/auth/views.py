@@ -113,7 +113,8 @@ async def start_sign_in(request: web.Request) -> web.StreamResponse:
         if crm_user is None:
             # Log in to the CRM first, then come back here to sign in to Alibaba.
             back = str(URL(LOGIN_URL).with_query((("return_to", return_to), AFTER_CRM_LOGIN)))
-            login = URL(config.upstream.login_path).with_query(next=back)
+            # update_query: a PHP CRM's login path keeps its own query (?module=Users&...).
+            login = URL(config.upstream.login_path).update_query(next=back)
             return redirect(str(login))
     # The callback needs the session store; better to say so now than after Alibaba's page.
     if await sessions.store.check() is not None:

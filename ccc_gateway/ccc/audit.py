@@ -18,7 +18,12 @@ NUMBER_PARAMS = ("Callee", "Transferee", "PhoneNumber", "callee")
 
 def call_number(params: Mapping[str, str]) -> str | None:
     """The other party's number in a call's parameters, if it names one."""
-    return next((params[name] for name in NUMBER_PARAMS if params.get(name)), None)
+    # A loop, not next() over a generator: a generator step per name on every API call.
+    for name in NUMBER_PARAMS:
+        number = params.get(name)
+        if number:
+            return number
+    return None
 
 
 def audit_call(

@@ -84,7 +84,8 @@ def single_field(name: str, *sources: MultiMapping[object]) -> object | None:
     values = [value for source in sources for value in source.getall(name, ())]
     if not values:
         return None
-    if any(value != values[0] for value in values[1:]):
+    # Nearly always one value: compared only when there are more (no generator per field).
+    if len(values) > 1 and any(value != values[0] for value in values[1:]):
         raise BadRequest(f"The {name!r} parameter is given more than once, with different values.")
     return values[0]
 

@@ -121,6 +121,7 @@ async def _call_api(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
     ccc = config.ccc
+    v2 = ccc.is_v2  # read once: a property, asked three times below
     check_same_origin(request, config.aliyun.public_origin)
     check_script_request(request)
     if request.method != "POST":
@@ -134,18 +135,18 @@ async def _call_api(request: web.Request) -> web.Response:
         ccc.actions,
         ccc.instance_id,
         version=ccc.version,
-        json_lists=ccc.is_v2,
+        json_lists=v2,
     )
     credentials = credentials_for(ccc.auth, signin.tokens)
     secrets = secrets_of(credentials)
-    if ccc.is_v2:
+    if v2:
 
         async def forward(name: str, own_params: Mapping[str, str]) -> PopResult:
             return await _forward(app, signin, name, own_params, credentials)
 
         await pin_user(request, signin, params, forward, secrets)
     result = await _forward(app, signin, action, params, credentials)
-    if ccc.is_v2:
+    if v2:
         if action == LOGIN_DETAILS:
             await learn_own_id(request, signin, result)
         # POP's status and body as they came (reshaped only with ccc.reshape: true), the

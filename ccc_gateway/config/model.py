@@ -218,6 +218,13 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class ClickToCallConfig:
+    selectors: tuple[str, ...] = ()
+    detect: bool = False
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
 class SoftphoneConfig:
     inject: bool = True
     screen_pop_url: str = "/customer/phoneNumber/{caller}"
@@ -243,6 +250,11 @@ class SoftphoneConfig:
     # in after-call work before ready again (0: until saved).
     after_call_outcomes: tuple[str, ...] = ("resolved", "callback", "no_answer", "other")
     after_call_seconds: float = 120.0
+
+    # Click-to-call where CRMs put numbers (static/numbers.js): elements whose text is a number
+    # (inputs among them get a Call button), and the opt-in detector of numbers in page text
+    # with its pattern (None: numbers.js's own, Chinese mobiles, landlines and E.164).
+    click_to_call: ClickToCallConfig = field(default_factory=ClickToCallConfig)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The configuration's `softphone` section (docs/softphone.md).
 
 The browser SDK generation (`sdk`, following `ccc.version`) and its files, the screen-pop
-template's variables, the SDK's extra constructor options and the extra CSP sources of the
-softphone page.
+template's variables, the SDK's extra constructor options, the extra CSP sources of the
+softphone page and click-to-call on CRM content (`click_to_call`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ from typing import Any
 
 from ccc_gateway.config.crm_events_values import after_call_values
 from ccc_gateway.config.generation import resolve_sdk
-from ccc_gateway.config.model import SDK_ASSETS, SoftphoneConfig
+from ccc_gateway.config.model import SDK_ASSETS, ClickToCallConfig, SoftphoneConfig
 from ccc_gateway.config.values import Section, as_bool, as_str, choice, list_of
 
-# What softphone.js puts into softphone.screen_pop_url, from the incoming call's details.
-SCREEN_POP_VARIABLES = ("{caller}", "{callee}", "{callType}", "{jobId}")
+# What static/numbers.js (popUrl) puts into softphone.screen_pop_url, from the incoming call's
+# details: the caller as received and in three normalised forms (docs/softphone.md).
+SCREEN_POP_VARIABLES = (
+    "{caller}",
+    "{caller_digits}",
+    "{caller_national}",
+    "{caller_e164}",
+    "{callee}",
+    "{callType}",
+    "{jobId}",
+)
 CSP_DIRECTIVES = ("script-src", "style-src", "font-src", "img-src", "connect-src", "media-src")
 
 
@@ -29,7 +38,8 @@ def screen_pop_url(value: Any) -> str:
             f"unknown variable {', '.join(unknown)}; known: {', '.join(SCREEN_POP_VARIABLES)}"
         )
     if not any(name in text for name in SCREEN_POP_VARIABLES):
-        raise ValueError("must contain {caller} (or {callee}, {callType}, {jobId})")
+        known = ", ".join(SCREEN_POP_VARIABLES)
+        raise ValueError(f"must contain {{caller}} (or another of: {known})")
     if not text.startswith("/") or text.startswith("//"):
         raise ValueError("must be a path on the CRM, starting with a single /")
     return text
@@ -63,6 +73,36 @@ def sdk_options(s: Section) -> dict[str, Any]:
     return options
 
 
+def _selector(value: Any) -> str:
+    text = as_str(value).strip()
+    if not text or any(c in text for c in "{};"):
+        raise ValueError(f"not a CSS selector: {text!r}")
+    return text
+
+
+def _pattern(value: Any) -> str:
+    """A regular expression for the browser; it must compile in Python too (a common subset)."""
+    text = as_str(value)
+    try:
+        compiled = re.compile(text)
+    except re.error as err:
+        raise ValueError(f"not a regular expression: {err}") from None
+    if not text or len(text) > 1000 or compiled.fullmatch(""):
+        raise ValueError("must be a non-empty pattern (up to 1000 characters) that needs digits")
+    return text
+
+
+def click_to_call(s: Section) -> ClickToCallConfig:
+    d = ClickToCallConfig()
+    result = ClickToCallConfig(
+        selectors=s.get("selectors", list_of(_selector), d.selectors),
+        detect=s.get("detect", as_bool, d.detect),
+        pattern=s.get("pattern", _pattern, d.pattern),
+    )
+    s.reject_unknown()
+    return result
+
+
 def softphone_section(s: Section, version: str) -> SoftphoneConfig:
     """The `softphone` section; its SDK and the SDK's files follow `ccc.version`."""
     d = SoftphoneConfig()
@@ -87,6 +127,7 @@ def softphone_section(s: Section, version: str) -> SoftphoneConfig:
         csp_sources=csp_sources(s.section("csp_sources")),
         after_call_outcomes=outcomes,
         after_call_seconds=after_call_seconds,
+        click_to_call=click_to_call(s.section("click_to_call")),
     )
     s.reject_unknown()
     return result

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote
 
 KINDS: Final = ("ringing", "answered", "ended", "after_call")
 MAX_NOTES: Final = 2000
+MAX_POP_PATH: Final = 2048
+_CONTROL = re.compile(r"[\x00-\x20\x7f\\]")  # never in a path numbers.js encoded
 _JOB_ID = re.compile(r"[A-Za-z0-9@._:+-]{1,128}")
 _SEPARATORS = re.compile(r"[\s\-.()/]")  # what people and phone systems put into numbers
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
@@ -56,7 +57,6 @@ def build_event(
     who: Who,
     now: float,
     *,
-    screen_pop: str,
     outcomes: tuple[str, ...],
 ) -> dict[str, Any]:
     """The event the CRM receives; BadReport when the report is not one."""
@@ -79,7 +79,7 @@ def build_event(
         },
         "agent": {"upn": who.upn, "name": who.name, "cccUserId": who.ccc_user},
         "crmUser": who.crm_user,
-        "screenPopUrl": screen_pop_url(screen_pop, caller, callee, direction, job_id),
+        "screenPopUrl": pop_path(report.get("screenPopUrl")),
     }
     if kind == "after_call":
         notes = _text(report, "notes", MAX_NOTES, required=False)
@@ -122,20 +122,14 @@ def iso(when: float | None) -> str | None:
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def screen_pop_url(template: str, caller: str, callee: str, direction: str, job_id: str) -> str:
-    """The softphone's screen-pop URL for this call (softphone.js fills the same template)."""
-    values = {
-        "caller": caller,
-        "callee": callee,
-        "callType": direction.capitalize(),
-        "jobId": job_id,
-    }
-
-    def value(match: re.Match[str]) -> str:
-        text = values[match.group(1)]
-        return "" if text in (".", "..") else quote(text, safe="")
-
-    return re.sub(r"\{(caller|callee|callType|jobId)\}", value, template)
+def pop_path(value: object) -> str | None:
+    """The screen-pop URL the softphone used, when it is a path on this site (numbers.js
+    `popUrl` fills the template: one implementation); anything else is left out."""
+    if not isinstance(value, str) or len(value) > MAX_POP_PATH:
+        return None
+    if not value.startswith("/") or value.startswith(("//", "/\\")) or _CONTROL.search(value):
+        return None  # another site, or a spelling a browser would read as one
+    return value
 
 
 def _text(report: Mapping[str, Any], key: str, limit: int, *, required: bool = True) -> str:

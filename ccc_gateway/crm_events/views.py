@@ -86,12 +86,12 @@ async def report_event(request: web.Request) -> web.Response:
             report,
             who,
             app[CLOCK](),
-            screen_pop=config.softphone.screen_pop_url,
             outcomes=config.softphone.after_call_outcomes,
         )
     except BadReport as error:
         raise BadRequest(f"Not a call event: {error}.") from None
-    event["screenPopUrl"] = config.aliyun.public_origin + event["screenPopUrl"]
+    if event["screenPopUrl"] is not None:
+        event["screenPopUrl"] = config.aliyun.public_origin + event["screenPopUrl"]
     queued = delivery.submit(event)
     return web.json_response({"id": event["id"], "queued": queued}, status=202)
 

@@ -10,6 +10,7 @@ read one or the other (Django and Rails X-Forwarded-*, Spring and Laravel either
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import NamedTuple
 
 from aiohttp import hdrs
@@ -22,6 +23,9 @@ X_FORWARDED_HOST = "X-Forwarded-Host"
 X_FORWARDED_PROTO = "X-Forwarded-Proto"
 X_FORWARDED_PORT = "X-Forwarded-Port"
 X_REAL_IP = "X-Real-IP"
+# tchar (RFC 9110 §5.6.2): one C-speed match rather than a Python step per character of the
+# Host on every proxied request (bench/RESULTS.md, session 6, later).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
 # The client's own: never copied, `forwarding_headers` states them anew.
 FORWARDING_HEADERS = (
     hdrs.FORWARDED,
@@ -116,4 +120,4 @@ def _quoted(value: str) -> str:
 
 
 def _is_token(value: str) -> bool:
-    return value.isascii() and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value)
+    return _TOKEN.fullmatch(value) is not None

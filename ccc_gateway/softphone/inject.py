@@ -21,6 +21,14 @@ The widget's script tag also says whether the CRM lets its pages be framed by th
 (`data-ccc-frame="allowed"` or `"refused"`, from `X-Frame-Options` and CSP `frame-ancestors`):
 the widget keeps a call alive across CRM navigations by showing the CRM in a same-origin
 content frame, and falls back to ordinary navigation when the CRM forbids that (widget.js).
+
+Not injected: the CRM's login page (`upstream.login_path`), where no agent works yet and
+which the softphone's sign-in popup may show. On pages that get the widget, a
+`Cross-Origin-Opener-Policy: same-origin` becomes `same-origin-allow-popups`: the strict value
+cuts the softphone's sign-in popup off from its opener, so the popup could not report back
+(the popup's own signal over BroadcastChannel covers sign-in pages that cut it themselves,
+static/signed-in.js). A page that also sends `Cross-Origin-Embedder-Policy` keeps its COOP:
+relaxing it would end the cross-origin isolation the CRM asked for.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import secrets
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy, istr
+from yarl import URL
 
 from ccc_gateway.http.origin import request_origin
 from ccc_gateway.softphone.csp import (
@@ -56,6 +65,8 @@ _NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})
 # istr, as aiohttp's own header names are: a multidict lower-cases a plain str key per lookup.
 _X_REQUESTED_WITH = istr("X-Requested-With")
 _SEC_FETCH_DEST = istr("Sec-Fetch-Dest")
+COOP = istr("Cross-Origin-Opener-Policy")
+_COEP = istr("Cross-Origin-Embedder-Policy")
 # What may stand for our origin in a CSP source expression (scheme, host, port; nothing else).
 _CSP_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]+)?")
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]*)", re.IGNORECASE)
@@ -113,15 +124,39 @@ def _tags(nonce: str | None, frameable: bool) -> bytes:
 _PLAIN_TAGS = {frameable: _tags(None, frameable) for frameable in (True, False)}
 
 
+def relax_opener_policy(headers: CIMultiDict[str]) -> None:
+    """`same-origin` COOP to `same-origin-allow-popups` (parameters kept), unless COEP is set."""
+    values = headers.getall(COOP, [])
+    if len(values) != 1 or _COEP in headers:
+        return  # none, or several (browsers then ignore the header): nothing to relax
+    value, sep, params = values[0].partition(";")
+    if value.strip().lower() == "same-origin":
+        headers[COOP] = "same-origin-allow-popups" + sep + params
+
+
 class WidgetInjector:
     """The `ResponseFilter` the proxy calls for every CRM answer.
 
     The page stays bytes throughout: only ASCII-compatible encodings are touched, in which
     the ASCII markers searched for and the ASCII tags inserted mean what they say.
+    `login_path`: the CRM's login page, which never gets the widget (any query items it has
+    must be in the request's query too: PHP CRMs log in at `/index.php?...`).
     """
 
+    def __init__(self, login_path: str | None = None) -> None:
+        self._login = URL(login_path) if login_path else None
+
     def wants(self, request: web.Request, status: int, headers: CIMultiDictProxy[str]) -> bool:
+        if self._is_login_page(request):
+            return False
         return is_page_navigation(request) and is_injectable(status, headers)
+
+    def _is_login_page(self, request: web.Request) -> bool:
+        """The login path, with the query items it names (`/index.php?action=Login`, PHP)."""
+        login = self._login
+        if login is None or request.path != login.path:
+            return False
+        return all(request.query.getall(k, []).count(v) for k, v in login.query.items())
 
     def transform(self, request: web.Request, body: bytes, headers: CIMultiDict[str]) -> bytes:
         if not is_ascii_compatible_page(body):
@@ -129,6 +164,7 @@ class WidgetInjector:
         scan = scan_page(body)
         if scan.injected or scan.at < 0:
             return body  # already there (the CRM, or a second gateway), or nowhere safe
+        relax_opener_policy(headers)
         policies = headers.getall(CSP, [])
         if not policies:
             # The usual page: nothing to rewrite, no nonce, and X-Frame-Options alone says

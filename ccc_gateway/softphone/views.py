@@ -6,15 +6,18 @@ Routes:
   travels in a non-executable `<script type="application/json">` element, so the page has no
   inline code and runs under a CSP that admits only this origin, the SDK's origins and the
   hosts that generation connects to (docs/softphone.md, section 8).
-- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener and closes.
-- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,widget.js,widget.css,
-  favicon.svg}`.
+- `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener (and, past
+  a Cross-Origin-Opener-Policy that cut it off, a BroadcastChannel) and closes.
+- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,call_log.js,
+  widget.css,favicon.svg}`.
+- `GET /aliyun/softphone/widget.js`: numbers.js (with `softphone.click_to_call` written into
+  it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
 
-Languages: widget.js, softphone.js and call_log.js carry the scripts' catalogs
-(ccc_gateway/i18n, keys `ui.*`) and `ui.language`, written in where the files are loaded
-(I18N_MARK); with `auto` the scripts follow navigator.languages. The softphone page's own
-words are `data-i18n` keys its script fills in, so the page and the script always speak the
-same language (call_log.js takes the one softphone.js wrote on `<html lang>`).
+Languages: widget.js (after numbers.js), softphone.js and call_log.js carry the scripts'
+catalogs (ccc_gateway/i18n, keys `ui.*`) and `ui.language`, written in where the files are
+loaded (I18N_MARK); with `auto` the scripts follow navigator.languages. The softphone page's
+own words are `data-i18n` keys its script fills in, so the page and the script always speak
+the same language (call_log.js takes the one softphone.js wrote on `<html lang>`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ _FILES = (
     "softphone.js",
     "softphone.css",
     "signed-in.js",
-    "widget.js",
+    "numbers.js",
     "widget.css",
     "favicon.svg",
     "call_log.js",
@@ -51,6 +54,8 @@ _FILES = (
 # Where the scripts receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
 I18N_MARK = b"/*ccc:i18n*/null"
 _TRANSLATED = ("widget.js", "softphone.js", "call_log.js")
+# Where numbers.js takes its configuration when served in front of widget.js.
+_CLICK_TO_CALL_SLOT = b"/*CCC_CLICK_TO_CALL*/null"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ def setup(app: web.Application) -> None:
         }
     ).encode()
     files = {name: _load(name, i18n) for name in _FILES}
+    files["widget.js"] = widget_script(app[CONFIG], i18n)
 
     async def static_file(request: web.Request) -> web.StreamResponse:
         entry = files.get(request.match_info["name"])
@@ -81,13 +87,34 @@ def setup(app: web.Application) -> None:
 
 
 def _load(name: str, i18n: bytes) -> StaticFile:
-    body = (STATIC / name).read_bytes()
-    if name in _TRANSLATED:
-        if I18N_MARK not in body:
-            raise RuntimeError(f"{name} lacks its catalogs' place {I18N_MARK.decode()}")
-        body = body.replace(I18N_MARK, i18n, 1)
+    return _static(_translated((STATIC / name).read_bytes(), name, i18n), name)
+
+
+def _translated(body: bytes, name: str, i18n: bytes) -> bytes:
+    """`body` with the catalogs written in, for the scripts that take them (_TRANSLATED)."""
+    if name not in _TRANSLATED:
+        return body
+    if I18N_MARK not in body:
+        raise RuntimeError(f"{name} lacks its catalogs' place {I18N_MARK.decode()}")
+    return body.replace(I18N_MARK, i18n, 1)
+
+
+def _static(body: bytes, name: str) -> StaticFile:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return StaticFile(body, _TYPES[Path(name).suffix], etag)
+
+
+def widget_script(config: Config, i18n: bytes) -> StaticFile:
+    """numbers.js configured from softphone.click_to_call, then widget.js: one script."""
+    clicks = config.softphone.click_to_call
+    settings = {"selectors": clicks.selectors, "detect": clicks.detect, "pattern": clicks.pattern}
+    # JSON is a JavaScript expression; escaped like HTML-embedded JSON all the same.
+    numbers = (STATIC / "numbers.js").read_bytes()
+    if numbers.count(_CLICK_TO_CALL_SLOT) != 1:
+        raise RuntimeError("static/numbers.js lost its configuration slot")
+    numbers = numbers.replace(_CLICK_TO_CALL_SLOT, json_for_html(settings).encode())
+    widget = _translated((STATIC / "widget.js").read_bytes(), "widget.js", i18n)
+    return _static(numbers + b"\n" + widget, "widget.js")
 
 
 def _static_response(request: web.Request, entry: StaticFile) -> web.Response:
@@ -266,7 +293,8 @@ _PAGE = """<!doctype html>
 </button></p>
 </details>
 </main>
-{scripts}<script src="/aliyun/softphone/softphone.js"></script>
+{scripts}<script src="/aliyun/softphone/numbers.js"></script>
+<script src="/aliyun/softphone/softphone.js"></script>
 <script src="/aliyun/softphone/call_log.js"></script>
 </body></html>
 """

@@ -68,6 +68,7 @@
     const body = Object.assign({
       type, jobId: call.jobId, callType: call.callType, caller: call.caller, callee: call.callee,
       startedAt: call.startedAt, answeredAt: call.answeredAt, endedAt: call.endedAt,
+      screenPopUrl: window.cccNumbers.popUrl(config.screenPop.url, call), // numbers.js
     }, extra || {});
     try {
       const response = await fetch('/aliyun/call-events', {
@@ -200,14 +201,12 @@
     ]);
   }
 
-  /** The screen-pop template filled as softphone.js fills it (no `.`/`..` path steps). */
+  /** The screen-pop template filled as softphone.js fills it: numbers.js's popUrl. */
   function customerUrl(row, inbound) {
-    const values = {
+    return window.cccNumbers.popUrl(config.screenPop.url, {
       caller: String(row.CallingNumber || ''), callee: String(row.CalledNumber || ''),
       callType: inbound ? 'Inbound' : 'Outbound', jobId: String(row.ContactId || ''),
-    };
-    return config.screenPop.url.replace(/\{(caller|callee|callType|jobId)\}/g, (_, name) => (
-      /^\.{1,2}$/.test(values[name]) ? '' : encodeURIComponent(values[name])));
+    });
   }
 
   save.addEventListener('click', saveForm);

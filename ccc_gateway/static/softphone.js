@@ -421,15 +421,10 @@
     } catch (err) { /* the SDK refused (no ringing call): its state says why */ }
   }
 
-  /** The CRM page for an incoming call: the template's {caller}, {callee}, {callType}, {jobId}. */
+  /** The CRM page for an incoming call: the template with the call's details (numbers.js). */
   function screenPop(detail) {
     if (!detail.caller) return;
-    // Encoded, and never `.` or `..`: the URL parser would take those (even as %2E) for a
-    // path step and the pop would land on another CRM page than the template's.
-    const value = (name) => (
-      /^\.{1,2}$/.test(detail[name]) ? '' : encodeURIComponent(detail[name]));
-    const url = config.screenPop.url.replace(
-      /\{(caller|callee|callType|jobId)\}/g, (_, name) => value(name));
+    const url = window.cccNumbers.popUrl(config.screenPop.url, detail); // numbers.js
     tell({
       type: 'ccc:screen-pop', caller: detail.caller, callee: detail.callee,
       callType: detail.callType, jobId: detail.jobId, url, target: config.screenPop.target,
@@ -644,6 +639,14 @@
   if (typeof window.ResizeObserver === 'function') {
     new window.ResizeObserver(reportSize).observe(document.body);
   }
+
+  // The popup's second way to report (signed-in.js): a COOP on the way may have cut it off.
+  if (typeof window.BroadcastChannel === 'function') {
+    new window.BroadcastChannel('ccc-signin').addEventListener('message', (event) => {
+      if (event.data && event.data.type === 'ccc:signed-in') popupDone();
+    });
+  }
+
   ui.signIn.addEventListener('click', openSignIn);
   ui.reSignIn.addEventListener('click', openSignIn);
   ui.refresh.addEventListener('click', refresh);

@@ -57,6 +57,14 @@
  * (the CRM login before Alibaba's): the widget stays out of it, so it never takes the
  * softphone from the tab that opened it.
  *
+ * Popup windows the CRM opens (lookups, dialogs: a window with an opener of this origin) never
+ * hold the softphone either: they would take it from the agent's tab and lose it on close
+ * (and window.open copies the opener's sessionStorage, holder mark included). Like a framed
+ * CRM page they forward click-to-call to the holder tab.
+ *
+ * Click-to-call beyond tel: links (selectors, phone inputs, numbers in text) is numbers.js,
+ * served in front of this file; it hands every number to dial() below.
+  *
  * What the agent sees (docs/softphone.md, "The agent's view"): the button shows the agent's
  * state in words and colour (the softphone page names it: signed out, ready, on break,
  * ringing, talking, on hold, after-call work, ...). An incoming call opens the panel by itself
@@ -91,7 +99,7 @@
   const ACK_WAIT_MS = 1500;
   const NUMBER = /^\+?[0-9*#]{1,32}$/;
   const id = Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
-  const topLevel = window.top === window;
+  const topLevel = window.top === window && !crmPopup();
   // Whether the gateway saw the CRM allow same-origin framing (inject.py); default: it does.
   const script = document.currentScript;
   const FRAMEABLE = !(script && script.dataset.cccFrame === 'refused');
@@ -154,6 +162,15 @@
 
   // A CRM page inside our shell's content frame: whether the parent said it is the shell.
   const content = { inShell: false };
+
+  /** A window the CRM opened (same-origin opener); our screen pops and new tabs have none. */
+  function crmPopup() {
+    try {
+      return Boolean(window.opener && window.opener !== window && window.opener.location.origin === location.origin);
+    } catch (err) {
+      return false; // an opener of another origin: this is the agent's CRM tab all the same
+    }
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -919,7 +936,8 @@
       fromSoftphone(m);
     } else if (shell.frame && event.source === shell.frame.contentWindow) {
       fromContent(m);
-    } else if (!topLevel && event.source === window.parent && m.type === 'ccc:shell') {
+    } else if (!topLevel && window.parent !== window && event.source === window.parent
+      && m.type === 'ccc:shell') {
       content.inShell = true;
       report();
     }
@@ -954,8 +972,19 @@
     if (state.role === 'holder') post({ type: 'released', id });
   });
 
+  /** Click-to-call where CRMs put numbers (numbers.js): the same dial path as tel: links. */
+  function startNumbers() {
+    if (!window.cccNumbers) return;
+    window.cccNumbers.watch((raw) => {
+      const number = normalise(raw);
+      if (number === null) say(t('ui.widget.not_number'));
+      else dial(number);
+    }, t('ui.page.call'));
+  }
+
   function start() {
     post({ type: 'check', id }); // this page load: the holder's softphone re-checks its owner
+    startNumbers();
     if (!topLevel) {
       // A CRM page inside a frame: no dock and no softphone of its own. In our shell it
       // forwards click-to-call to the shell; elsewhere to the holder tab over the bus.

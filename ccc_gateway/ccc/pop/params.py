@@ -104,7 +104,9 @@ def _flatten_value(key: str, value: Any, depth: int, out: dict[str, str], limits
         raise RequestShapeError(f"parameter name {key[:40]!r}… is longer than {MAX_KEY_LENGTH}")
     if value is None:
         return
-    if isinstance(value, Mapping | list | tuple):
+    # Scalars first: nearly every value is one, and the test against Mapping (an ABC, a
+    # Python-level isinstance check) is then skipped (bench/RESULTS.md, session 6, later).
+    if not isinstance(value, str | int | float) and isinstance(value, Mapping | list | tuple):
         if depth + 1 > limits.max_depth:
             raise RequestShapeError(f"parameter {key!r} nests deeper than {limits.max_depth}")
         if isinstance(value, Mapping):

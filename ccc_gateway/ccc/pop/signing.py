@@ -19,15 +19,16 @@ from __future__ import annotations
 import base64
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 __all__ = ["bearer_params", "form_body", "percent_encode", "sts_signed_body"]
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
-# Base64 text (an STS SecurityToken, 1–2 KB) needs only "+", "/" and "=" encoded: three
-# replacements instead of quote()'s walk over every byte.
-_BASE64ISH = re.compile(r"[A-Za-z0-9_.~+/=-]*")
+# Base64 text (an STS SecurityToken, 1–2 KB) needs only "+", "/" and "=" encoded, and the
+# Timestamp (2026-01-31T12:00:00Z) only ":": four replacements instead of quote()'s Python
+# call per byte (20 of them for every Timestamp; bench/RESULTS.md, session 6, later).
+_FEW_RESERVED = re.compile(r"[A-Za-z0-9_.~+/=:-]*")
 
 _SIGNATURE_FIELDS = frozenset(
     {
@@ -46,16 +47,31 @@ def percent_encode(s: str) -> str:
     """RFC 3986 encoding of UTF-8 as POP wants it: only `A-Z a-z 0-9 - _ . ~` stay as is."""
     if _UNRESERVED.fullmatch(s):  # ids, names, nonces: nothing to do
         return s
-    if _BASE64ISH.fullmatch(s):
-        return s.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    if _FEW_RESERVED.fullmatch(s):
+        return s.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D").replace(":", "%3A")
     # quote() always keeps letters, digits and "_.-~"; safe="" makes it encode "/" too.
     return quote(s, safe="", encoding="utf-8", errors="strict")
 
 
 def form_body(params: Mapping[str, str]) -> bytes:
     """The parameters as an `application/x-www-form-urlencoded` body, POP's encoding."""
-    pairs = [f"{percent_encode(k)}={percent_encode(v)}" for k, v in params.items()]
-    return "&".join(pairs).encode("ascii")
+    return _query(params.items()).encode("ascii")
+
+
+def _query(pairs: Iterable[tuple[str, str]]) -> str:
+    """`k=v&…` with each name and value percent-encoded.
+
+    Most pairs (the names, ids, the nonce) need no encoding: one check of name and value
+    together (both are unreserved exactly when the two joined are) writes them as they are,
+    in place of two `percent_encode` calls each (bench/RESULTS.md, session 6, later).
+    """
+    unreserved = _UNRESERVED.fullmatch
+    return "&".join(
+        [
+            f"{k}={v}" if unreserved(k + v) else f"{percent_encode(k)}={percent_encode(v)}"
+            for k, v in pairs
+        ]
+    )
 
 
 def bearer_params(base: Mapping[str, str], access_token: str) -> dict[str, str]:
@@ -84,7 +100,7 @@ def sts_signed_body(
     params["SecurityToken"] = security_token
     params["SignatureMethod"] = "HMAC-SHA1"
     params["SignatureVersion"] = "1.0"
-    query = "&".join([f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params)])
+    query = _query(sorted(params.items()))  # names are unique: sorted by name
     key = (access_key_secret + "&").encode("utf-8")
     signature = base64.b64encode(hmac.digest(key, _string_to_sign(method, query), "sha1"))
     return f"{query}&Signature={percent_encode(signature.decode('ascii'))}".encode("ascii")
