@@ -44,7 +44,7 @@ LANGUAGES = [
 
 async def shot(page: Page, name: str) -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(IMAGES / f"{name}.png"))
+    await page.screenshot(path=str(IMAGES / f"{name}.png"), animations="disabled")
 
 
 @pytest.mark.parametrize(("locale", "suffix", "caller", "customer"), LANGUAGES)
