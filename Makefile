@@ -26,7 +26,7 @@ SMOKE := tests/test_config.py tests/test_session_codec.py tests/test_pop.py \
 	tests/test_metrics.py tests/test_session_store.py tests/test_tls.py \
 	tests/test_signin_flow.py tests/test_deps.py
 
-.PHONY: demo test smoke-lowest lint bench setup system
+.PHONY: demo test smoke-lowest lint bench setup system axe
 
 setup: $(STAMP)
 
@@ -54,10 +54,14 @@ $(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
 system:
 	@sh scripts/install-system-packages.sh
 
+# axe-core from npm into .cache/npm: the accessibility checks of the browser tests.
+axe:
+	@sh scripts/install-axe.sh
+
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/ccc-gateway demo
 
-test: $(STAMP) system smoke-lowest
+test: $(STAMP) system axe smoke-lowest
 	$(VENV)/bin/python -m pytest -q
 
 smoke-lowest: $(LOWEST_STAMP)

@@ -31,6 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="SQLite file, created and seeded on first start (%(default)s)",
     )
+    parser.add_argument(
+        "--language",
+        choices=("auto", "zh-CN", "en"),
+        default="auto",
+        help="page language; auto follows the browser's Accept-Language (%(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        web.run_app(create_app(args.db), host=args.host, port=args.port)
+        web.run_app(create_app(args.db, language=args.language), host=args.host, port=args.port)
     except OSError as exc:
         # aiohttp wraps the errno in a long message; the plain errno text is the useful part.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

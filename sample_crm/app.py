@@ -14,7 +14,7 @@ from . import auth_views, call_log, views
 from .db import Database, connect, initialise
 from .errors import error_pages
 from .headers import add_security_headers
-from .keys import CLOCK, DB, DB_PATH, EVENTS_SECRET
+from .keys import CLOCK, DB, DB_PATH, EVENTS_SECRET, LANGUAGE
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -33,16 +33,19 @@ def create_app(
     db_path: str | os.PathLike[str],
     *,
     clock: Callable[[], float] = time.time,
+    language: str = "auto",
     call_events_secret: str | None = None,
 ) -> web.Application:
     """Build the CRM app; the SQLite file is created and seeded when the app starts.
 
     ``clock`` (seconds since the epoch) is injectable so tests can expire sessions.
+    ``language``: ``auto`` (the browser's), ``zh-CN`` or ``en`` (i18n.pick_language).
     ``call_events_secret`` (else ``SAMPLE_CRM_EVENTS_SECRET``) turns on the call-event receiver.
     """
     app = web.Application(middlewares=[error_pages, auth_views.require_login])
     app[DB_PATH] = os.fspath(db_path)
     app[CLOCK] = clock
+    app[LANGUAGE] = language
     app[EVENTS_SECRET] = call_events_secret or os.environ.get("SAMPLE_CRM_EVENTS_SECRET", "")
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(add_security_headers)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import hdrs, web
 
 from .db import Database, User
+from .i18n import t
 from .keys import CLOCK, DB, USER
 from .layout import csrf_input, error_response, esc, render
 from .passwords import dummy_hash, verify_password
@@ -83,20 +84,20 @@ def _login_page(
 ) -> web.Response:
     alert = f'<p class="alert" role="alert">{esc(message)}</p>' if message else ""
     body = (
-        '<section class="login"><h1>Sign in</h1>'
+        f'<section class="login"><h1>{esc(t(request, "login.title"))}</h1>'
         f"{alert}"
         '<form method="post" action="/login" class="login-form">'
         f"{csrf_input(token)}"
         f'<input type="hidden" name="next" value="{esc(next_path)}">'
-        '<label for="username">User name</label>'
-        f'<input id="username" name="username" autocomplete="username" required autofocus'
+        f'<label for="username">{esc(t(request, "login.username"))}</label>'
+        '<input id="username" name="username" autocomplete="username" required autofocus'
         f' value="{esc(username)}">'
-        '<label for="password">Password</label>'
+        f'<label for="password">{esc(t(request, "login.password"))}</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password"'
         " required>"
-        '<button type="submit">Sign in</button></form></section>'
+        f'<button type="submit">{esc(t(request, "login.submit"))}</button></form></section>'
     )
-    response = render(request, "Sign in", body, status)
+    response = render(request, t(request, "login.title"), body, status)
     set_login_csrf_cookie(request, response, token)
     return response
 
@@ -126,7 +127,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     next_path = safe_next(_field(form, "next"))
     username = _field(form, "username").strip().lower()
     if not login_csrf_ok(request, _field(form, CSRF_FIELD)):
-        message = "This form expired or was sent from another site. Please sign in again."
+        message = t(request, "login.expired")
         return _login_page(
             request,
             login_csrf_token(request),
@@ -142,7 +143,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             login_csrf_token(request),
             next_path,
             username=username,
-            message="Unknown user name or wrong password.",
+            message=t(request, "login.wrong"),
             status=401,
         )
     response = web.Response(status=303, headers={hdrs.LOCATION: next_path})
@@ -161,8 +162,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
         return error_response(
             request,
             403,
-            "Sign-out refused",
-            "The sign-out form was stale or sent from another site.",
+            t(request, "logout.refused"),
+            t(request, "logout.stale"),
         )
     response = web.Response(status=303, headers={hdrs.LOCATION: "/login"})
     end_session(request, response, request.app[DB], user)

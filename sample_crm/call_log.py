@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .i18n import t
 from .keys import CLOCK, DB, EVENTS_SECRET
 from .layout import esc
 
@@ -109,23 +110,24 @@ def calls_with(conn: sqlite3.Connection, phone: str) -> list[Call]:
     return sorted(calls.values(), key=lambda c: c.started or "", reverse=True)
 
 
-def history_html(conn: sqlite3.Connection, phone: str) -> str:
-    """The customer page's "Calls" section."""
+def history_html(request: web.Request, conn: sqlite3.Connection, phone: str) -> str:
+    """The customer page's "Calls" section, in the request's language."""
     calls = calls_with(conn, phone)
+    heading = f"<h2>{esc(t(request, 'calls.title'))}</h2>"
     if not calls:
-        return '<h2>Calls</h2><p class="calls-empty">No calls yet.</p>'
+        return f'{heading}<p class="calls-empty">{esc(t(request, "calls.none"))}</p>'
+    seconds = t(request, "calls.seconds")
     rows = "".join(
         f'<tr data-job-id="{esc(c.job_id)}"><td>{esc(c.started or "")}</td>'
         f"<td>{esc(c.direction)}</td><td>{esc(c.agent)}</td>"
-        f"<td>{'' if c.duration is None else esc(c.duration) + ' s'}</td>"
+        f"<td>{'' if c.duration is None else esc(c.duration) + ' ' + esc(seconds)}</td>"
         f'<td class="outcome">{esc(c.outcome)}</td><td class="notes">{esc(c.notes)}</td></tr>'
         for c in calls
     )
+    columns = ("started", "direction", "agent", "duration", "outcome", "notes")
+    head = "".join(f'<th scope="col">{esc(t(request, "calls." + c))}</th>' for c in columns)
     return (
-        '<h2>Calls</h2><table class="calls"><thead><tr><th scope="col">Started (UTC)</th>'
-        '<th scope="col">Direction</th><th scope="col">Agent</th><th scope="col">Duration</th>'
-        '<th scope="col">Outcome</th><th scope="col">Notes</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        f'{heading}<table class="calls"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
     )
 
 

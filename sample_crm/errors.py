@@ -11,18 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
+from .i18n import CATALOGS, language
 from .layout import error_response
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_MESSAGES = {
-    400: "The request could not be understood. Please go back and try again.",
-    404: "There is no page at this address.",
-    405: "This address does not accept that kind of request.",
-    413: "The request was too large.",
-}
 
 
 def _render(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
@@ -30,8 +24,10 @@ def _render(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
         error = exc.reason.lower().replace(" ", "_")
         response: web.StreamResponse = web.json_response({"error": error}, status=exc.status)
     else:
-        message = _MESSAGES.get(exc.status, "The request could not be completed.")
-        response = error_response(request, exc.status, exc.reason, message)
+        catalog = CATALOGS[language(request)]
+        status = str(exc.status) if f"error.{exc.status}" in catalog else "other"
+        title = catalog[f"error.title.{status}"]
+        response = error_response(request, exc.status, title, catalog[f"error.{status}"])
     if hdrs.ALLOW in exc.headers:  # 405 must still say which methods are allowed
         response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
     return response

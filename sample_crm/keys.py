@@ -11,6 +11,7 @@ from .sessions import CurrentUser
 
 DB_PATH = web.AppKey("crm_db_path", str)
 DB = web.AppKey("crm_db", Database)
+LANGUAGE = web.AppKey("crm_language", str)  # auto | zh-CN | en: i18n.pick_language
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("crm_clock")
 # Set by the auth middleware only when a session is valid; read with ``request.get(USER)``.
 USER = web.RequestKey("crm_user", CurrentUser)

@@ -1,8 +1,9 @@
 """Server-rendered HTML: the shared page layout and small markup helpers.
 
 Everything interpolated goes through ``esc``. No inline scripts or style attributes, so the
-Content-Security-Policy (``default-src 'self'``) holds. Every page ends with ``</body></html>``
-because the gateway injects its widget script just before ``</body>``.
+Content-Security-Policy (``default-src 'self'``) holds. Every page ends with
+``</body></html>`` because the gateway injects its widget script just before ``</body>``.
+Every word a person reads comes from ``i18n`` (the two catalogs).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from .i18n import language, t
 from .keys import USER
 from .sessions import CSRF_FIELD, CurrentUser
-
-APP_NAME = "Sample CRM"
 
 
 def esc(value: object) -> str:
@@ -33,36 +33,39 @@ def csrf_input(token: str) -> str:
     return f'<input type="hidden" name="{CSRF_FIELD}" value="{esc(token)}">'
 
 
-def _top_bar(user: CurrentUser | None) -> str:
-    account = ""
+def _top_bar(request: web.Request, user: CurrentUser | None) -> str:
+    account = nav = ""
     if user is not None:
         account = (
             '<div class="account">'
-            f'<span class="user">Signed in as <strong>{esc(user.display_name)}</strong></span>'
+            f'<span class="user">{esc(t(request, "account.signed_in_as"))} '
+            f"<strong>{esc(user.display_name)}</strong></span>"
             '<form method="post" action="/logout" class="logout">'
-            f'{csrf_input(user.csrf)}<button type="submit">Log out</button></form>'
+            f'{csrf_input(user.csrf)}<button type="submit">'
+            f"{esc(t(request, 'account.log_out'))}</button></form>"
             "</div>"
         )
-    nav = ""
-    if user is not None:
-        nav = '<nav><a href="/">Home</a><a href="/customers">Customers</a></nav>'
+        nav = (
+            f'<nav><a href="/">{esc(t(request, "nav.home"))}</a>'
+            f'<a href="/customers">{esc(t(request, "nav.customers"))}</a></nav>'
+        )
     return (
         '<header class="topbar">'
-        f'<a class="brand" href="/">{esc(APP_NAME)}</a>{nav}{account}'
+        f'<a class="brand" href="/">{esc(t(request, "app.name"))}</a>{nav}{account}'
         "</header>"
     )
 
 
-def page(title: str, body: str, user: CurrentUser | None) -> str:
+def page(request: web.Request, title: str, body: str) -> str:
     """A complete HTML document: ``body`` (already-safe markup) inside the shared layout."""
     return (
         "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
+        f'<html lang="{language(request)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)} · {esc(APP_NAME)}</title>"
+        f"<title>{esc(title)} · {esc(t(request, 'app.name'))}</title>"
         '<link rel="stylesheet" href="/static/crm.css">'
         "</head><body>"
-        f'{_top_bar(user)}<main class="content">{body}</main>'
+        f'{_top_bar(request, request.get(USER))}<main class="content">{body}</main>'
         "</body></html>"
     )
 
@@ -72,19 +75,22 @@ def html_response(markup: str, status: int = 200) -> web.Response:
     return web.Response(text=markup, status=status, content_type="text/html", charset="utf-8")
 
 
-def error_body(title: str, message: str) -> str:
+def error_body(request: web.Request, title: str, message: str) -> str:
     """The body of an error page: a heading, the message and a way back."""
     return (
         f'<section class="error"><h1>{esc(title)}</h1><p>{esc(message)}</p>'
-        '<p><a href="/">Back to the home page</a></p></section>'
+        f'<p><a href="/">{esc(t(request, "error.back"))}</a></p></section>'
     )
 
 
 def render(request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
     """Render ``body`` in the layout for the request's user (if signed in)."""
-    return html_response(page(title, body, request.get(USER)), status)
+    response = html_response(page(request, title, body), status)
+    response.headers["Content-Language"] = language(request)
+    response.headers["Vary"] = "Accept-Language"
+    return response
 
 
 def error_response(request: web.Request, status: int, title: str, message: str) -> web.Response:
     """A full HTML error page with an honest status code."""
-    return render(request, title, error_body(title, message), status)
+    return render(request, title, error_body(request, title, message), status)

@@ -21,14 +21,19 @@ def normalise_phone(raw: str) -> str | None:
     return compact
 
 
+# A mainland mobile with China's country code (+86 or 0086): stored without it (1xx xxxx xxxx).
+_CHINA_MOBILE = re.compile(r"(?:\+|00)86(1[3-9][0-9]{9})")
+
+
 def lookup_candidates(raw: str) -> tuple[str, ...]:
-    """The stored forms ``raw`` may match, most specific first (with ``+`` then without)."""
+    """The stored forms ``raw`` may match, most specific first (with ``+`` then without, then
+    a Chinese mobile without its country code)."""
     number = normalise_phone(raw)
     if number is None:
         return ()
-    if number.startswith("+"):
-        return (number, number[1:])
-    return (number,)
+    candidates = (number, number[1:]) if number.startswith("+") else (number,)
+    mobile = _CHINA_MOBILE.fullmatch(number)
+    return (*candidates, mobile.group(1)) if mobile else candidates
 
 
 def tel_href(number: str) -> str:

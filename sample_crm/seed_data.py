@@ -2,7 +2,8 @@
 
 `Mr Lu` and `Miss Lu` and the two users are those of Alibaba's Java CRM demo, which the tests
 and the README's walk-through rely on; the rest only make the list look like a real CRM.
-Phone numbers are unique.
+Most of CCC's users are Chinese call centres, so Chinese customers with ordinary 11-digit
+mainland mobile numbers (1xx xxxx xxxx) stand beside them. Phone numbers are unique.
 """
 
 from __future__ import annotations
@@ -43,6 +44,62 @@ CUSTOMERS: tuple[SeedCustomer, ...] = (
         "135012345679",
         "miss.lu@lutrading.example",
         "Handles invoicing for Lu Trading.",
+    ),
+    SeedCustomer(
+        "陆建国",
+        "上海陆氏贸易有限公司",
+        "13912345601",
+        "lu.jianguo@lushi.example",
+        "上午方便接听电话，关注高级套餐。",
+    ),
+    SeedCustomer(
+        "陆晓雯",
+        "上海陆氏贸易有限公司",
+        "13912345602",
+        "lu.xiaowen@lushi.example",
+        "负责陆氏贸易的开票事宜。",
+    ),
+    SeedCustomer(
+        "王芳",
+        "杭州丝绸织造厂",
+        "13812345603",
+        "wang.fang@hzsilk-cn.example",
+        "下季度合同到期，需提前跟进续约。",
+    ),
+    SeedCustomer(
+        "张伟",
+        "深圳电路科技有限公司",
+        "15012345604",
+        "zhang.wei@szdl.example",
+        "咨询 200 个坐席的报价。",
+    ),
+    SeedCustomer(
+        "李娜",
+        "北京茶馆连锁",
+        "18612345605",
+        "li.na@bjchaguan.example",
+        "2016 年起的老客户。",
+    ),
+    SeedCustomer(
+        "陈静",
+        "成都物流有限公司",
+        "17712345606",
+        "chen.jing@cdwl.example",
+        "曾反馈账单问题，已解决。",
+    ),
+    SeedCustomer(
+        "刘洋",
+        "广州陶瓷进出口公司",
+        "13712345607",
+        "liu.yang@gztc.example",
+        "展会结束后回电。",
+    ),
+    SeedCustomer(
+        "黄敏",
+        "苏州园林酒店",
+        "15812345608",
+        "huang.min@szyl.example",
+        "常为客户预订会议室。",
     ),
     SeedCustomer(
         "Wang Fang",

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .call_log import history_html
 from .db import Customer
+from .i18n import t
 from .keys import DB, USER
 from .layout import error_response, esc, path_segment, render
 from .phone import lookup_candidates, tel_href
@@ -29,12 +30,12 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
     name = user.display_name if user else ""
     body = (
-        f"<h1>Welcome, {esc(name)}</h1>"
-        "<p>This is your customer relationship workspace.</p>"
-        '<ul class="links"><li><a href="/customers">Click here to see a customer list.</a></li>'
-        "</ul>"
+        f"<h1>{esc(t(request, 'home.welcome', name=name))}</h1>"
+        f"<p>{esc(t(request, 'home.intro'))}</p>"
+        f'<ul class="links"><li><a href="/customers">{esc(t(request, "home.customer_list"))}'
+        "</a></li></ul>"
     )
-    return render(request, "Home", body)
+    return render(request, t(request, "home.title"), body)
 
 
 def _customer_row(customer: Customer) -> str:
@@ -44,28 +45,38 @@ def _customer_row(customer: Customer) -> str:
     )
 
 
+def _heading(request: web.Request, key: str) -> str:
+    return f'<th scope="col">{esc(t(request, key))}</th>'
+
+
 async def customers(request: web.Request) -> web.StreamResponse:
     """GET /customers: every customer in a table."""
     rows = "".join(_customer_row(c) for c in request.app[DB].customers())
+    columns = ("customer.name", "customer.company", "customer.phone", "customer.email")
+    head = "".join(_heading(request, key) for key in columns)
     body = (
-        "<h1>Customers</h1>"
-        '<table class="customers"><thead><tr><th scope="col">Name</th>'
-        '<th scope="col">Company</th><th scope="col">Phone</th><th scope="col">E-mail</th>'
-        f"</tr></thead><tbody>{rows}</tbody></table>"
+        f"<h1>{esc(t(request, 'customers.title'))}</h1>"
+        f'<table class="customers"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
     )
-    return render(request, "Customers", body)
+    return render(request, t(request, "customers.title"), body)
+
+
+def _field(request: web.Request, key: str, value_markup: str) -> str:
+    return f"<dt>{esc(t(request, key))}</dt><dd>{value_markup}</dd>"
 
 
 def _detail(request: web.Request, customer: Customer) -> web.Response:
     body = (
-        f'<p class="crumbs"><a href="/customers">Customers</a> › {esc(customer.name)}</p>'
+        f'<p class="crumbs"><a href="/customers">{esc(t(request, "customers.title"))}</a>'
+        f" › {esc(customer.name)}</p>"
         f"<h1>{esc(customer.name)}</h1>"
         '<dl class="customer">'
-        f"<dt>Company</dt><dd>{esc(customer.company)}</dd>"
-        f"<dt>Phone</dt><dd>{_phone_link(customer.phone)}</dd>"
-        f"<dt>E-mail</dt><dd>{_email_link(customer.email)}</dd>"
-        f"<dt>Notes</dt><dd>{esc(customer.notes)}</dd>"
-        "</dl>" + history_html(request.app[DB].connection, customer.phone)
+        + _field(request, "customer.company", esc(customer.company))
+        + _field(request, "customer.phone", _phone_link(customer.phone))
+        + _field(request, "customer.email", _email_link(customer.email))
+        + _field(request, "customer.notes", esc(customer.notes))
+        + "</dl>"
+        + history_html(request, request.app[DB].connection, customer.phone)
     )
     return render(request, customer.name, body)
 
@@ -75,9 +86,8 @@ async def customer_by_phone(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["phone"]
     customer = request.app[DB].customer_by_phone(lookup_candidates(raw))
     if customer is None:
-        return error_response(
-            request, 404, "Customer not found", f"No customer with phone number {raw}."
-        )
+        message = t(request, "customer.no_phone", number=raw)
+        return error_response(request, 404, t(request, "customer.not_found"), message)
     return _detail(request, customer)
 
 
@@ -86,7 +96,8 @@ async def customer_by_name(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     customer = request.app[DB].customer_by_name(name.strip())
     if customer is None:
-        return error_response(request, 404, "Customer not found", f"No customer named {name}.")
+        message = t(request, "customer.no_name", name=name)
+        return error_response(request, 404, t(request, "customer.not_found"), message)
     return _detail(request, customer)
 
 

@@ -1,7 +1,9 @@
 #!/bin/sh
-# System packages the test suite and benchmarks need, from Debian. Idempotent; needs root.
+# System packages the test suite and benchmarks need, from Debian (npm: axe-core, see
+# scripts/install-axe.sh; a CJK font for Chromium's Chinese pages and the screenshots).
+# Idempotent; needs root.
 set -eu
-PACKAGES="chromium redis-server"
+PACKAGES="chromium redis-server npm fonts-wqy-microhei"
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -106,7 +106,8 @@ async def crm_login(page: Page, base: str) -> None:
     await page.fill("#username", "edward")
     await page.fill("#password", "1234")
     await page.click("form[action='/login'] button[type=submit]")
-    await expect(page.locator("main h1")).to_contain_text("Welcome")
+    # The greeting names the user in either language ("Welcome, Edward", "欢迎，Edward").
+    await expect(page.locator("main h1")).to_contain_text("Edward")
 
 
 def softphone(page: Page) -> FrameLocator:
@@ -207,9 +208,7 @@ async def test_click_to_call_screen_pop_and_sign_out(
         frame = page.locator("#ccc-softphone-frame")
         await expect(frame).to_be_visible()
         await expect(frame).to_have_attribute("allow", "microphone")
-        await expect(softphone(page).locator("#ccc-agent")).to_have_text(
-            "Signed out of Alibaba Cloud"
-        )
+        await expect(softphone(page).locator("#ccc-state")).to_have_text("Signed out")
         await sign_in_through_popup(page)
         await expect(softphone(page).locator("#ccc-agent")).to_contain_text(AGENT1[0])
         await expect(softphone(page).locator(".wbsdk")).to_have_attribute("data-status", READY)
@@ -244,9 +243,7 @@ async def test_click_to_call_screen_pop_and_sign_out(
         await expect(softphone(page).locator("#ccc-signout")).to_be_visible()
         await softphone(page).locator("#ccc-signout").click()
         await expect(softphone(page).locator("#ccc-signin")).to_be_visible()
-        await expect(softphone(page).locator("#ccc-agent")).to_have_text(
-            "Signed out of Alibaba Cloud"
-        )
+        await expect(softphone(page).locator("#ccc-state")).to_have_text("Signed out")
         session = await (await page.request.get(base + "/aliyun/session")).json()
         assert session["signedIn"] is False
 
@@ -334,9 +331,7 @@ async def test_second_tab_forwards_click_to_call(make_stack: MakeStack, page: Pa
 
         other = await page.context.new_page()
         await other.goto(base + "/customers")
-        await expect(other.locator("#ccc-softphone-button")).to_have_text(
-            "Softphone open in another tab"
-        )
+        await expect(other.locator("#ccc-softphone-button")).to_contain_text("another tab")
         await expect(other.locator("#ccc-softphone-frame")).to_have_count(0)
         await other.locator("a[href^='tel:']", has_text="135012345678").click()
         await expect(other.locator("#ccc-softphone-toast")).to_contain_text("other tab")

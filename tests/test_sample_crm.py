@@ -601,3 +601,75 @@ def test_cli_busy_port_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"sample_crm: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+# --- two languages and Chinese customers (issue 18) --------------------------------------------
+
+CHINESE_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+
+
+async def test_seed_has_chinese_customers_with_mainland_mobiles(crm: Client, db_path: Path):
+    """Chinese customers with ordinary 11-digit mobiles stand beside the seed's Mr and Miss Lu."""
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT name, company, phone FROM customers").fetchall()
+    chinese = [(n, c, p) for n, c, p in rows if re.search(r"[\u4e00-\u9fff]", n)]
+    assert len(chinese) >= 6
+    assert all(CHINESE_MOBILE.fullmatch(p) for _, _, p in chinese)
+    assert all(re.search(r"[\u4e00-\u9fff]", c) for _, c, _ in chinese)  # Chinese companies
+    assert {"Mr Lu", "Miss Lu"} <= {n for n, _, _ in rows}
+
+
+async def test_screen_pop_finds_a_chinese_customer(crm: Client) -> None:
+    """The screen-pop route finds 陆晓雯 by her mobile, also with dashes or China's code."""
+    await login(crm)
+    for path in ("13912345602", "139-1234-5602", "+8613912345602", "008613912345602"):
+        resp = await crm.get(f"/customer/phoneNumber/{path}", headers=ZH)
+        text = await resp.text()
+        assert resp.status == 200 and "<h1>陆晓雯</h1>" in text, path
+        assert "<title>陆晓雯 · 示例 CRM</title>" in text
+
+
+async def test_pages_speak_the_browsers_language(crm: Client) -> None:
+    """Home, list, detail and 404 pages are Chinese for zh browsers and English otherwise."""
+    await login(crm)
+    for path, chinese, english in [
+        ("/", "欢迎，Edward", "Welcome, Edward"),
+        ("/customers", '<th scope="col">电话</th>', '<th scope="col">Phone</th>'),
+        ("/customer/userName/Mr%20Lu", "<dt>公司</dt>", "<dt>Company</dt>"),
+        ("/customer/phoneNumber/999", "没有电话号码为 999 的客户。", "No customer with phone"),
+        ("/nowhere", "此地址没有页面。", "There is no page at this address."),
+    ]:
+        zh = await (await crm.get(path, headers=ZH)).text()
+        en = await (await crm.get(path, headers={"Accept-Language": "en-US"})).text()
+        assert chinese in zh and '<html lang="zh-CN">' in zh and "退出登录" in zh, path
+        assert english in en and '<html lang="en">' in en and "Log out" in en, path
+
+
+async def test_login_errors_in_chinese(crm: Client) -> None:
+    """A wrong password is told in Chinese to a Chinese browser (the form's words too)."""
+    token = await csrf_from(crm, "/login")
+    resp = await crm.post(
+        "/login",
+        data={"csrf_token": token, "username": "edward", "password": "nope", "next": "/"},
+        headers=ZH,
+    )
+    text = await resp.text()
+    assert resp.status == 401 and "用户名或密码错误。" in text and "用户名" in text
+
+
+async def test_language_option_fixes_the_language(tmp_path: Path, aiohttp_client: MakeClient):
+    """create_app(language="en") (python -m sample_crm --language en) ignores Accept-Language."""
+    client = await aiohttp_client(create_app(tmp_path / "crm.sqlite3", language="en"))
+    text = await (await client.get("/login", headers=ZH)).text()
+    assert "User name" in text and '<html lang="en">' in text
+
+
+def test_language_option_is_validated() -> None:
+    """--language accepts auto, zh-CN and en only (argparse refuses others)."""
+    from sample_crm.__main__ import parse_args
+
+    assert parse_args(["--language", "zh-CN"]).language == "zh-CN"
+    assert parse_args([]).language == "auto"
+    with pytest.raises(SystemExit):
+        parse_args(["--language", "fr"])

@@ -77,7 +77,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     ]
     inline = [a for a in scripts if not a.get("src")]
     assert inline == [{"type": "application/json", "id": "ccc-config"}]  # data, not code
-    styles = [a["href"] for tag, a in page.tags if tag == "link"]
+    styles = [a["href"] for tag, a in page.tags if tag == "link" and a.get("rel") == "stylesheet"]
     assert styles == ["https://styles.example/s.css", "/aliyun/softphone/softphone.css"]
     assert json.loads(page.data["ccc-config"]) == {
         "sdk": "v1",
@@ -92,6 +92,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
         "signInUrl": "/aliyun/auth?return_to=/aliyun/softphone/signed-in",
         "screenPop": {"url": "/crm/find?phone={caller}", "target": "new-tab"},
         "confirmDial": True,
+        "notifications": True,
         # Issue 19: without crm_events (and with classic CCC) the call log only has defaults.
         "callLog": {
             "events": False,
@@ -249,6 +250,7 @@ async def test_signed_in_page_runs_only_its_static_script(stack: Stack) -> None:
         ("widget.css", "text/css"),
         ("softphone.js", "text/javascript"),
         ("softphone.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
     ],
 )
 async def test_static_files_revalidate(stack: Stack, name: str, content_type: str) -> None:

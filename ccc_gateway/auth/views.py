@@ -38,7 +38,8 @@ from ccc_gateway.http.errors import (
     ServiceUnavailable,
 )
 from ccc_gateway.http.origin import check_same_origin
-from ccc_gateway.http.pages import page, redirect
+from ccc_gateway.http.pages import error_sentence, language_of, page, redirect
+from ccc_gateway.i18n import text
 from ccc_gateway.keys import CLOCK, CONFIG, LOGIN_STATES, OAUTH, SESSIONS
 from ccc_gateway.ops.metrics import record
 from ccc_gateway.sessions.codec import CodecError
@@ -127,10 +128,12 @@ async def start_sign_in(request: web.Request) -> web.StreamResponse:
         state=entry.state, code_challenge=s256_challenge(verifier), nonce=entry.nonce
     )
     if request.query.get(AFTER_CRM_LOGIN[0]) == AFTER_CRM_LOGIN[1]:
+        language = language_of(request)
         response = page(
-            "Alibaba Cloud sign-in",
-            "Logged in to the CRM. Continuing to the Alibaba Cloud sign-in…",
-            link=(target, "Continue"),
+            language,
+            text(language, "page.signin.title"),
+            text(language, "page.signin.continuing"),
+            link=(target, text(language, "page.signin.continue")),
             refresh_to=target,
         )
     else:
@@ -153,13 +156,11 @@ async def callback(request: web.Request) -> web.StreamResponse:
     entry, remaining = await states.take(entries, params.get("state", ""), now=now)
     if entry is None:
         record(request, "signin", "invalid_state")  # many: replicas with different session keys?
-        return _retry_page(
-            "This sign-in link has expired or was already used.", "Start the sign-in again.", 400
-        )
+        return _retry_page(request, "page.signin.expired", "page.signin.start_again", 400)
     try:
         if "error" in params:
             record(request, "signin", "refused")
-            return _provider_refused(params)
+            return _provider_refused(request, params)
         code = params.get("code")
         if not code:
             raise BadRequest("The callback carries no code.")
@@ -168,7 +169,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         signin = await _complete(app[OAUTH], code, entry, now)
     except GatewayError as error:
         record(request, "signin", _outcome(error))
-        response = _error_page(error)
+        response = _error_page(request, error)
     else:
         record(request, "signin", "ok")
         await sessions.save(request, signin)
@@ -236,30 +237,44 @@ def _optional(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _provider_refused(params: dict[str, str]) -> web.Response:
+def _provider_refused(request: web.Request, params: dict[str, str]) -> web.Response:
     error = params.get("error", "")[:64]
     description = params.get("error_description", "")[:300]
     log.info("Alibaba returned a sign-in error", extra={"fields": {"error": error}})
+    language = language_of(request)
     message = (
-        "The sign-in was cancelled."
+        text(language, "page.signin.cancelled")
         if error == "access_denied"
-        else (f"Alibaba Cloud refused the sign-in: {error}.")
+        else text(language, "page.signin.refused", error=error)
     )
-    return _retry_page(message, description or "You can try again.", 400)
+    return _signin_page(
+        request, message, description or text(language, "page.signin.try_again"), 400
+    )
 
 
-def _retry_page(message: str, detail: str, status: int) -> web.Response:
+def _retry_page(request: web.Request, message: str, detail: str, status: int) -> web.Response:
+    """A sign-in result page of two catalog sentences (keys `message`, `detail`)."""
+    language = language_of(request)
+    return _signin_page(request, text(language, message), text(language, detail), status)
+
+
+def _signin_page(request: web.Request, message: str, detail: str, status: int) -> web.Response:
+    language = language_of(request)
     return page(
-        "Alibaba Cloud sign-in",
+        language,
+        text(language, "page.signin.title"),
         message,
         status=status,
-        link=(LOGIN_URL, "Sign in again"),
+        link=(LOGIN_URL, text(language, "page.signin.again")),
         detail=detail,
     )
 
 
-def _error_page(error: GatewayError) -> web.Response:
-    return _retry_page(error.message, "Nothing was saved.", error.status)
+def _error_page(request: web.Request, error: GatewayError) -> web.Response:
+    """A failed callback: the error's message (translated where the catalog has its code)."""
+    language = language_of(request)
+    nothing_saved = text(language, "page.signin.nothing_saved")
+    return _signin_page(request, error_sentence(language, error), nothing_saved, error.status)
 
 
 async def refresh(request: web.Request) -> web.Response:

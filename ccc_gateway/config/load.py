@@ -41,6 +41,7 @@ from ccc_gateway.config.model import (
     SessionConfig,
     SoftphoneConfig,
     TlsConfig,
+    UiConfig,
     UpstreamConfig,
 )
 from ccc_gateway.config.softphone_values import softphone_section
@@ -120,6 +121,7 @@ def build_config(root: Section) -> Config:
         session=_session(root.section("session")),
         softphone=softphone_section(root.section("softphone"), ccc.version),
         log=_log(root.section("log")),
+        ui=_ui(root.section("ui")),
         crm_events=crm_events_section(root.section("crm_events")),
     )
     root.reject_unknown()
@@ -320,6 +322,13 @@ def _log(s: Section) -> LogConfig:
     return result
 
 
+def _ui(s: Section) -> UiConfig:
+    d = UiConfig()
+    result = UiConfig(language=s.get("language", choice("auto", "zh-CN", "en"), d.language))
+    s.reject_unknown()
+    return result
+
+
 __all__ = [
     "CONTROL_CONNECTIONS",
     "DEFAULT_SDK_SCRIPTS",
@@ -334,6 +343,7 @@ __all__ = [
     "SessionConfig",
     "SoftphoneConfig",
     "TlsConfig",
+    "UiConfig",
     "UpstreamConfig",
     "as_int",
     "load_config",

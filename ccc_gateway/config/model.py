@@ -244,6 +244,8 @@ class SoftphoneConfig:
     sdk_options: Mapping[str, Any] = field(default_factory=dict)
     # Sources added to the softphone page's CSP, by directive (softphone/views.py).
     csp_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # An incoming call in a background tab shows a desktop notification (permission asked once).
+    notifications: bool = True
     # The after-call form (static/call_log.js): its outcomes, and how long it keeps the agent
     # in after-call work before ready again (0: until saved).
     after_call_outcomes: tuple[str, ...] = ("resolved", "callback", "no_answer", "other")
@@ -253,6 +255,12 @@ class SoftphoneConfig:
     # (inputs among them get a Call button), and the opt-in detector of numbers in page text
     # with its pattern (None: numbers.js's own, Chinese mobiles, landlines and E.164).
     click_to_call: ClickToCallConfig = field(default_factory=ClickToCallConfig)
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    # auto: the browser's language (Accept-Language, navigator.language); zh* gives Chinese.
+    language: str = "auto"  # auto | zh-CN | en
 
 
 @dataclass(frozen=True)
@@ -283,6 +291,7 @@ class Config:
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     softphone: SoftphoneConfig = field(default_factory=SoftphoneConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     crm_events: CrmEventsConfig = field(default_factory=CrmEventsConfig)
 
     @property

@@ -122,6 +122,7 @@ def softphone_section(s: Section, version: str) -> SoftphoneConfig:
         sdk_styles=s.get("sdk_styles", list_of(as_str), assets.styles),
         ajax_method=s.get("ajax_method", choice("post", "get"), d.ajax_method),
         confirm_dial=s.get("confirm_dial", as_bool, d.confirm_dial),
+        notifications=s.get("notifications", as_bool, d.notifications),
         sdk_options=sdk_options(s.section("sdk_options")),
         csp_sources=csp_sources(s.section("csp_sources")),
         after_call_outcomes=outcomes,

@@ -15,8 +15,9 @@ from multidict import MultiDict, MultiMapping
 from yarl import URL
 
 from . import pkce
+from .i18n import CATALOGS
 from .keys import STORE_KEY
-from .pages import error_page, form_post_page, signin_page
+from .pages import error_page, form_post_page, language, signin_page
 from .settings import Agent, EmulatorSettings, OAuthClient
 from .store import EmulatorStore, IssuedCode
 
@@ -144,18 +145,19 @@ def _access_type(target: Target, access_type: str | None) -> str:
     return value
 
 
-def reply(target: Target, fields: dict[str, str]) -> web.Response:
+def reply(target: Target, fields: dict[str, str], language: str) -> web.Response:
     """Send `fields` (plus state, when one was sent) back to the client's redirect_uri."""
     if target.state is not None:
         fields = {**fields, "state": target.state}
     if target.response_mode == "form_post":
-        return form_post_page(target.redirect_uri, fields)
+        return form_post_page(language, target.redirect_uri, fields)
     location = URL(target.redirect_uri).update_query(fields)
     return web.Response(status=302, headers={"Location": str(location)})
 
 
-def error_reply(exc: AuthorizeError) -> web.Response:
-    return reply(exc.target, {"error": exc.error, "error_description": exc.description})
+def error_reply(exc: AuthorizeError, language: str) -> web.Response:
+    fields = {"error": exc.error, "error_description": exc.description}
+    return reply(exc.target, fields, language)
 
 
 def issue_code(store: EmulatorStore, request: AuthorizeRequest, agent: Agent) -> IssuedCode:
@@ -188,13 +190,14 @@ def _authenticate(settings: EmulatorSettings, username: str, password: str) -> A
 
 async def get_authorize(request: web.Request) -> web.Response:
     """Show the sign-in page for a valid authorize request."""
+    lang = language(request)
     try:
         parsed = parse_authorize(request.query, request.app[STORE_KEY].settings)
     except UntrustedRedirect as exc:
-        return error_page(str(exc))
+        return error_page(lang, str(exc))
     except AuthorizeError as exc:
-        return error_reply(exc)
-    return signin_page(parsed.params)
+        return error_reply(exc, lang)
+    return signin_page(lang, parsed.params)
 
 
 async def _text_form(request: web.Request) -> MultiDict[str] | None:
@@ -209,25 +212,25 @@ async def _text_form(request: web.Request) -> MultiDict[str] | None:
 
 async def post_authorize(request: web.Request) -> web.Response:
     """The sign-in form: cancel, wrong credentials, or a code for the client."""
+    lang = language(request)
     form = await _text_form(request)
     if form is None:
-        return error_page("The sign-in form must be posted as a URL-encoded form.")
+        return error_page(lang, CATALOGS[lang]["rejected.form"])
     store = request.app[STORE_KEY]
     try:
         parsed = parse_authorize(form, store.settings)
     except UntrustedRedirect as exc:
-        return error_page(str(exc))
+        return error_page(lang, str(exc))
     except AuthorizeError as exc:
-        return error_reply(exc)
+        return error_reply(exc, lang)
     if form.get("action") == "cancel":
         return reply(
             parsed.target,
             {"error": "access_denied", "error_description": "the user cancelled sign-in"},
+            lang,
         )
     username = form.get("username", "").strip()
     agent = _authenticate(store.settings, username, form.get("password", ""))
     if agent is None:
-        return signin_page(
-            parsed.params, username=username, error="Wrong user name or password.", status=401
-        )
-    return reply(parsed.target, {"code": issue_code(store, parsed, agent).value})
+        return signin_page(lang, parsed.params, username=username, error="signin.wrong", status=401)
+    return reply(parsed.target, {"code": issue_code(store, parsed, agent).value}, lang)

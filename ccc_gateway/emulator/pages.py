@@ -1,6 +1,7 @@
 """The HTML the emulated signin.aliyun.com shows: sign-in form, error page, form_post relay.
 
 Every value is escaped: authorize parameters come from the browser's URL, so they are hostile.
+Every word comes from the catalogs in `i18n.py`, in the browser's language (`language`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from html import escape
 
 from aiohttp import web
 
-SIGNIN_TITLE = "Alibaba Cloud – RAM user sign-in (emulator)"
+from .i18n import CATALOGS, pick_language
+
+
+def language(request: web.Request) -> str:
+    """The language of the emulator's page answering `request` (its Accept-Language)."""
+    return pick_language(request.headers.get("Accept-Language"))
+
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;background:#f5f6f8;margin:0;color:#1f2329}
@@ -31,14 +38,20 @@ button{padding:.5rem 1rem;cursor:pointer}
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
-def _page(title: str, body: str, *, csp: str = _CSP, status: int = 200) -> web.Response:
+def _page(
+    language: str, title: str, body: str, *, csp: str = _CSP, status: int = 200
+) -> web.Response:
     html = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )
-    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store"}
+    headers = {
+        "Content-Security-Policy": csp,
+        "Cache-Control": "no-store",
+        "Content-Language": language,
+    }
     return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
 
@@ -49,48 +62,64 @@ def _hidden(fields: Mapping[str, str]) -> str:
 
 
 def signin_page(
-    params: Mapping[str, str], *, username: str = "", error: str | None = None, status: int = 200
+    language: str,
+    params: Mapping[str, str],
+    *,
+    username: str = "",
+    error: str | None = None,
+    status: int = 200,
 ) -> web.Response:
-    """The RAM user sign-in form; `params` (the authorize parameters) ride in hidden fields."""
-    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    """The RAM user sign-in form; `params` (the authorize parameters) ride in hidden fields.
+
+    `error`: a catalog key (the alert shown above the form).
+    """
+    t = CATALOGS[language]
+    message = f'<p class="error" role="alert">{escape(t[error])}</p>' if error else ""
     body = (
-        f"<h1>{escape(SIGNIN_TITLE)}</h1>{message}"
+        f"<h1>{escape(t['signin.title'])}</h1>{message}"
         '<form method="post" action="/oauth2/v1/auth">'
         f"{_hidden(params)}"
-        '<label for="username">RAM user name</label>'
+        f'<label for="username">{escape(t["signin.username"])}</label>'
         f'<input id="username" name="username" type="text" value="{escape(username)}" '
         'autocomplete="username" required autofocus>'
-        '<label for="password">Password</label>'
+        f'<label for="password">{escape(t["signin.password"])}</label>'
         '<input id="password" name="password" type="password" '
         'autocomplete="current-password" required>'
         '<div class="buttons">'
-        '<button class="primary" type="submit" name="action" value="signin">Sign in</button>'
-        '<button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>'
+        '<button class="primary" type="submit" name="action" value="signin">'
+        f"{escape(t['signin.submit'])}</button>"
+        '<button type="submit" name="action" value="cancel" formnovalidate>'
+        f"{escape(t['signin.cancel'])}</button>"
         "</div></form>"
-        '<p class="note">This is the Alibaba Cloud emulator, not the real sign-in page.</p>'
+        f'<p class="note">{escape(t["signin.note"])}</p>'
     )
-    return _page(SIGNIN_TITLE, body, status=status)
+    return _page(language, t["signin.title"], body, status=status)
 
 
-def error_page(message: str, *, status: int = 400) -> web.Response:
-    """Shown instead of redirecting when the redirect target itself cannot be trusted."""
+def error_page(language: str, message: str, *, status: int = 400) -> web.Response:
+    """Shown instead of redirecting when the redirect target itself cannot be trusted.
+
+    `message` is the technical reason, for the developer of the application, as Alibaba's
+    own page shows it (its error codes are English in both languages).
+    """
+    t = CATALOGS[language]
     body = (
-        "<h1>Sign-in request rejected</h1>"
+        f"<h1>{escape(t['rejected.heading'])}</h1>"
         f'<p class="error" role="alert">{escape(message)}</p>'
-        '<p class="note">Alibaba Cloud emulator: the application sent an invalid '
-        "authorization request, so it is not sent back to it.</p>"
+        f'<p class="note">{escape(t["rejected.note"])}</p>'
     )
-    return _page("Sign-in request rejected (emulator)", body, status=status)
+    return _page(language, t["rejected.title"], body, status=status)
 
 
-def form_post_page(redirect_uri: str, fields: Mapping[str, str]) -> web.Response:
+def form_post_page(language: str, redirect_uri: str, fields: Mapping[str, str]) -> web.Response:
     """OAuth 2.0 Form Post Response Mode: the browser POSTs the result to redirect_uri."""
+    t = CATALOGS[language]
     body = (
-        "<h1>Returning to the application…</h1>"
+        f"<h1>{escape(t['return.heading'])}</h1>"
         f'<form method="post" action="{escape(redirect_uri)}">{_hidden(fields)}'
-        '<button class="primary" type="submit">Continue</button></form>'
+        f'<button class="primary" type="submit">{escape(t["return.continue"])}</button></form>'
         "<script>document.forms[0].submit()</script>"
     )
     # Inline script allowed here only: its sole input, redirect_uri, is a registered one.
     csp = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-    return _page("Returning to the application", body, csp=csp)
+    return _page(language, t["return.title"], body, csp=csp)

@@ -16,33 +16,9 @@ from html import escape
 
 from aiohttp import web
 
+from .i18n import CATALOGS
 from .keys import STORE_KEY
-
-_TEXT = {
-    "en": {
-        "title": "Alibaba Cloud emulator",
-        "lead": "Ring an agent: an incoming call to the agent's softphone. Open the softphone "
-        "(sign in to Alibaba Cloud from the CRM) first.",
-        "agent": "Agent",
-        "caller": "Caller's number",
-        "ring": "Ring",
-        "cli": "From a shell:",
-        "ringing": "Ringing: call {id}.",
-        "offline": "This agent has no softphone connected: open the softphone first.",
-        "failed": "Refused: {error}",
-    },
-    "zh": {
-        "title": "阿里云模拟器",
-        "lead": "呼叫坐席：向坐席的软电话推送一个来电。请先打开软电话（在 CRM 中登录阿里云）。",
-        "agent": "坐席",
-        "caller": "主叫号码",
-        "ring": "呼叫",
-        "cli": "命令行：",
-        "ringing": "正在振铃：通话 {id}。",
-        "offline": "该坐席没有已连接的软电话：请先打开软电话。",
-        "failed": "被拒绝：{error}",
-    },
-}
+from .pages import language
 
 _SCRIPT = """
 document.getElementById('ring').addEventListener('submit', async (event) => {
@@ -77,8 +53,10 @@ async def ring_page(
     """Answer a person's GET / with the ring form; everything else goes on as before."""
     if not wants_ring_page(request):
         return await handler(request)
-    zh = request.headers.get("Accept-Language", "").lower().startswith("zh")
-    return _page(request, _TEXT["zh" if zh else "en"], "zh-CN" if zh else "en")
+    lang = language(request)
+    prefix = "ring."
+    text = {k.removeprefix(prefix): v for k, v in CATALOGS[lang].items() if k.startswith(prefix)}
+    return _page(request, text, lang)
 
 
 def _page(request: web.Request, text: dict[str, str], lang: str) -> web.Response:

@@ -15,7 +15,7 @@ from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Middleware
 
 from ccc_gateway.http.errors import GatewayError, MethodNotAllowed
-from ccc_gateway.http.pages import page
+from ccc_gateway.http.pages import error_page
 from ccc_gateway.http.request_id import X_REQUEST_ID, from_client
 from ccc_gateway.http.request_id import of as request_id_of
 from ccc_gateway.keys import REQUEST_ID
@@ -56,15 +56,7 @@ def error_response(request: web.Request, error: GatewayError) -> web.Response:
 
 def _error_body(request: web.Request, error: GatewayError) -> web.Response:
     if wants_html(request):
-        detail = f"Request id {request_id_of(request)}" if request_id_of(request) else None
-        link = error.extra.get("login")
-        return page(
-            _TITLES.get(error.status, "Something went wrong"),
-            error.message,
-            status=error.status,
-            link=(str(link), "Sign in to Alibaba Cloud") if link else None,
-            detail=detail,
-        )
+        return error_page(request, error, request_id_of(request))
     body = {
         "requestId": getattr(error, "pop_request_id", None) or request_id_of(request),
         "errorCode": error.error_code,
@@ -75,18 +67,6 @@ def _error_body(request: web.Request, error: GatewayError) -> web.Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
-_TITLES = {
-    400: "Bad request",
-    401: "Sign-in needed",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Too large",
-    502: "The service behind the gateway is not answering",
-    503: "Temporarily unavailable",
-    504: "The service behind the gateway is too slow",
-}
 
 _HTTP_CODES = {
     404: "NotFound",

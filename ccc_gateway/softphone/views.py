@@ -8,9 +8,16 @@ Routes:
   hosts that generation connects to (docs/softphone.md, section 8).
 - `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener (and, past
   a Cross-Origin-Opener-Policy that cut it off, a BroadcastChannel) and closes.
-- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,widget.css}`.
+- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,call_log.js,
+  widget.css,favicon.svg}`.
 - `GET /aliyun/softphone/widget.js`: numbers.js (with `softphone.click_to_call` written into
   it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
+
+Languages: widget.js (after numbers.js), softphone.js and call_log.js carry the scripts'
+catalogs (ccc_gateway/i18n, keys `ui.*`) and `ui.language`, written in where the files are
+loaded (I18N_MARK); with `auto` the scripts follow navigator.languages. The softphone page's
+own words are `data-i18n` keys its script fills in, so the page and the script always speak
+the same language (call_log.js takes the one softphone.js wrote on `<html lang>`).
 """
 
 from __future__ import annotations
@@ -26,21 +33,27 @@ from yarl import URL
 
 from ccc_gateway.config.model import Config
 from ccc_gateway.http.origin import SCRIPT_HEADER, SCRIPT_HEADER_VALUE
+from ccc_gateway.http.pages import language_of
+from ccc_gateway.i18n import CATALOGS, script_catalog, text
 from ccc_gateway.keys import CONFIG
 
 STATIC = Path(__file__).parents[1] / "static"
 AJAX_PATH = "/aliyun/ccc/api"
 SIGNED_IN_PATH = "/aliyun/softphone/signed-in"
 SIGN_IN_URL = "/aliyun/auth?return_to=" + SIGNED_IN_PATH
-_TYPES = {".js": "text/javascript", ".css": "text/css"}
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 _FILES = (
     "softphone.js",
     "softphone.css",
     "signed-in.js",
     "numbers.js",
     "widget.css",
+    "favicon.svg",
     "call_log.js",
 )
+# Where the scripts receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
+I18N_MARK = b"/*ccc:i18n*/null"
+_TRANSLATED = ("widget.js", "softphone.js", "call_log.js")
 # Where numbers.js takes its configuration when served in front of widget.js.
 _CLICK_TO_CALL_SLOT = b"/*CCC_CLICK_TO_CALL*/null"
 
@@ -53,8 +66,14 @@ class StaticFile:
 
 
 def setup(app: web.Application) -> None:
-    files = {name: _load(name) for name in _FILES}
-    files["widget.js"] = widget_script(app[CONFIG])
+    i18n = json_for_html(
+        {
+            "language": app[CONFIG].ui.language,
+            "catalogs": {language: script_catalog(language) for language in CATALOGS},
+        }
+    ).encode()
+    files = {name: _load(name, i18n) for name in _FILES}
+    files["widget.js"] = widget_script(app[CONFIG], i18n)
 
     async def static_file(request: web.Request) -> web.StreamResponse:
         entry = files.get(request.match_info["name"])
@@ -67,8 +86,17 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/aliyun/softphone/{name}", static_file)
 
 
-def _load(name: str) -> StaticFile:
-    return _static((STATIC / name).read_bytes(), name)
+def _load(name: str, i18n: bytes) -> StaticFile:
+    return _static(_translated((STATIC / name).read_bytes(), name, i18n), name)
+
+
+def _translated(body: bytes, name: str, i18n: bytes) -> bytes:
+    """`body` with the catalogs written in, for the scripts that take them (_TRANSLATED)."""
+    if name not in _TRANSLATED:
+        return body
+    if I18N_MARK not in body:
+        raise RuntimeError(f"{name} lacks its catalogs' place {I18N_MARK.decode()}")
+    return body.replace(I18N_MARK, i18n, 1)
 
 
 def _static(body: bytes, name: str) -> StaticFile:
@@ -76,7 +104,7 @@ def _static(body: bytes, name: str) -> StaticFile:
     return StaticFile(body, _TYPES[Path(name).suffix], etag)
 
 
-def widget_script(config: Config) -> StaticFile:
+def widget_script(config: Config, i18n: bytes) -> StaticFile:
     """numbers.js configured from softphone.click_to_call, then widget.js: one script."""
     clicks = config.softphone.click_to_call
     settings = {"selectors": clicks.selectors, "detect": clicks.detect, "pattern": clicks.pattern}
@@ -85,7 +113,8 @@ def widget_script(config: Config) -> StaticFile:
     if numbers.count(_CLICK_TO_CALL_SLOT) != 1:
         raise RuntimeError("static/numbers.js lost its configuration slot")
     numbers = numbers.replace(_CLICK_TO_CALL_SLOT, json_for_html(settings).encode())
-    return _static(numbers + b"\n" + (STATIC / "widget.js").read_bytes(), "widget.js")
+    widget = _translated((STATIC / "widget.js").read_bytes(), "widget.js", i18n)
+    return _static(numbers + b"\n" + widget, "widget.js")
 
 
 def _static_response(request: web.Request, entry: StaticFile) -> web.Response:
@@ -186,6 +215,7 @@ def page_config(config: Config) -> dict[str, object]:
         "signInUrl": SIGN_IN_URL,
         "screenPop": {"url": soft.screen_pop_url, "target": soft.screen_pop_target},
         "confirmDial": soft.confirm_dial,
+        "notifications": soft.notifications,
         "callLog": call_log_config(config),
     }
 
@@ -210,32 +240,59 @@ def json_for_html(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# Every word is a data-i18n key: softphone.js writes the text in the agent's language.
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Softphone</title>
+<title data-i18n="ui.page.title"></title>
+<link rel="icon" href="/aliyun/softphone/favicon.svg" type="image/svg+xml">
 {styles}<link rel="stylesheet" href="/aliyun/softphone/softphone.css">
 <script type="application/json" id="ccc-config">{config}</script>
-</head><body>
-<section class="ccc-account" aria-label="Alibaba Cloud sign-in">
-<p class="ccc-who"><span id="ccc-agent">Checking sign-in…</span>
-<span id="ccc-expiry" class="ccc-muted"></span></p>
-<p id="ccc-message" class="ccc-message" role="status" aria-live="polite"></p>
+</head><body data-state="connecting">
+<header class="ccc-status">
+<p class="ccc-state"><span class="ccc-dot" aria-hidden="true"></span>
+<span id="ccc-state" data-i18n="ui.page.checking"></span></p>
+<p id="ccc-agent" class="ccc-agent"></p>
+<button type="button" id="ccc-signout" class="ccc-quiet" data-i18n="ui.page.sign_out" hidden>
+</button>
+</header>
+<main>
+<p id="ccc-live" class="ccc-live" role="status" aria-live="assertive"></p>
+<section id="ccc-ringing" class="ccc-ringing" aria-labelledby="ccc-ringing-title" hidden>
+<p id="ccc-ringing-title" class="ccc-ringing-title" data-i18n="ui.page.incoming"></p>
+<p class="ccc-caller"><strong id="ccc-ringing-customer"></strong>
+<span id="ccc-ringing-number"></span></p>
 <p class="ccc-buttons">
-<button type="button" id="ccc-signin" hidden>Sign in</button>
-<button type="button" id="ccc-resignin" class="ccc-warn" hidden>Sign in again</button>
-<button type="button" id="ccc-refresh" hidden>Refresh</button>
-<button type="button" id="ccc-signout" hidden>Sign out</button>
-</p>
+<button type="button" id="ccc-answer" data-i18n="ui.page.answer"></button></p>
 </section>
 <section id="ccc-confirm" class="ccc-confirm" role="alertdialog" aria-labelledby="ccc-confirm-title"
  aria-describedby="ccc-confirm-keys" hidden>
-<p id="ccc-confirm-title">Call <strong id="ccc-confirm-number"></strong>?</p>
-<p class="ccc-buttons"><button type="button" id="ccc-confirm-call">Call</button>
-<button type="button" id="ccc-confirm-cancel">Cancel</button></p>
-<p id="ccc-confirm-keys" class="ccc-muted">Enter calls, Esc cancels.</p>
+<p id="ccc-confirm-title"><span data-i18n="ui.page.confirm_question"></span>
+<strong id="ccc-confirm-number"></strong></p>
+<p class="ccc-buttons">
+<button type="button" id="ccc-confirm-call" data-i18n="ui.page.call"></button>
+<button type="button" id="ccc-confirm-cancel" data-i18n="ui.page.cancel"></button></p>
+<p id="ccc-confirm-keys" class="ccc-muted" data-i18n="ui.page.keys"></p>
+</section>
+<p id="ccc-message" class="ccc-message" role="status" aria-live="polite"></p>
+<section class="ccc-account" aria-labelledby="ccc-account-title">
+<h1 id="ccc-account-title" class="ccc-live" data-i18n="ui.page.account"></h1>
+<p id="ccc-hint" data-i18n="ui.page.signed_out_hint" hidden></p>
+<p class="ccc-buttons">
+<button type="button" id="ccc-signin" data-i18n="ui.page.sign_in" hidden></button>
+<button type="button" id="ccc-resignin" class="ccc-warn" data-i18n="ui.page.sign_in_again" hidden>
+</button>
+</p>
 </section>
 <div id="ccc-workbench"></div>
+<details id="ccc-details" class="ccc-details" hidden>
+<summary data-i18n="ui.page.details"></summary>
+<p id="ccc-detail-account"></p><p id="ccc-detail-crm"></p><p id="ccc-expiry"></p>
+<p id="ccc-detail-status"></p>
+<p class="ccc-buttons"><button type="button" id="ccc-refresh" data-i18n="ui.page.refresh" hidden>
+</button></p>
+</details>
+</main>
 {scripts}<script src="/aliyun/softphone/numbers.js"></script>
 <script src="/aliyun/softphone/softphone.js"></script>
 <script src="/aliyun/softphone/call_log.js"></script>
@@ -243,9 +300,9 @@ _PAGE = """<!doctype html>
 """
 
 _SIGNED_IN = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Signed in</title>
+<html lang="{language}"><head><meta charset="utf-8"><title>{title}</title>
 <script src="/aliyun/softphone/signed-in.js"></script></head>
-<body><p>Signed in to Alibaba Cloud. You can close this window.</p></body></html>
+<body><p>{message}</p></body></html>
 """
 
 
@@ -263,7 +320,12 @@ async def softphone_page(request: web.Request) -> web.Response:
     scripts = "".join(
         f'<script src="{escape(url)}"></script>\n' for url in config.softphone.sdk_scripts
     )
-    html = _PAGE.format(styles=styles, scripts=scripts, config=json_for_html(page_config(config)))
+    html = _PAGE.format(
+        language=language_of(request),
+        styles=styles,
+        scripts=scripts,
+        config=json_for_html(page_config(config)),
+    )
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = page_policy(config)
     # The softphone needs the microphone; nothing framed inside it does.
@@ -273,7 +335,13 @@ async def softphone_page(request: web.Request) -> web.Response:
 
 
 async def signed_in_page(request: web.Request) -> web.Response:
-    response = web.Response(text=_SIGNED_IN, content_type="text/html", charset="utf-8")
+    language = language_of(request)
+    html = _SIGNED_IN.format(
+        language=language,
+        title=escape(text(language, "ui.page.signed_in_title")),
+        message=escape(text(language, "ui.page.signed_in")),
+    )
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
     )

@@ -18,21 +18,14 @@
   const config = JSON.parse(document.getElementById('ccc-config').textContent);
   const log = config.callLog || {};
   const AFTER_CALL = 5;
-  const zh = /^zh/i.test(navigator.language || '');
-  const TEXT = zh ? {
-    title: '通话小结', outcome: '结果', notes: '备注', save: '保存', saved: '已保存。',
-    failed: '保存失败，请重试。', recent: '最近通话', refresh: '刷新', callBack: '回拨',
-    customer: '客户页面', none: '今天没有通话。', inbound: '呼入', outbound: '呼出',
-    seconds: '秒', unavailable: '无法获取通话记录。',
-  } : {
-    title: 'After the call', outcome: 'Outcome', notes: 'Notes', save: 'Save', saved: 'Saved.',
-    failed: 'Not saved: try again.', recent: 'Recent calls', refresh: 'Refresh',
-    callBack: 'Call back', customer: 'Customer page', none: 'No calls today.',
-    inbound: 'Inbound', outbound: 'Outbound', seconds: 's', unavailable: 'Call history unavailable.',
-  };
-  const OUTCOME_TEXT = zh ? {
-    resolved: '已解决', callback: '需回电', no_answer: '未接通', other: '其他',
-  } : { resolved: 'Resolved', callback: 'Call back', no_answer: 'No answer', other: 'Other' };
+  // {language, catalogs}: written in by the gateway (softphone/views.py). The language is the
+  // one softphone.js chose (ui.language, else the browser's) and wrote on <html lang>.
+  const I18N = /*ccc:i18n*/null;
+  const catalogs = (I18N && I18N.catalogs) || {};
+  const catalog = catalogs[document.documentElement.lang] || catalogs.en || {};
+  const t = (key) => (Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key);
+  // A configured outcome the catalogs do not know is shown as configured.
+  const outcomeText = (value) => catalog['ui.calllog.outcome.' + value] || value;
 
   let reporting = log.events === true;
   let current = null; // {jobId, callType, caller, callee, startedAt, answeredAt, endedAt}
@@ -48,22 +41,22 @@
 
   // ---- the after-call form
   const outcome = el('select', { id: 'ccc-ac-outcome' }, (log.outcomes || []).map(
-    (value) => el('option', { value, textContent: OUTCOME_TEXT[value] || value })));
+    (value) => el('option', { value, textContent: outcomeText(value) })));
   const notes = el('textarea', { id: 'ccc-ac-notes', rows: 3, maxLength: 2000 });
-  const save = el('button', { type: 'button', id: 'ccc-ac-save', textContent: TEXT.save });
+  const save = el('button', { type: 'button', id: 'ccc-ac-save', textContent: t('ui.calllog.save') });
   const formStatus = el('p', { className: 'ccc-muted', id: 'ccc-ac-status', role: 'status' });
   const form = el('section', { id: 'ccc-after-call', className: 'ccc-after-call', hidden: true }, [
-    el('h2', { textContent: TEXT.title }),
+    el('h2', { textContent: t('ui.calllog.title') }),
     el('p', { id: 'ccc-ac-call', className: 'ccc-muted' }),
-    el('label', {}, [TEXT.outcome + ' ', outcome]),
-    el('label', {}, [TEXT.notes + ' ', notes]),
+    el('label', {}, [t('ui.calllog.outcome') + ' ', outcome]),
+    el('label', {}, [t('ui.calllog.notes') + ' ', notes]),
     el('p', { className: 'ccc-buttons' }, [save]), formStatus,
   ]);
   // ---- the recent calls
   const list = el('ul', { id: 'ccc-recent-list', className: 'ccc-recent-list' });
-  const refreshList = el('button', { type: 'button', textContent: TEXT.refresh });
+  const refreshList = el('button', { type: 'button', textContent: t('ui.calllog.refresh') });
   const recent = el('section', { id: 'ccc-recent', className: 'ccc-recent', hidden: true }, [
-    el('h2', {}, [TEXT.recent + ' ', refreshList]), list,
+    el('h2', {}, [t('ui.calllog.recent') + ' ', refreshList]), list,
   ]);
   document.body.append(form, recent);
 
@@ -123,7 +116,7 @@
     }
     pending = call;
     document.getElementById('ccc-ac-call').textContent =
-      (call.callType === 'Outbound' ? TEXT.outbound : TEXT.inbound) + ' · ' + who(call);
+      (call.callType === 'Outbound' ? t('ui.calllog.outbound') : t('ui.calllog.inbound')) + ' · ' + who(call);
     notes.value = '';
     outcome.selectedIndex = 0;
     formStatus.textContent = '';
@@ -149,12 +142,12 @@
     const ok = await report('after_call', pending, { outcome: outcome.value, notes: notes.value });
     save.disabled = false;
     if (!ok && reporting) {
-      formStatus.textContent = TEXT.failed;
+      formStatus.textContent = t('ui.calllog.failed');
       return;
     }
     pending = null;
     form.hidden = true;
-    formStatus.textContent = TEXT.saved;
+    formStatus.textContent = t('ui.calllog.saved');
     ready();
     loadRecent(true);
   }
@@ -178,14 +171,14 @@
     } catch (err) {
       loaded = false;
       recent.hidden = false;
-      list.replaceChildren(el('li', { className: 'ccc-muted', textContent: TEXT.unavailable }));
+      list.replaceChildren(el('li', { className: 'ccc-muted', textContent: t('ui.calllog.unavailable') }));
     }
   }
 
   function showRecent(rows) {
     recent.hidden = false;
     if (!rows.length) {
-      list.replaceChildren(el('li', { className: 'ccc-muted', textContent: TEXT.none }));
+      list.replaceChildren(el('li', { className: 'ccc-muted', textContent: t('ui.calllog.none') }));
       return;
     }
     list.replaceChildren(...rows.map(recentRow));
@@ -195,16 +188,16 @@
     const inbound = String(row.ContactType || '').toLowerCase() === 'inbound';
     const number = String((inbound ? row.CallingNumber : row.CalledNumber) || '');
     const when = row.StartTime ? new Date(Number(row.StartTime)).toLocaleString() : '';
-    const call = el('button', { type: 'button', className: 'ccc-call-back', textContent: TEXT.callBack });
+    const call = el('button', { type: 'button', className: 'ccc-call-back', textContent: t('ui.calllog.call_back') });
     call.addEventListener('click', () => {
       document.dispatchEvent(new CustomEvent('ccc-dial', { detail: { number } }));
     });
     const page = el('a', { href: customerUrl(row, inbound), target: '_top',
-      className: 'ccc-customer', textContent: TEXT.customer });
+      className: 'ccc-customer', textContent: t('ui.calllog.customer') });
     return el('li', { className: 'ccc-recent-call' }, [
       el('span', { className: 'ccc-recent-number', textContent: number }), ' ',
-      el('span', { className: 'ccc-muted', textContent: (inbound ? TEXT.inbound : TEXT.outbound)
-        + ' · ' + when + ' · ' + (row.Duration || 0) + TEXT.seconds }), ' ', call, ' ', page,
+      el('span', { className: 'ccc-muted', textContent: (inbound ? t('ui.calllog.inbound') : t('ui.calllog.outbound'))
+        + ' · ' + when + ' · ' + (row.Duration || 0) + t('ui.calllog.seconds') }), ' ', call, ' ', page,
     ]);
   }
 

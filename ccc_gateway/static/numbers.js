@@ -8,9 +8,10 @@
  * window.cccNumbers:
  * - variables(caller): {caller, caller_digits, caller_national, caller_e164}
  * - popUrl(template, detail): the screen-pop template with every variable filled in
- * - watch(dial): click-to-call on `selectors`, phone inputs and (detect) numbers in text;
- *   dial(raw) gets the number as written, and the widget's dial path (tel: links, the
- *   confirmation in the softphone) does the rest.
+ * - watch(dial, label): click-to-call on `selectors`, phone inputs and (detect) numbers in
+ *   text; dial(raw) gets the number as written, and the widget's dial path (tel: links, the
+ *   confirmation in the softphone) does the rest. `label`: the phone inputs' Call button's
+ *   accessible name, in the agent's language (the widget's catalogs).
  *
  * The detector never changes the CRM's DOM: a single-page CRM's framework owns its text nodes
  * and breaks when someone splits them (the Google Translate problem). Numbers are marked with
@@ -241,15 +242,15 @@
 
   // ---- phone inputs: one floating Call button ----
 
-  function makeInputButton(dial, selectors) {
+  function makeInputButton(dial, selectors, label) {
     const holder = document.createElement('div');
     holder.id = 'ccc-numbers';
     const button = holder.appendChild(document.createElement('button'));
     button.type = 'button';
     button.className = 'ccc-numbers-call';
     button.textContent = '📞';
-    button.title = 'Call';
-    button.setAttribute('aria-label', 'Call');
+    button.title = label;
+    button.setAttribute('aria-label', label);
     holder.hidden = true;
     let input = null;
     button.addEventListener('mousedown', (event) => event.preventDefault()); // keep the focus
@@ -297,7 +298,7 @@
     } catch (err) { /* only the look is lost */ }
   }
 
-  function watch(dial) {
+  function watch(dial, label) {
     const config = CLICK_TO_CALL || {};
     const selectors = selectorList(Array.isArray(config.selectors) ? config.selectors : []);
     const pattern = compile(config.pattern || DEFAULT_PATTERN);
@@ -313,7 +314,7 @@
       event.stopPropagation();
       dial(raw);
     }, true);
-    makeInputButton(dial, selectors);
+    makeInputButton(dial, selectors, label);
     if (config.detect) makeDetector(pattern).start();
   }
 

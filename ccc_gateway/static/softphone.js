@@ -1,16 +1,21 @@
 /*
- * The softphone page: shows the Alibaba Cloud sign-in (Sign in / Refresh / Sign out), runs the
- * CCC workbench SDK while signed in, and talks to the widget in the CRM page that frames it.
+ * The softphone page: shows the agent's state and the Alibaba Cloud sign-in (Sign in / Sign
+ * out; the token and its renewal under Details), runs the CCC workbench SDK while signed in,
+ * and talks to the widget in the CRM page that frames it.
  *
  * Messages to the parent (only when framed, targetOrigin = our own origin):
- *   {type: 'ccc:state', signedIn, status, busy}   sign-in and SDK status changes
+ *   {type: 'ccc:state', signedIn, status, busy, agentState, caller, notifications}
+ *                                                 sign-in and SDK status changes
  *   {type: 'ccc:screen-pop', caller, callee, callType, jobId, url, target}
  *                                                 an incoming call (url: same-origin path)
  *   {type: 'ccc:confirm', number}                 a call waits for the agent's Call
  *   {type: 'ccc:call-result', number, ok, reason, message}  (reason 'Cancelled': not confirmed)
  *   {type: 'ccc:show'}                            the agent must see the panel (sign in again)
+ *   {type: 'ccc:close'}                           Esc: the agent wants the panel closed
+ *   {type: 'ccc:size', height}                    this page's content height, for the panel
  * Messages from the parent: {type: 'ccc:call', number}, {type: 'ccc:release'},
- * {type: 'ccc:check'} (a CRM page loaded somewhere: check the sign-in now).
+ * {type: 'ccc:check'} (a CRM page loaded somewhere: check the sign-in now),
+ * {type: 'ccc:customer', name} (the screen-popped page names the ringing call's customer).
  *
  * Click-to-call comes from CRM page content, which the CRM's users may write (an invisible
  * element over the whole page dials on any click). So unless confirm_dial is off, a number
@@ -33,6 +38,15 @@
  * (`new CCCWorkbenchSDK`, taken to behave like 2.x: its hooks are not publicly documented, so
  * every hook accepts either form). The hooks' call details become one shape here:
  * {caller, callee, callType, jobId, callContext}.
+ *
+ * What the agent sees (docs/softphone.md, "The agent's view"): the state in an agent's words
+ * (AGENT_STATES: signed out, ready, on break, ringing, talking, on hold, after-call work, ...)
+ * with its colour; a ringing call with its number, the customer's name once the widget's
+ * screen pop names it ({type: 'ccc:customer', name} from the parent) and an Answer button;
+ * the token's lifetime and a manual renewal only under "Details" (renewal is automatic). State changes are announced (a live region). Esc (with
+ * no call waiting for confirmation) asks the widget to close the panel ({type: 'ccc:close'});
+ * the page's height goes to the widget ({type: 'ccc:size', height}) so the panel fits it.
+ * Every word comes from the catalogs the gateway writes into this file (I18N below).
  */
 (function () {
   'use strict';
@@ -50,8 +64,29 @@
   // (revoke in another tab, expiry) tears the softphone down within this time.
   const WATCH_MS = 5000;
   const SIGN_IN_WINDOW = 'ccc-signin'; // the popup's name: widget.js stays out of it
+  // The agent's state for a status code (keys of the catalogs' ui.state.*); -1/0: registering.
+  const TALKING = [9, 10, 11, 16, 17, 20, 21, 22, 23, 24, 25, 26];
+  const AGENT_STATES = Object.assign(
+    { '-1': 'signing-in', 0: 'signing-in', 1: 'offline', 3: 'ready', 5: 'acw', 6: 'ringing',
+      8: 'dialing', 12: 'hold' },
+    CLASSIC ? { 2: 'not-ready', 4: 'break' } : { 2: 'break' },
+    Object.fromEntries(TALKING.map((code) => [code, 'talking'])));
+  // {language, catalogs: {en, zh-CN}}: written in by the gateway (softphone/views.py).
+  const I18N = /*ccc:i18n*/null;
+  const LANGUAGE = pickLanguage();
   const ui = {
+    state: document.getElementById('ccc-state'),
     agent: document.getElementById('ccc-agent'),
+    live: document.getElementById('ccc-live'),
+    hint: document.getElementById('ccc-hint'),
+    ringing: document.getElementById('ccc-ringing'),
+    ringingNumber: document.getElementById('ccc-ringing-number'),
+    ringingCustomer: document.getElementById('ccc-ringing-customer'),
+    answer: document.getElementById('ccc-answer'),
+    details: document.getElementById('ccc-details'),
+    detailAccount: document.getElementById('ccc-detail-account'),
+    detailCrm: document.getElementById('ccc-detail-crm'),
+    detailStatus: document.getElementById('ccc-detail-status'),
     expiry: document.getElementById('ccc-expiry'),
     message: document.getElementById('ccc-message'),
     signIn: document.getElementById('ccc-signin'),
@@ -73,6 +108,40 @@
   let dialing = null; // set while sdk.call() runs: the SDK refuses synchronously
   let owner = null; // {crmUser, upn} the running SDK was started for
   let pending = null; // the number waiting for the agent's Call
+  let call = null; // {caller, customer} of the ringing or connected call
+  let shown = null; // the agent state last shown
+
+  function pickLanguage() {
+    const configured = I18N && I18N.language;
+    if (configured && configured !== 'auto') return configured;
+    const wanted = (navigator.languages && navigator.languages.length)
+      ? navigator.languages : [navigator.language || ''];
+    for (const tag of wanted) {
+      const lower = String(tag).toLowerCase();
+      if (lower.startsWith('zh')) return 'zh-CN';
+      if (lower.startsWith('en')) return 'en';
+    }
+    return 'en';
+  }
+
+  /** The catalog's text for `key`, `{name}` filled from `values` (the key itself if unknown). */
+  function t(key, values) {
+    const catalog = (I18N && I18N.catalogs[LANGUAGE]) || {};
+    const text = Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key;
+    return text.replace(/\{(\w+)\}/g, (all, name) => (
+      values && values[name] !== undefined ? String(values[name]) : all));
+  }
+
+  /** The page's own words: every element marked data-i18n gets its catalog text. */
+  function translatePage() {
+    document.documentElement.lang = LANGUAGE;
+    for (const node of document.querySelectorAll('[data-i18n]')) {
+      node.textContent = t(node.dataset.i18n);
+    }
+    for (const node of document.querySelectorAll('[data-i18n-label]')) {
+      node.setAttribute('aria-label', t(node.dataset.i18nLabel));
+    }
+  }
 
   function tell(message) {
     if (framed) window.parent.postMessage(message, location.origin);
@@ -83,27 +152,49 @@
     ui.message.classList.toggle('ccc-warn-text', Boolean(warn));
   }
 
+  /** The agent's state in their words' key (ui.state.*). */
+  function agentState() {
+    if (session === null) return 'connecting';
+    if (!session.signedIn) return popup ? 'signing-in' : 'signed-out'; // the popup is open
+    if (!sdk) return 'connecting';
+    return AGENT_STATES[status] || 'connecting';
+  }
+
+  /** Show the state here, announce a change, and tell the widget. */
   function announce() {
+    const state = agentState();
+    document.body.dataset.state = state;
+    ui.state.textContent = t('ui.state.' + state);
+    if (state !== shown) {
+      shown = state;
+      ui.live.textContent = t('ui.state.' + state) + (call ? ' · ' + call.caller : '');
+    }
+    ui.ringing.hidden = state !== 'ringing' || !call;
+    ui.answer.hidden = !(sdk && typeof sdk.answer === 'function');
+    if (call) {
+      ui.ringingNumber.textContent = call.caller;
+      ui.ringingCustomer.textContent = call.customer;
+    }
+    ui.detailStatus.textContent = sdk ? t('ui.page.details_status', { code: status }) : '';
     tell({
       type: 'ccc:state', signedIn: Boolean(session && session.signedIn), status,
-      busy: IN_CALL.includes(status),
+      busy: IN_CALL.includes(status), agentState: state, caller: call ? call.caller : '',
+      notifications: config.notifications === true,
     });
   }
 
   function showAccount() {
     const signedIn = Boolean(session && session.signedIn);
-    if (session === null) {
-      ui.agent.textContent = 'Sign-in state unknown';
-      ui.expiry.textContent = '';
-    } else if (signedIn) {
-      ui.agent.textContent = 'Signed in as ' + (session.agent.name || session.agent.upn);
-      ui.expiry.textContent = session.expiresAt
-        ? '(token until ' + new Date(session.expiresAt).toLocaleTimeString() + ')' : '';
-    } else {
-      ui.agent.textContent = 'Signed out of Alibaba Cloud';
-      ui.expiry.textContent = '';
-    }
-    ui.signIn.hidden = signedIn;
+    ui.agent.textContent = signedIn ? (session.agent.name || session.agent.upn) : '';
+    ui.hint.hidden = signedIn || session === null;
+    ui.details.hidden = !signedIn;
+    ui.detailAccount.textContent = signedIn ? t('ui.page.details_account', { upn: session.agent.upn }) : '';
+    ui.detailCrm.textContent = signedIn && session.crmUser
+      ? t('ui.page.details_crm_user', { user: session.crmUser }) : '';
+    ui.expiry.textContent = signedIn && session.expiresAt ? t('ui.page.details_token', {
+      time: new Date(session.expiresAt).toLocaleTimeString(LANGUAGE),
+    }) : '';
+    ui.signIn.hidden = signedIn || session === null;
     ui.refresh.hidden = !signedIn;
     ui.signOut.hidden = !signedIn;
     if (!signedIn) ui.reSignIn.hidden = true;
@@ -115,15 +206,14 @@
     if (!owner) return null;
     if (next.crmUser !== owner.crmUser) {
       return next.crmUser
-        ? 'Another CRM user (' + next.crmUser + ') is logged in: the softphone of '
-          + owner.upn + ' was stopped.'
-        : 'You logged out of the CRM: the softphone was stopped.';
+        ? t('ui.page.other_crm_user', { user: next.crmUser, upn: owner.upn })
+        : t('ui.page.crm_logged_out');
     }
     if (!next.signedIn) {
-      return 'Your Alibaba Cloud sign-in has ended: the softphone was stopped. Sign in to use it again.';
+      return t('ui.page.signin_ended');
     }
     if (!next.agent || next.agent.upn !== owner.upn) {
-      return 'Another agent signed in on this browser: the softphone of ' + owner.upn + ' was stopped.';
+      return t('ui.page.other_agent', { upn: owner.upn });
     }
     return null;
   }
@@ -143,7 +233,7 @@
       if (watching) return; // no answer is not "signed out": a call in progress goes on
       if (!sdk) session = null;
       showAccount();
-      say('The gateway did not answer; try again in a moment.', true);
+      say(t('ui.page.no_answer'), true);
       return;
     }
     const why = sdk ? ownerGone(next) : null;
@@ -222,8 +312,7 @@
   function startSdk() {
     const Sdk = window[config.sdkGlobal];
     if (typeof Sdk !== 'function') {
-      say('The call center softphone could not be loaded (Alibaba Cloud unreachable?). '
-        + 'The CRM keeps working; reload this panel later.', true);
+      say(t('ui.page.sdk_missing'), true);
       return;
     }
     if (sdk) {
@@ -250,13 +339,23 @@
       onLogOut() { announce(); },
       onCallComing(...args) {
         callEvent('ringing', args, 'Inbound');
-        screenPop(callDetail(args, 'Inbound'));
+        ringing(callDetail(args, 'Inbound'));
       },
-      onCallDialing(...args) { callEvent('ringing', args, 'Outbound'); announce(); },
+      onCallDialing(...args) {
+        callEvent('ringing', args, 'Outbound');
+        const detail = callDetail(args, 'Outbound');
+        if (detail.callee) call = { caller: detail.callee, customer: '' };
+        announce();
+      },
       onCallEstablish(...args) { callEvent('answered', args, ''); announce(); },
       onCallRelease(...args) { callEvent('ended', args, ''); announce(); },
       onHangUp() { announce(); },
-      onStatusChange(value) { status = statusCode(value); callEvent('status', [], ''); announce(); },
+      onStatusChange(value) {
+        status = statusCode(value);
+        if (!IN_CALL.includes(status)) call = null; // the call is over (it may ring first)
+        callEvent('status', [], '');
+        announce();
+      },
       onErrorNotify(error) { sdkError(error || {}); },
     }));
     sdk = created;
@@ -275,6 +374,7 @@
     sdk = null;
     owner = null;
     status = -1;
+    call = null;
     hideConfirm();
     if (logOut) {
       try {
@@ -296,15 +396,29 @@
     });
     if (AUTH_ERRORS.includes(error.errorCode)) {
       const mismatch = error.errorCode === 'CrmUserMismatch';
-      say(mismatch
-        ? 'This Alibaba Cloud sign-in belongs to another CRM user: sign in again.'
-        : 'Your Alibaba Cloud sign-in has ended: sign in again. Calls in progress continue.', true);
+      say(t(mismatch ? 'ui.page.mismatch' : 'ui.page.ended_continue'), true);
       ui.reSignIn.hidden = false;
       tell({ type: 'ccc:show' });
       checkSession(true); // if the session agrees the owner is gone, the softphone stops
       return;
     }
     if (dialing) dialing.error = error; // reported while call() ran: the call's own error
+  }
+
+  /** An incoming call: shown here with Answer, and popped in the CRM by the widget. */
+  function ringing(detail) {
+    if (detail.caller) call = { caller: detail.caller, customer: '' };
+    screenPop(detail);
+    announce();
+    if (!ui.answer.hidden) ui.answer.focus(); // Enter (or Space) answers
+  }
+
+  function answer() {
+    if (!sdk || typeof sdk.answer !== 'function') return;
+    try {
+      const result = sdk.answer();
+      if (result && typeof result.catch === 'function') result.catch(() => {}); // onErrorNotify says why
+    } catch (err) { /* the SDK refused (no ringing call): its state says why */ }
   }
 
   /** The CRM page for an incoming call: the template with the call's details (numbers.js). */
@@ -321,13 +435,13 @@
   function refused(number) {
     const result = { type: 'ccc:call-result', number, ok: false };
     if (!session || !session.signedIn) {
-      say('Sign in to Alibaba Cloud to call ' + number + '.', true);
+      say(t('ui.page.sign_in_to_call', { number }), true);
       tell(Object.assign(result, { reason: 'SignedOut', message: 'Sign in to call.' }));
       return true;
     }
     if (!sdk || !IDLE.includes(status)) {
       const why = IN_CALL.includes(status) ? 'Busy' : 'NotReady';
-      say('The softphone cannot call now (' + (why === 'Busy' ? 'in a call' : 'not ready') + ').', true);
+      say(t(why === 'Busy' ? 'ui.page.busy' : 'ui.page.not_ready'), true);
       tell(Object.assign(result, { reason: why, message: 'The softphone is not ready.' }));
       return true;
     }
@@ -364,12 +478,16 @@
     const number = pending;
     hideConfirm();
     if (number === null) return;
-    say('The call to ' + number + ' was cancelled' + (why || '') + '.');
+    say(t(why ? 'ui.page.cancelled_key' : 'ui.page.cancelled', { number }));
     tell({ type: 'ccc:call-result', number, ok: false, reason: 'Cancelled', message: 'Cancelled.' });
   }
 
   function onKey(event) {
-    if (pending === null || event.isComposing) return;
+    if (event.isComposing) return;
+    if (pending === null) {
+      if (event.key === 'Escape') tell({ type: 'ccc:close' }); // the widget closes the panel
+      return;
+    }
     if (event.key === 'Enter') {
       event.preventDefault(); // also stops the focused button's own activation
       if (document.activeElement === ui.confirmCancel) cancelCall();
@@ -378,7 +496,7 @@
       event.preventDefault();
       cancelCall();
     } else if (event.key.length === 1 || event.key === 'Backspace') {
-      cancelCall(' (a key other than Enter was pressed)');
+      cancelCall(true);
     }
   }
 
@@ -386,7 +504,7 @@
   function dialed(number, error) {
     const result = { type: 'ccc:call-result', number, ok: !error };
     if (error) {
-      say('The call did not start: ' + (error.errorMsg || error.errorCode) + '.', true);
+      say(t('ui.page.not_started', { reason: error.errorMsg || error.errorCode }), true);
       Object.assign(result, { reason: error.errorCode, message: error.errorMsg });
     }
     tell(result);
@@ -431,10 +549,11 @@
     }
     popup = window.open(config.signInUrl, SIGN_IN_WINDOW, 'popup,width=520,height=680');
     if (!popup) {
-      say('The sign-in window was blocked: allow pop-ups for this site and try again.', true);
+      say(t('ui.page.popup_blocked'), true);
       return;
     }
-    say('Finish the sign-in in the window that opened.');
+    say(t('ui.page.finish_popup'));
+    announce();
     clearInterval(popupTimer);
     // A closed popup (signed in, cancelled or failed) is noticed even without its message.
     popupTimer = setInterval(() => {
@@ -462,31 +581,31 @@
       if (response.ok) {
         session = body;
         showAccount();
-        say('Token refreshed.');
+        say(t('ui.page.refreshed'));
       } else if (response.status === 401) {
         await checkSession(false);
       } else {
-        say('Refresh failed: ' + (body.message || response.status), true);
+        say(t('ui.page.refresh_failed', { reason: body.message || response.status }), true);
       }
     } catch (err) {
-      say('Refresh failed: the gateway did not answer.', true);
+      say(t('ui.page.refresh_no_answer'), true);
     } finally {
       ui.refresh.disabled = false;
     }
   }
 
   async function signOut() {
-    if (IN_CALL.includes(status) && !window.confirm('A call is in progress. Sign out anyway?')) {
+    if (IN_CALL.includes(status) && !window.confirm(t('ui.page.confirm_sign_out'))) {
       return;
     }
     ui.signOut.disabled = true;
     try {
-      const { body } = await post('/aliyun/revoke');
+      await post('/aliyun/revoke');
       stopSdk(false);
       await checkSession(false);
-      say(body.message || 'Signed out.');
+      say(t('ui.page.signed_out'));
     } catch (err) {
-      say('Sign-out failed: the gateway did not answer.', true);
+      say(t('ui.page.sign_out_failed'), true);
     } finally {
       ui.signOut.disabled = false;
     }
@@ -504,7 +623,22 @@
     if (data.type === 'ccc:call' && typeof data.number === 'string') requestCall(data.number);
     else if (data.type === 'ccc:release') stopSdk(false);
     else if (data.type === 'ccc:check') checkSession(true);
+    else if (data.type === 'ccc:customer' && call && typeof data.name === 'string') {
+      call.customer = data.name.slice(0, 80); // the screen-popped page named the caller
+      announce();
+    }
   });
+
+  /** The widget sizes its panel to this page's content: no half-empty panel. */
+  function reportSize() {
+    tell({ type: 'ccc:size', height: Math.ceil(document.body.getBoundingClientRect().height) });
+  }
+
+  translatePage();
+  ui.answer.addEventListener('click', answer);
+  if (typeof window.ResizeObserver === 'function') {
+    new window.ResizeObserver(reportSize).observe(document.body);
+  }
 
   // The popup's second way to report (signed-in.js): a COOP on the way may have cut it off.
   if (typeof window.BroadcastChannel === 'function') {

@@ -64,6 +64,20 @@
  *
  * Click-to-call beyond tel: links (selectors, phone inputs, numbers in text) is numbers.js,
  * served in front of this file; it hands every number to dial() below.
+  *
+ * What the agent sees (docs/softphone.md, "The agent's view"): the button shows the agent's
+ * state in words and colour (the softphone page names it: signed out, ready, on break,
+ * ringing, talking, on hold, after-call work, ...). An incoming call opens the panel by itself
+ * in the tab holding the softphone, with the caller's number and, once the screen pop has
+ * loaded a CRM page with a title, the customer's name; in a background tab a desktop
+ * notification brings the agent there (softphone.notifications; the permission is asked once,
+ * on a click of the button). Other tabs show the state too (the holder says it on the bus).
+ * State changes are announced to screen readers (a live region); Esc closes the panel. While
+ * the panel is open the toast is its top line, so the two never overlap.
+ *
+ * Every word comes from the catalogs the gateway writes into this file where it serves it
+ * (I18N below, from ccc_gateway/i18n): the configured ui.language, or for `auto` the
+ * browser's (navigator.languages: the first Chinese or English one; neither gives English).
  */
 (function () {
   'use strict';
@@ -93,6 +107,31 @@
   const CONTENT_NAME = 'ccc-content-' + id; // the form target that sends a submission into it
   const SHELL_MARK = 'cccShell'; // key of our history entries' state: {cccShell: id}
   const SELF_TARGETS = ['', '_self', '_top', '_parent'];
+  const NOTIFY_ASKED_KEY = 'ccc-notifications-asked';
+  // {language, catalogs: {en, zh-CN}}: written in by the gateway (softphone/views.py).
+  const I18N = /*ccc:i18n*/null;
+  const LANGUAGE = pickLanguage();
+
+  function pickLanguage() {
+    const configured = I18N && I18N.language;
+    if (configured && configured !== 'auto') return configured;
+    const wanted = (navigator.languages && navigator.languages.length)
+      ? navigator.languages : [navigator.language || ''];
+    for (const tag of wanted) {
+      const lower = String(tag).toLowerCase();
+      if (lower.startsWith('zh')) return 'zh-CN';
+      if (lower.startsWith('en')) return 'en';
+    }
+    return 'en';
+  }
+
+  /** The catalog's text for `key`, `{name}` filled from `values` (the key itself if unknown). */
+  function t(key, values) {
+    const catalog = (I18N && I18N.catalogs[LANGUAGE]) || {};
+    const text = Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key;
+    return text.replace(/\{(\w+)\}/g, (all, name) => (
+      values && values[name] !== undefined ? String(values[name]) : all));
+  }
 
   const state = {
     role: 'undecided', // 'holder' | 'elsewhere' | 'undecided'
@@ -103,6 +142,12 @@
     ready: false, // the iframe said hello: messages can be posted
     queue: [], // numbers to dial once the softphone is ready
     ackTimer: null,
+    agentState: null, // the softphone's word for the agent's state (ui.state.* keys)
+    caller: '', // the ringing or connected call's number
+    customer: '', // its customer's name, from the screen-popped CRM page's title
+    popUrl: null, // the screen pop's page, whose title names the customer
+    notifications: false, // softphone.notifications, as the softphone page says
+    remote: null, // another tab's holder's {agentState, caller, customer}
   };
 
   // The content frame of shell mode (top-level page only).
@@ -169,20 +214,34 @@
 
   const root = el('div', 'ccc-widget');
   root.id = 'ccc-softphone';
-  const button = root.appendChild(el('button', 'ccc-widget-button', 'Softphone'));
+  root.lang = LANGUAGE;
+  const button = root.appendChild(el('button', 'ccc-widget-button'));
   button.type = 'button';
   button.id = 'ccc-softphone-button';
   button.setAttribute('aria-expanded', 'false');
   button.setAttribute('aria-controls', 'ccc-softphone-panel');
+  const dot = button.appendChild(el('span', 'ccc-widget-dot'));
+  dot.setAttribute('aria-hidden', 'true');
+  const buttonText = button.appendChild(el('span', 'ccc-widget-label', t('ui.widget.button')));
   const panel = root.appendChild(el('div', 'ccc-widget-panel'));
   panel.id = 'ccc-softphone-panel';
+  panel.setAttribute('role', 'region');
+  panel.setAttribute('aria-label', t('ui.widget.frame_title'));
   panel.hidden = true;
+  const head = panel.appendChild(el('div', 'ccc-widget-head'));
+  const headText = head.appendChild(el('p', 'ccc-widget-head-text', t('ui.widget.button')));
+  headText.id = 'ccc-softphone-head';
+  const close = head.appendChild(el('button', 'ccc-widget-close', '×'));
+  close.type = 'button';
+  close.id = 'ccc-softphone-close';
+  close.setAttribute('aria-label', t('ui.widget.close'));
+  close.title = t('ui.widget.close');
   const elsewhere = panel.appendChild(el('div', 'ccc-widget-elsewhere'));
-  elsewhere.append(el('p', '', 'The softphone is open in another tab of this CRM.'));
-  const takeOver = elsewhere.appendChild(el('button', 'ccc-widget-takeover', 'Use it here'));
+  elsewhere.append(el('p', '', t('ui.widget.elsewhere')));
+  const takeOver = elsewhere.appendChild(el('button', 'ccc-widget-takeover',
+    t('ui.widget.take_over')));
   takeOver.type = 'button';
-  const warning = root.appendChild(el('p', 'ccc-widget-warning',
-    'In a call: this CRM cannot be shown in a frame, so navigating will end the call.'));
+  const warning = root.appendChild(el('p', 'ccc-widget-warning', t('ui.widget.warning')));
   warning.id = 'ccc-softphone-warning';
   warning.setAttribute('role', 'alert');
   const notice = root.appendChild(el('div', 'ccc-widget-notice'));
@@ -190,32 +249,57 @@
   notice.setAttribute('role', 'alert');
   notice.hidden = true;
   const noticeText = notice.appendChild(el('p', ''));
-  const noticeTab = notice.appendChild(el('button', 'ccc-widget-notice-tab', 'Open in a new tab'));
+  const noticeTab = notice.appendChild(el('button', 'ccc-widget-notice-tab',
+    t('ui.widget.notice_tab')));
   noticeTab.type = 'button';
   const noticeHere = notice.appendChild(el('button', 'ccc-widget-notice-here',
-    'Open here (ends the call)'));
+    t('ui.widget.notice_here')));
   noticeHere.type = 'button';
-  const noticeClose = notice.appendChild(el('button', 'ccc-widget-notice-close', 'Dismiss'));
+  const noticeClose = notice.appendChild(el('button', 'ccc-widget-notice-close',
+    t('ui.widget.dismiss')));
   noticeClose.type = 'button';
   let noticeUrl = null;
   const toast = root.appendChild(el('div', 'ccc-widget-toast'));
   toast.id = 'ccc-softphone-toast';
   toast.setAttribute('role', 'status');
   toast.setAttribute('aria-live', 'polite');
+  // Screen readers hear each state change here (the visible words are on the button).
+  const live = root.appendChild(el('div', 'ccc-widget-live'));
+  live.id = 'ccc-softphone-live';
+  live.setAttribute('role', 'status');
+  live.setAttribute('aria-live', 'assertive');
+  let notification = null;
   let frame = null;
   let toastTimer = null;
 
+  /** The agent's state in words: the caller (and customer) when ringing or talking. */
+  function stateText(view) {
+    const name = t('ui.state.' + view.agentState);
+    const who = view.customer ? view.customer + ' ' + view.caller : view.caller;
+    return who && ['ringing', 'talking', 'dialing', 'hold'].includes(view.agentState)
+      ? name + ' · ' + who : name;
+  }
+
   function render() {
     const holder = state.role === 'holder';
+    const view = holder ? state : (state.role === 'elsewhere' ? state.remote : null);
+    const agentState = view && view.agentState ? view.agentState : null;
     root.classList.toggle('ccc-holder', holder);
     root.classList.toggle('ccc-elsewhere', state.role === 'elsewhere');
     root.classList.toggle('ccc-busy', holder && state.busy);
     root.classList.toggle('ccc-signed-out', holder && state.signedIn === false);
-    let label = 'Softphone';
-    if (state.role === 'elsewhere') label = 'Softphone open in another tab';
-    else if (holder && state.busy) label = 'Softphone · in a call';
-    else if (holder && state.signedIn === false) label = 'Softphone · signed out';
-    button.textContent = label;
+    for (const name of Array.from(root.classList)) {
+      if (name.startsWith('ccc-state-')) root.classList.remove(name);
+    }
+    if (agentState) root.classList.add('ccc-state-' + agentState);
+    let label = t('ui.widget.button');
+    if (state.role === 'elsewhere') {
+      label = agentState ? t('ui.widget.in_other_tab', { state: stateText(view) })
+        : t('ui.widget.open_elsewhere');
+    } else if (agentState) {
+      label = t('ui.widget.button_state', { state: stateText(view) });
+    }
+    buttonText.textContent = label;
     elsewhere.hidden = state.role !== 'elsewhere';
     warning.hidden = !(holder && state.busy && !FRAMEABLE);
   }
@@ -224,6 +308,9 @@
     panel.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
     session(OPEN_KEY, open ? '1' : null);
+    // Open, the toast is the panel's top line; closed, it floats above the button.
+    if (open) panel.insertBefore(toast, head.nextSibling);
+    else root.insertBefore(toast, root.firstChild);
   }
 
   function say(text) {
@@ -231,6 +318,77 @@
     toast.classList.add('ccc-widget-toast-shown');
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => toast.classList.remove('ccc-widget-toast-shown'), 5000);
+  }
+
+  /** A new agent state from the softphone (or the holder tab): show, announce, ring. */
+  function changeState(agentState, caller) {
+    const before = state.agentState;
+    const told = JSON.stringify(holderView());
+    const inCall = (name) => ['ringing', 'talking', 'dialing', 'hold'].includes(name);
+    // A call's details end with the call; the SDK may report the call before its state.
+    if (inCall(before) && !inCall(agentState)) {
+      Object.assign(state, { caller: '', customer: '', popUrl: null });
+    }
+    if (inCall(agentState) && caller) state.caller = caller;
+    state.agentState = agentState;
+    if (agentState !== before) {
+      if (inCall(before)) toast.classList.remove('ccc-widget-toast-shown'); // about the last call
+      live.textContent = stateText(state);
+      if (agentState === 'ringing') ringing();
+      else closeNotification();
+    }
+    if (state.role === 'holder' && JSON.stringify(holderView()) !== told) {
+      post(Object.assign(holderView(), { type: 'agent-state', id })); // other tabs' buttons
+    }
+  }
+
+  /** An incoming call: the panel opens here; a background tab also gets a notification. */
+  function ringing() {
+    setOpen(true);
+    if (document.hidden) notify();
+  }
+
+  function notify() {
+    if (!state.notifications || typeof window.Notification !== 'function'
+      || window.Notification.permission !== 'granted') return;
+    closeNotification();
+    const who = state.customer ? state.customer + ' ' + state.caller : state.caller;
+    notification = new window.Notification(t('ui.widget.notify_title'), {
+      body: t('ui.widget.notify_body', { caller: who }), tag: 'ccc-ringing',
+      requireInteraction: true, lang: LANGUAGE,
+    });
+    notification.onclick = () => {
+      window.focus(); // brings this tab to the front
+      setOpen(true);
+      if (frame) frame.focus();
+      closeNotification();
+    };
+  }
+
+  function closeNotification() {
+    if (notification) notification.close();
+    notification = null;
+  }
+
+  /** Ask for the notification permission once, on the agent's click (browsers want one). */
+  function askNotifications() {
+    if (!state.notifications || typeof window.Notification !== 'function'
+      || window.Notification.permission !== 'default') return;
+    try {
+      if (window.localStorage.getItem(NOTIFY_ASKED_KEY)) return;
+      window.localStorage.setItem(NOTIFY_ASKED_KEY, '1');
+    } catch (err) { /* no storage: ask anyway, the browser remembers a refusal */ }
+    window.Notification.requestPermission();
+  }
+
+  /** The screen-popped page loaded: its title (up to a separator) names the customer. */
+  function customerFrom(href, title) {
+    if (!state.popUrl || href !== state.popUrl || typeof title !== 'string' || !title) return;
+    state.popUrl = null;
+    state.customer = title.split(/\s+[·|–—-]\s+/)[0].trim().slice(0, 80);
+    toFrame({ type: 'ccc:customer', name: state.customer, caller: state.caller });
+    if (state.role === 'holder') post(Object.assign(holderView(), { type: 'agent-state', id }));
+    render();
   }
 
   // ---- holding the softphone ----
@@ -244,7 +402,7 @@
     if (!frame) {
       frame = el('iframe', 'ccc-widget-frame');
       frame.id = 'ccc-softphone-frame';
-      frame.title = 'Softphone';
+      frame.title = t('ui.widget.frame_title');
       frame.setAttribute('allow', 'microphone');
       frame.src = PAGE;
       panel.append(frame);
@@ -261,7 +419,8 @@
       frame.remove();
       frame = null;
     }
-    Object.assign(state, { ready: false, signedIn: null, busy: false });
+    Object.assign(state, { ready: false, signedIn: null, busy: false, agentState: null });
+    closeNotification();
     render();
   }
 
@@ -277,6 +436,18 @@
     }, QUERY_WAIT_MS);
   }
 
+  /** What other tabs show of this holder's softphone. */
+  function holderView() {
+    return { agentState: state.agentState, caller: state.caller, customer: state.customer };
+  }
+
+  /** "I hold the softphone", to the tab `to`, with the agent's state for its button. */
+  function postHolder(to) {
+    post(Object.assign(holderView(), {
+      type: 'holder', id, at: state.claimedAt, busy: state.busy, to,
+    }));
+  }
+
   function newer(atA, idA, atB, idB) {
     return atA > atB || (atA === atB && idA > idB);
   }
@@ -285,24 +456,35 @@
     if (!m || typeof m.type !== 'string' || m.id === id) return;
     const holder = state.role === 'holder';
     if (m.type === 'query' && holder) {
-      post({ type: 'holder', id, at: state.claimedAt, busy: state.busy, to: m.id });
+      postHolder(m.id);
     } else if (m.type === 'claim' || m.type === 'holder') {
       if (m.type === 'holder' && m.to && m.to !== id && !holder) return;
       const keep = holder && (state.busy && !m.busy
         || !m.busy && newer(state.claimedAt, id, m.at, m.id));
-      if (keep) post({ type: 'holder', id, at: state.claimedAt, busy: state.busy, to: m.id });
+      if (keep) postHolder(m.id);
       else yieldTo(m.id);
+      if (!keep && typeof m.agentState === 'string') {
+        state.remote = { agentState: m.agentState, caller: String(m.caller || ''),
+          customer: String(m.customer || '') };
+        render();
+      }
       flushQueue();
     } else if (m.type === 'released' && state.role === 'elsewhere' && state.holderId === m.id) {
       state.holderId = null;
+      state.remote = null; // its state went with it
+      render();
       setTimeout(discover, RECLAIM_PAUSE_MS + Math.random() * 500);
     } else if (m.type === 'dial' && holder && m.to === id && typeof m.number === 'string') {
       post({ type: 'dial-ack', id, to: m.id, number: m.number });
-      say('Calling ' + m.number + '… (from another tab)');
+      say(t('ui.widget.calling_other_tab', { number: m.number }));
       dialHere(m.number);
     } else if (m.type === 'dial-ack' && m.to === id) {
       clearTimeout(state.ackTimer);
-      say(m.number + ' went to the softphone in the other tab.');
+      say(t('ui.widget.went_other_tab', { number: m.number }));
+    } else if (m.type === 'agent-state' && state.role === 'elsewhere' && m.id === state.holderId) {
+      state.remote = { agentState: String(m.agentState || ''), caller: String(m.caller || ''),
+        customer: String(m.customer || '') };
+      render();
     } else if (m.type === 'check' && holder) {
       toFrame({ type: 'ccc:check' }); // a CRM page loaded: its user may not be ours any more
     }
@@ -339,14 +521,14 @@
       window.parent.postMessage({ type: 'ccc:dial', number }, ORIGIN);
       return undefined;
     }
-    say('Calling ' + number + '…');
+    say(t('ui.widget.calling', { number }));
     if (state.role === 'holder') return dialHere(number);
     if (state.role === 'undecided') {
       state.queue.push(number);
       return undefined;
     }
     if (!state.holderId) {
-      if (!topLevel) return say('Open the softphone in a CRM tab first.');
+      if (!topLevel) return say(t('ui.widget.open_crm_tab'));
       state.queue.push(number);
       return discover();
     }
@@ -354,7 +536,7 @@
     clearTimeout(state.ackTimer);
     // The other tab may have crashed without saying "released": take the softphone here.
     state.ackTimer = setTimeout(() => {
-      if (!topLevel) return say('The softphone tab did not answer.');
+      if (!topLevel) return say(t('ui.widget.no_answer_tab'));
       becomeHolder();
       setOpen(true);
       dialHere(number);
@@ -370,7 +552,7 @@
     const raw = target.hasAttribute('data-ccc-call')
       ? target.getAttribute('data-ccc-call') : target.getAttribute('href');
     const number = normalise(raw);
-    if (number === null) say('Not a phone number the softphone can call.');
+    if (number === null) say(t('ui.widget.not_number'));
     else dial(number);
   }, true);
 
@@ -380,43 +562,60 @@
     if (typeof m.url !== 'string' || !m.url.startsWith('/') || m.url.startsWith('//')) return;
     const target = new URL(m.url, ORIGIN);
     if (target.origin !== ORIGIN) return; // the template is a CRM path; never leave the origin
-    say('Incoming call from ' + String(m.caller || '') + '.');
+    const caller = String(m.caller || '');
+    // No toast: the panel opens on the ringing call and shows it (changeState).
+    if (caller && !state.caller) state.caller = caller;
     if (m.target === 'new-tab') {
       const opened = window.open(target.href, '_blank');
       if (opened) opened.opener = null;
-      else say('Incoming call from ' + m.caller + ': allow pop-ups to open the customer page.');
+      else say(t('ui.widget.allow_popups', { caller }));
     } else if (canShell()) {
+      state.popUrl = target.href;
       showInFrame(target); // the softphone and its ringing call stay in this document
     } else {
       leave(target.href); // the CRM refuses framing: as before, and the warning says so
     }
   }
 
+  /** Why a call from this page did not start, in the agent's language. */
+  function callRefusal(m) {
+    const number = String(m.number || '');
+    if (m.reason === 'SignedOut') return t('ui.widget.sign_in_to_call', { number });
+    if (m.reason === 'Busy') return t('ui.page.busy');
+    if (m.reason === 'NotReady') return t('ui.page.not_ready');
+    return t('ui.widget.not_started', { reason: String(m.message || m.reason) });
+  }
+
   function fromSoftphone(m) {
     if (m.type === 'ccc:state') {
       state.signedIn = Boolean(m.signedIn);
       state.busy = Boolean(m.busy);
+      state.notifications = m.notifications === true;
       const first = !state.ready;
       state.ready = true;
+      if (typeof m.agentState === 'string') changeState(m.agentState, String(m.caller || ''));
       render();
       if (first) for (const number of state.queue.splice(0)) dialHere(number);
     } else if (m.type === 'ccc:screen-pop') {
       screenPop(m);
     } else if (m.type === 'ccc:confirm') {
       setOpen(true);
-      say('Call ' + String(m.number || '') + '? Confirm in the softphone: Enter calls, Esc cancels.');
+      say(t('ui.widget.confirm', { number: String(m.number || '') }));
       if (frame) frame.focus(); // the keys go to the softphone, never to the CRM page
     } else if (m.type === 'ccc:call-result' && m.ok) {
-      say('Calling ' + String(m.number || '') + '…');
+      say(t('ui.widget.calling', { number: String(m.number || '') }));
     } else if (m.type === 'ccc:call-result' && m.reason === 'Cancelled') {
-      say('Call to ' + String(m.number || '') + ' cancelled.');
+      say(t('ui.widget.cancelled', { number: String(m.number || '') }));
     } else if (m.type === 'ccc:call-result') {
       setOpen(true);
-      say(m.reason === 'SignedOut'
-        ? 'Sign in to Alibaba Cloud in the softphone to call ' + (m.number || '') + '.'
-        : 'The call did not start: ' + (m.message || m.reason) + '.');
+      say(callRefusal(m));
     } else if (m.type === 'ccc:show') {
       setOpen(true);
+    } else if (m.type === 'ccc:size' && frame && Number.isFinite(m.height)) {
+      // The panel is as tall as the softphone's content: no half-empty panel.
+      frame.style.height = Math.max(120, Math.min(Math.ceil(m.height), 640)) + 'px';
+    } else if (m.type === 'ccc:close') {
+      closePanel();
     }
   }
 
@@ -466,7 +665,7 @@
     f.id = CONTENT_ID;
     f.name = CONTENT_NAME;
     f.className = 'ccc-content-frame';
-    f.title = 'CRM page';
+    f.title = t('ui.widget.content_title');
     f.addEventListener('load', () => { if (f === shell.frame) onContentLoad(); });
     // Set before insertion: the first load then replaces the frame's initial about:blank
     // instead of adding a history entry (the pushState below stands for it).
@@ -520,6 +719,7 @@
       history.replaceState(history.state, '', url.href);
     }
     document.title = typeof title === 'string' && title ? title.slice(0, 300) : shell.title;
+    customerFrom(url.href, title);
   }
 
   function onContentLoad() {
@@ -544,7 +744,7 @@
       leave(target.href); // nothing to lose: show it the ordinary way
       return;
     }
-    showNotice('This page cannot be shown inside the CRM tab without ending the call.',
+    showNotice(t('ui.widget.refused_page'),
       target ? target.href : null);
   }
 
@@ -743,7 +943,22 @@
     }
   });
 
-  button.addEventListener('click', () => setOpen(panel.hidden));
+  function closePanel() {
+    setOpen(false);
+    button.focus();
+  }
+
+  button.addEventListener('click', () => {
+    askNotifications();
+    setOpen(panel.hidden);
+  });
+  close.addEventListener('click', closePanel);
+  root.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !panel.hidden && !event.isComposing) {
+      event.preventDefault();
+      closePanel();
+    }
+  });
   takeOver.addEventListener('click', () => becomeHolder());
   noticeTab.addEventListener('click', () => {
     if (noticeUrl) window.open(noticeUrl, '_blank', 'noopener');
@@ -762,9 +977,9 @@
     if (!window.cccNumbers) return;
     window.cccNumbers.watch((raw) => {
       const number = normalise(raw);
-      if (number === null) say('Not a phone number the softphone can call.');
+      if (number === null) say(t('ui.widget.not_number'));
       else dial(number);
-    });
+    }, t('ui.page.call'));
   }
 
   function start() {
