@@ -3,11 +3,14 @@
 # scripts/install-axe.sh; a CJK font for Chromium's Chinese pages and the screenshots).
 # Idempotent; needs root.
 set -eu
-PACKAGES="chromium redis-server npm fonts-wqy-microhei"
+PACKAGES="chromium redis-server fonts-wqy-microhei"
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# npm by its command, not its package: a machine with NodeSource's nodejs has npm inside it,
+# and Debian's npm package conflicts with that nodejs.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "Missing Debian packages:$missing (run: sudo apt-get install$missing)" >&2
