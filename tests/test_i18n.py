@@ -22,6 +22,7 @@ from ccc_gateway.http.errors import Forbidden, NotAuthenticated
 from ccc_gateway.http.middleware import request_context
 from ccc_gateway.i18n import CATALOGS, pick_language
 from ccc_gateway.keys import CONFIG
+from ccc_gateway.softphone.views import I18N_MARK
 from sample_crm import i18n as crm_i18n
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -358,7 +359,9 @@ def js_keys(source: str) -> set[str]:
     return set(re.findall(r"\bt\('([a-z][\w.-]*\w)'\s*[,)]", js_code(source)))
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*SCRIPTS, ROOT / "ccc_gateway/static/i18n.js"], ids=lambda p: p.name
+)
 def test_scripts_show_no_text_of_their_own(path: Path):
     """widget.js and softphone.js put no literal words on screen: all come from t(key)."""
     assert js_bypasses(path.read_text(encoding="utf-8")) == []
@@ -399,6 +402,45 @@ def test_every_agent_state_has_words():
     reported = {"signed-out", "signing-in", "connecting", "offline", "not-ready", "ready"}
     reported |= {"break", "acw", "ringing", "dialing", "talking", "hold"}
     assert reported <= states and reported <= named
+
+
+# The language rule and the catalog lookup, code the scripts would otherwise each carry.
+LANGUAGE_RULE = re.compile(r"navigator\.languages?\b|\.catalogs\b|hasOwnProperty")
+
+
+def test_only_i18n_js_holds_the_catalogs_and_the_language_rule():
+    """One implementation: static/i18n.js alone has the catalogs' slot, picks the language and
+    looks keys up; widget.js, softphone.js and call_log.js take theirs from window.cccI18n."""
+    static = sorted((ROOT / "ccc_gateway/static").glob("*.js"))
+    assert ROOT / "ccc_gateway/static/i18n.js" in static
+    for path in static:
+        source = path.read_text(encoding="utf-8")
+        own = path.name == "i18n.js"
+        assert (source.count(I18N_MARK.decode()) == 1) == own, path.name
+        assert bool(LANGUAGE_RULE.search(js_code(source))) == own, path.name
+        assert ("window.cccI18n = Object.freeze({ language, t });" in source) == own, path.name
+    for path in SCRIPTS:
+        assert "const t = window.cccI18n.t;" in path.read_text(encoding="utf-8"), path.name
+
+
+async def test_catalogs_are_served_once_per_page(stack: Stack):
+    """The catalogs travel once per page: in i18n.js (the softphone page's first script) and
+    at the front of widget.js (the CRM page's one script); the other scripts carry none."""
+    browser = stack.browser()
+    bodies = {}
+    try:
+        for name in ("i18n.js", "widget.js", "softphone.js", "call_log.js", "numbers.js"):
+            async with browser.client.get(browser.url(f"/aliyun/softphone/{name}")) as response:
+                assert response.status == 200, name
+                bodies[name] = await response.text()
+    finally:
+        await browser.close()
+    written = '{"language":"auto","catalogs":{'
+    assert bodies["i18n.js"].count(written) == 1 and I18N_MARK.decode() not in bodies["i18n.js"]
+    assert bodies["widget.js"].startswith(bodies["i18n.js"] + "\n")
+    assert bodies["widget.js"].count('"catalogs":') == 1
+    for name in ("softphone.js", "call_log.js", "numbers.js"):
+        assert '"catalogs":' not in bodies[name] and "cccI18n =" not in bodies[name], name
 
 
 # ---- configuration: ui.language and softphone.notifications ----

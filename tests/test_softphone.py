@@ -57,8 +57,8 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: MakeStack) -> None:
-    """SDK styles and scripts in order, then numbers.js, softphone.js and call_log.js; config
-    as data."""
+    """i18n.js first, SDK styles and scripts in order, then numbers.js, softphone.js and
+    call_log.js; config as data."""
     stack = await make_stack(softphone=SDK)
     browser = stack.browser()
     try:
@@ -70,6 +70,7 @@ async def test_page_loads_sdk_then_softphone_js_with_json_config(make_stack: Mak
     page = parse(html)
     scripts = [a for tag, a in page.tags if tag == "script"]
     assert [a.get("src") for a in scripts if a.get("src")] == [
+        "/aliyun/softphone/i18n.js",  # window.cccI18n, the other scripts' words
         *SDK["sdk_scripts"],
         "/aliyun/softphone/numbers.js",  # the screen-pop variables (docs/softphone.md)
         "/aliyun/softphone/softphone.js",
@@ -247,6 +248,7 @@ async def test_signed_in_page_runs_only_its_static_script(stack: Stack) -> None:
     ("name", "content_type"),
     [
         ("widget.js", "text/javascript"),
+        ("i18n.js", "text/javascript"),
         ("widget.css", "text/css"),
         ("softphone.js", "text/javascript"),
         ("softphone.css", "text/css"),

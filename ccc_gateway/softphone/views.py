@@ -8,16 +8,17 @@ Routes:
   hosts that generation connects to (docs/softphone.md, section 8).
 - `GET /aliyun/softphone/signed-in`: where the sign-in popup ends; tells its opener (and, past
   a Cross-Origin-Opener-Policy that cut it off, a BroadcastChannel) and closes.
-- `GET /aliyun/softphone/{softphone.js,softphone.css,signed-in.js,numbers.js,call_log.js,
-  widget.css,favicon.svg}`.
-- `GET /aliyun/softphone/widget.js`: numbers.js (with `softphone.click_to_call` written into
-  it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
+- `GET /aliyun/softphone/{i18n.js,softphone.js,softphone.css,signed-in.js,numbers.js,
+  call_log.js,widget.css,favicon.svg}`.
+- `GET /aliyun/softphone/widget.js`: i18n.js, numbers.js (with `softphone.click_to_call`
+  written into it) and widget.js, one script: the CRM's CSP names one URL for it (inject.py).
 
-Languages: widget.js (after numbers.js), softphone.js and call_log.js carry the scripts'
-catalogs (ccc_gateway/i18n, keys `ui.*`) and `ui.language`, written in where the files are
-loaded (I18N_MARK); with `auto` the scripts follow navigator.languages. The softphone page's
-own words are `data-i18n` keys its script fills in, so the page and the script always speak
-the same language (call_log.js takes the one softphone.js wrote on `<html lang>`).
+Languages: i18n.js alone carries the scripts' catalogs (ccc_gateway/i18n, keys `ui.*`) and
+`ui.language`, written into its slot (I18N_MARK), and gives the others `window.cccI18n`
+({language, t}; with `auto` the language follows navigator.languages). It is the softphone
+page's first script and the front of widget.js, so each page downloads the catalogs once.
+The softphone page's own words are `data-i18n` keys its script fills in, so the page and its
+scripts always speak the same language.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ AJAX_PATH = "/aliyun/ccc/api"
 SIGNED_IN_PATH = "/aliyun/softphone/signed-in"
 SIGN_IN_URL = "/aliyun/auth?return_to=" + SIGNED_IN_PATH
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+# Served as they are; i18n.js and widget.js get their configuration written in (setup).
 _FILES = (
     "softphone.js",
     "softphone.css",
@@ -51,9 +53,8 @@ _FILES = (
     "favicon.svg",
     "call_log.js",
 )
-# Where the scripts receive their catalogs: `const I18N = /*ccc:i18n*/null;`.
+# Where static/i18n.js receives the catalogs: `const I18N = /*ccc:i18n*/null;`.
 I18N_MARK = b"/*ccc:i18n*/null"
-_TRANSLATED = ("widget.js", "softphone.js", "call_log.js")
 # Where numbers.js takes its configuration when served in front of widget.js.
 _CLICK_TO_CALL_SLOT = b"/*CCC_CLICK_TO_CALL*/null"
 
@@ -66,13 +67,9 @@ class StaticFile:
 
 
 def setup(app: web.Application) -> None:
-    i18n = json_for_html(
-        {
-            "language": app[CONFIG].ui.language,
-            "catalogs": {language: script_catalog(language) for language in CATALOGS},
-        }
-    ).encode()
-    files = {name: _load(name, i18n) for name in _FILES}
+    i18n = i18n_script(app[CONFIG])
+    files = {name: _static((STATIC / name).read_bytes(), name) for name in _FILES}
+    files["i18n.js"] = _static(i18n, "i18n.js")
     files["widget.js"] = widget_script(app[CONFIG], i18n)
 
     async def static_file(request: web.Request) -> web.StreamResponse:
@@ -86,17 +83,19 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/aliyun/softphone/{name}", static_file)
 
 
-def _load(name: str, i18n: bytes) -> StaticFile:
-    return _static(_translated((STATIC / name).read_bytes(), name, i18n), name)
+def _filled(name: str, slot: bytes, value: object) -> bytes:
+    """static/`name` with `value` written into its one `slot`: JSON is a JavaScript
+    expression, escaped like HTML-embedded JSON all the same."""
+    body = (STATIC / name).read_bytes()
+    if body.count(slot) != 1:
+        raise RuntimeError(f"static/{name} lost its slot {slot.decode()}")
+    return body.replace(slot, json_for_html(value).encode())
 
 
-def _translated(body: bytes, name: str, i18n: bytes) -> bytes:
-    """`body` with the catalogs written in, for the scripts that take them (_TRANSLATED)."""
-    if name not in _TRANSLATED:
-        return body
-    if I18N_MARK not in body:
-        raise RuntimeError(f"{name} lacks its catalogs' place {I18N_MARK.decode()}")
-    return body.replace(I18N_MARK, i18n, 1)
+def i18n_script(config: Config) -> bytes:
+    """i18n.js with both catalogs and ui.language written in."""
+    catalogs = {language: script_catalog(language) for language in CATALOGS}
+    return _filled("i18n.js", I18N_MARK, {"language": config.ui.language, "catalogs": catalogs})
 
 
 def _static(body: bytes, name: str) -> StaticFile:
@@ -105,16 +104,13 @@ def _static(body: bytes, name: str) -> StaticFile:
 
 
 def widget_script(config: Config, i18n: bytes) -> StaticFile:
-    """numbers.js configured from softphone.click_to_call, then widget.js: one script."""
+    """i18n.js (`i18n`), numbers.js configured from softphone.click_to_call, then widget.js:
+    one script."""
     clicks = config.softphone.click_to_call
     settings = {"selectors": clicks.selectors, "detect": clicks.detect, "pattern": clicks.pattern}
-    # JSON is a JavaScript expression; escaped like HTML-embedded JSON all the same.
-    numbers = (STATIC / "numbers.js").read_bytes()
-    if numbers.count(_CLICK_TO_CALL_SLOT) != 1:
-        raise RuntimeError("static/numbers.js lost its configuration slot")
-    numbers = numbers.replace(_CLICK_TO_CALL_SLOT, json_for_html(settings).encode())
-    widget = _translated((STATIC / "widget.js").read_bytes(), "widget.js", i18n)
-    return _static(numbers + b"\n" + widget, "widget.js")
+    numbers = _filled("numbers.js", _CLICK_TO_CALL_SLOT, settings)
+    widget = (STATIC / "widget.js").read_bytes()
+    return _static(b"\n".join((i18n, numbers, widget)), "widget.js")
 
 
 def _static_response(request: web.Request, entry: StaticFile) -> web.Response:
@@ -293,6 +289,7 @@ _PAGE = """<!doctype html>
 </button></p>
 </details>
 </main>
+<script src="/aliyun/softphone/i18n.js"></script>
 {scripts}<script src="/aliyun/softphone/numbers.js"></script>
 <script src="/aliyun/softphone/softphone.js"></script>
 <script src="/aliyun/softphone/call_log.js"></script>

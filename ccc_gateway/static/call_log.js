@@ -18,14 +18,15 @@
   const config = JSON.parse(document.getElementById('ccc-config').textContent);
   const log = config.callLog || {};
   const AFTER_CALL = 5;
-  // {language, catalogs}: written in by the gateway (softphone/views.py). The language is the
-  // one softphone.js chose (ui.language, else the browser's) and wrote on <html lang>.
-  const I18N = /*ccc:i18n*/null;
-  const catalogs = (I18N && I18N.catalogs) || {};
-  const catalog = catalogs[document.documentElement.lang] || catalogs.en || {};
-  const t = (key) => (Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key);
-  // A configured outcome the catalogs do not know is shown as configured.
-  const outcomeText = (value) => catalog['ui.calllog.outcome.' + value] || value;
+  // The language and catalog lookup of static/i18n.js, the page's first script: the language
+  // softphone.js shows too.
+  const t = window.cccI18n.t;
+  // A configured outcome the catalogs do not know is shown as configured (t gives the key).
+  const outcomeText = (value) => {
+    const key = 'ui.calllog.outcome.' + value;
+    const text = t(key);
+    return text === key ? value : text;
+  };
 
   let reporting = log.events === true;
   let current = null; // {jobId, callType, caller, callee, startedAt, answeredAt, endedAt}

@@ -46,7 +46,7 @@
  * the token's lifetime and a manual renewal only under "Details" (renewal is automatic). State changes are announced (a live region). Esc (with
  * no call waiting for confirmation) asks the widget to close the panel ({type: 'ccc:close'});
  * the page's height goes to the widget ({type: 'ccc:size', height}) so the panel fits it.
- * Every word comes from the catalogs the gateway writes into this file (I18N below).
+ * Every word comes from window.cccI18n (static/i18n.js, the page's first script).
  */
 (function () {
   'use strict';
@@ -71,9 +71,9 @@
       8: 'dialing', 12: 'hold' },
     CLASSIC ? { 2: 'not-ready', 4: 'break' } : { 2: 'break' },
     Object.fromEntries(TALKING.map((code) => [code, 'talking'])));
-  // {language, catalogs: {en, zh-CN}}: written in by the gateway (softphone/views.py).
-  const I18N = /*ccc:i18n*/null;
-  const LANGUAGE = pickLanguage();
+  // The language and catalog lookup of static/i18n.js, served in front of this script.
+  const LANGUAGE = window.cccI18n.language;
+  const t = window.cccI18n.t;
   const ui = {
     state: document.getElementById('ccc-state'),
     agent: document.getElementById('ccc-agent'),
@@ -110,27 +110,6 @@
   let pending = null; // the number waiting for the agent's Call
   let call = null; // {caller, customer} of the ringing or connected call
   let shown = null; // the agent state last shown
-
-  function pickLanguage() {
-    const configured = I18N && I18N.language;
-    if (configured && configured !== 'auto') return configured;
-    const wanted = (navigator.languages && navigator.languages.length)
-      ? navigator.languages : [navigator.language || ''];
-    for (const tag of wanted) {
-      const lower = String(tag).toLowerCase();
-      if (lower.startsWith('zh')) return 'zh-CN';
-      if (lower.startsWith('en')) return 'en';
-    }
-    return 'en';
-  }
-
-  /** The catalog's text for `key`, `{name}` filled from `values` (the key itself if unknown). */
-  function t(key, values) {
-    const catalog = (I18N && I18N.catalogs[LANGUAGE]) || {};
-    const text = Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key;
-    return text.replace(/\{(\w+)\}/g, (all, name) => (
-      values && values[name] !== undefined ? String(values[name]) : all));
-  }
 
   /** The page's own words: every element marked data-i18n gets its catalog text. */
   function translatePage() {

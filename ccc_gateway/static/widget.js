@@ -75,8 +75,8 @@
  * State changes are announced to screen readers (a live region); Esc closes the panel. While
  * the panel is open the toast is its top line, so the two never overlap.
  *
- * Every word comes from the catalogs the gateway writes into this file where it serves it
- * (I18N below, from ccc_gateway/i18n): the configured ui.language, or for `auto` the
+ * Every word comes from window.cccI18n (static/i18n.js, served in front of numbers.js and this
+ * file, with the catalogs of ccc_gateway/i18n): the configured ui.language, or for `auto` the
  * browser's (navigator.languages: the first Chinese or English one; neither gives English).
  */
 (function () {
@@ -108,30 +108,9 @@
   const SHELL_MARK = 'cccShell'; // key of our history entries' state: {cccShell: id}
   const SELF_TARGETS = ['', '_self', '_top', '_parent'];
   const NOTIFY_ASKED_KEY = 'ccc-notifications-asked';
-  // {language, catalogs: {en, zh-CN}}: written in by the gateway (softphone/views.py).
-  const I18N = /*ccc:i18n*/null;
-  const LANGUAGE = pickLanguage();
-
-  function pickLanguage() {
-    const configured = I18N && I18N.language;
-    if (configured && configured !== 'auto') return configured;
-    const wanted = (navigator.languages && navigator.languages.length)
-      ? navigator.languages : [navigator.language || ''];
-    for (const tag of wanted) {
-      const lower = String(tag).toLowerCase();
-      if (lower.startsWith('zh')) return 'zh-CN';
-      if (lower.startsWith('en')) return 'en';
-    }
-    return 'en';
-  }
-
-  /** The catalog's text for `key`, `{name}` filled from `values` (the key itself if unknown). */
-  function t(key, values) {
-    const catalog = (I18N && I18N.catalogs[LANGUAGE]) || {};
-    const text = Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key;
-    return text.replace(/\{(\w+)\}/g, (all, name) => (
-      values && values[name] !== undefined ? String(values[name]) : all));
-  }
+  // The language and catalog lookup of static/i18n.js, served in front of this script.
+  const LANGUAGE = window.cccI18n.language;
+  const t = window.cccI18n.t;
 
   const state = {
     role: 'undecided', // 'holder' | 'elsewhere' | 'undecided'
