@@ -742,6 +742,21 @@ async def test_websocket_relayed_both_ways(gateway: Gateway, crm: TestServer) ->
     assert seen_headers(crm)["Cookie"] == "crm=1"
 
 
+async def test_preserve_host_gives_pages_and_websockets_the_public_host(
+    gateway: Gateway, crm: TestServer
+) -> None:
+    """upstream.preserve_host: a page request and a websocket upgrade both reach the CRM with
+    the gateway's public host as Host, once, never the client's."""
+    client = await gateway(upstream={"preserve_host": True}, public_host="crm.example.com:8443")
+    async with client.get("/echo/page", headers={"Host": "evil.example"}) as response:
+        assert response.status == 200
+    assert seen_headers(crm).getall("Host") == ["crm.example.com:8443"]
+    async with client.ws_connect("/ws", protocols=("chat",)) as ws:
+        await ws.send_str("hello")
+        assert await ws.receive_str() == "echo:hello"
+    assert seen_headers(crm).getall("Host") == ["crm.example.com:8443"]
+
+
 async def test_websocket_ping_relayed(gateway: Gateway) -> None:
     """A browser's ping reaches the CRM, and the CRM's pong comes back with its payload."""
     client = await gateway()

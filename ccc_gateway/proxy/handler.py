@@ -217,7 +217,7 @@ class CrmProxy:
             websocket=websocket,
             decodable_only=self._decodable_only(request),
             public_host=self._public_host,
-            host=self._host,
+            host=self._host if websocket else None,  # a page's: the page pool writes it
         )
 
     def _decodable_only(self, request: web.Request) -> bool:
