@@ -2,9 +2,9 @@
 
 Checked like the API route: same origin, made by script, a small JSON body, the agent's
 sign-in. The gateway fills in who (sign-in) and when (its clock), keeps the page's screen-pop
-URL only as a path on this site (events.pop_path), and queues the signed delivery (delivery.py); the answer (202 with the event id) never waits for
-the CRM. With `crm_events.url` unset the route answers 404 `CallEventsOff` and the page sends
-nothing more.
+URL only as a path on this site (events.pop_path), and queues the signed delivery
+(delivery.py); the answer (202 with the event id) never waits for the CRM. With
+`crm_events.url` unset the route answers 404 `CallEventsOff` and the page sends nothing more.
 """
 
 from __future__ import annotations
